@@ -1,0 +1,39 @@
+//! The formal signs of a well-prepared task, behind a port so a tracker can add its own.
+//!
+//! A check sees the request and the policy's view of it and answers with the failure it found.
+//! The built-in checks are pure; a tracker check (Jira) would look the ticket up before `decide`
+//! runs and hand in what it found, keeping `decide` free of I/O.
+
+use std::fmt;
+
+use regex::Regex;
+
+use super::command::ReleaseRequest;
+use super::refusal::CheckFailure;
+
+/// One check on a release request.
+pub trait TicketCheck: Send + Sync + fmt::Debug {
+    fn check(&self, request: &ReleaseRequest) -> Option<CheckFailure>;
+}
+
+/// The ticket key matches the configured pattern.
+#[derive(Debug, Clone)]
+pub struct TicketPattern(pub Regex);
+
+impl TicketCheck for TicketPattern {
+    fn check(&self, request: &ReleaseRequest) -> Option<CheckFailure> {
+        (!self.0.is_match(request.ticket.as_str())).then(|| CheckFailure::TicketPattern {
+            pattern: self.0.as_str().to_string(),
+        })
+    }
+}
+
+/// A wiki or release-notes link is present.
+#[derive(Debug, Clone, Copy)]
+pub struct WikiLinkRequired;
+
+impl TicketCheck for WikiLinkRequired {
+    fn check(&self, request: &ReleaseRequest) -> Option<CheckFailure> {
+        request.wiki.is_none().then_some(CheckFailure::WikiLinkMissing)
+    }
+}

@@ -1,0 +1,111 @@
+//! What people ask the bot: commands that change the ledger, and queries that only read it.
+//!
+//! Both come out of one parser (`parse.rs`), so Slack, the CLI and HTTP accept the same text.
+
+use chrono::{DateTime, Utc};
+
+use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+
+/// A request for permission to release (`dobro`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    pub ticket: TicketKey,
+    pub wiki: Option<WikiLink>,
+    pub comment: String,
+    /// `no_need_admin`: the requester says no admin has to join.
+    pub no_need_admin: bool,
+    /// `services=a,b`; when absent, config maps the ticket's project to services.
+    pub services: Option<Vec<ServiceName>>,
+}
+
+/// A command that, accepted or refused, is recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `dobro #TICKET <wiki link> <comment...> [no_need_admin] [services=a,b]`
+    Request(ReleaseRequest),
+    /// `accept TICKET`
+    Accept { ticket: TicketKey },
+    /// `reject TICKET <reason>`
+    Reject { ticket: TicketKey, reason: Reason },
+    /// `cancel TICKET`
+    Cancel { ticket: TicketKey },
+    /// `here TICKET`: an admin joins the release.
+    Here { ticket: TicketKey },
+    /// `dep start TICKET`
+    Start { ticket: TicketKey },
+    /// `dep finish TICKET`
+    Finish { ticket: TicketKey },
+    /// `dep rollback TICKET <reason>`
+    Rollback { ticket: TicketKey, reason: Reason },
+    /// `freeze <reason> [services=a,b]`; no services freezes everything.
+    Freeze {
+        reason: Reason,
+        services: Option<Vec<ServiceName>>,
+    },
+    /// `unfreeze`
+    Unfreeze,
+}
+
+impl Command {
+    /// The ticket the command is about, for logs and spans.
+    pub fn ticket(&self) -> Option<&TicketKey> {
+        match self {
+            Command::Request(r) => Some(&r.ticket),
+            Command::Accept { ticket }
+            | Command::Reject { ticket, .. }
+            | Command::Cancel { ticket }
+            | Command::Here { ticket }
+            | Command::Start { ticket }
+            | Command::Finish { ticket }
+            | Command::Rollback { ticket, .. } => Some(ticket),
+            Command::Freeze { .. } | Command::Unfreeze => None,
+        }
+    }
+
+    /// The command's verb as people type it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Request(_) => "dobro",
+            Command::Accept { .. } => "accept",
+            Command::Reject { .. } => "reject",
+            Command::Cancel { .. } => "cancel",
+            Command::Here { .. } => "here",
+            Command::Start { .. } => "dep start",
+            Command::Finish { .. } => "dep finish",
+            Command::Rollback { .. } => "dep rollback",
+            Command::Freeze { .. } => "freeze",
+            Command::Unfreeze => "unfreeze",
+        }
+    }
+}
+
+/// Filters of `history`; every field narrows the listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryFilter {
+    pub service: Option<ServiceName>,
+    pub ticket: Option<TicketKey>,
+    pub actor: Option<UserId>,
+    pub event_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A question that reads the ledger and records nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    /// `queue`
+    Queue,
+    /// `who <service>`: who deployed the service, most recent first.
+    Who { service: ServiceName },
+    /// `history [service=S] [ticket=T] [actor=U] [type=E]`
+    History(HistoryFilter),
+    /// `help`
+    Help,
+}
+
+/// Everything the parser can produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Command(Command),
+    Query(Query),
+}

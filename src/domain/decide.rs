@@ -1,0 +1,296 @@
+//! The rules of the release process: a command against the state gives events or a refusal.
+//!
+//! Each rule lives here once. What a queued release is waiting for is the list of reasons
+//! `dep start` would be refused now (`start_blockers`), so the queue never restates a rule.
+
+use super::command::{Command, ReleaseRequest};
+use super::event::Event;
+use super::policy::Policy;
+use super::refusal::{LockKey, Refusal, Role};
+use super::state::{AdminPresence, Freeze, Release, Stage, State};
+use super::types::{TicketKey, UserId};
+
+/// Decides a command by `actor`. `Err` is a refusal, which the ledger records as a
+/// `CommandRefused` event (see [`refused`]). No rule depends on the clock: when a thing happened
+/// is the ledger's recording time, so `decide` takes no `now`.
+pub fn decide(
+    state: &State,
+    actor: &UserId,
+    command: &Command,
+    policy: &Policy,
+) -> Result<Vec<Event>, Refusal> {
+    match command {
+        Command::Request(request) => request_release(state, actor, request, policy),
+        Command::Accept { ticket } => {
+            let release = open(state, ticket)?;
+            require(policy.is_approver(actor), Role::Approver)?;
+            if policy.four_eyes && &release.requester == actor {
+                return Err(Refusal::OwnRelease {
+                    ticket: ticket.clone(),
+                });
+            }
+            match &release.stage {
+                Stage::Requested => Ok(vec![Event::ReleaseApproved {
+                    ticket: ticket.clone(),
+                    approver: actor.clone(),
+                }]),
+                Stage::Accepted { approver, .. } => Err(Refusal::AlreadyAccepted {
+                    ticket: ticket.clone(),
+                    approver: approver.clone(),
+                }),
+                Stage::Deploying { .. } => Err(already_deploying(ticket)),
+            }
+        }
+        Command::Reject { ticket, reason } => {
+            let release = open(state, ticket)?;
+            require(policy.is_approver(actor), Role::Approver)?;
+            not_deploying(release)?;
+            Ok(vec![Event::ReleaseRejected {
+                ticket: ticket.clone(),
+                approver: actor.clone(),
+                reason: reason.clone(),
+            }])
+        }
+        Command::Cancel { ticket } => {
+            let release = open(state, ticket)?;
+            require(
+                &release.requester == actor || policy.is_approver(actor),
+                Role::RequesterOrApprover,
+            )?;
+            not_deploying(release)?;
+            Ok(vec![Event::ReleaseCancelled {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+            }])
+        }
+        Command::Here { ticket } => {
+            let release = open(state, ticket)?;
+            require(policy.is_admin(actor), Role::Admin)?;
+            not_deploying(release)?;
+            match &release.admin {
+                AdminPresence::NotNeeded => Err(Refusal::AdminNotNeeded {
+                    ticket: ticket.clone(),
+                }),
+                AdminPresence::Joined { admin, .. } => Err(Refusal::AdminAlreadyJoined {
+                    ticket: ticket.clone(),
+                    admin: admin.clone(),
+                }),
+                AdminPresence::Needed => Ok(vec![Event::AdminJoined {
+                    ticket: ticket.clone(),
+                    admin: actor.clone(),
+                }]),
+            }
+        }
+        Command::Start { ticket } => {
+            let release = open(state, ticket)?;
+            require_requester_or_admin(release, actor, policy)?;
+            if let Some(first) = start_blockers(state, release, policy).into_iter().next() {
+                return Err(first);
+            }
+            Ok(vec![Event::DeploymentStarted {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+                services: release.services.clone(),
+                conflict_groups: policy.groups_of(&release.services),
+            }])
+        }
+        Command::Finish { ticket } => {
+            let release = open(state, ticket)?;
+            require_requester_or_admin(release, actor, policy)?;
+            deploying(release)?;
+            Ok(vec![Event::DeploymentFinished {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+            }])
+        }
+        Command::Rollback { ticket, reason } => {
+            let release = open(state, ticket)?;
+            require_requester_or_admin(release, actor, policy)?;
+            deploying(release)?;
+            Ok(vec![Event::DeploymentRolledBack {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+                reason: reason.clone(),
+            }])
+        }
+        Command::Freeze { reason, services } => {
+            require(policy.is_approver(actor), Role::Approver)?;
+            if let Freeze::On { by, since, .. } = &state.freeze {
+                return Err(Refusal::AlreadyFrozen {
+                    by: by.clone(),
+                    since: *since,
+                });
+            }
+            Ok(vec![Event::FreezeStarted {
+                by: actor.clone(),
+                reason: reason.clone(),
+                services: services.clone(),
+            }])
+        }
+        Command::Unfreeze => {
+            require(policy.is_approver(actor), Role::Approver)?;
+            match state.freeze {
+                Freeze::Off => Err(Refusal::NotFrozen),
+                Freeze::On { .. } => Ok(vec![Event::FreezeEnded { by: actor.clone() }]),
+            }
+        }
+    }
+}
+
+/// The event that records a refused command.
+pub fn refused(actor: &UserId, command: &Command, refusal: Refusal) -> Event {
+    Event::CommandRefused {
+        by: actor.clone(),
+        command: command.verb().to_string(),
+        ticket: command.ticket().cloned(),
+        refusal,
+    }
+}
+
+/// Every reason `dep start` of an open release would be refused now, apart from who asks:
+/// not accepted, no admin, a freeze, a held lock, an earlier ready request for a service.
+pub fn start_blockers(
+    state: &State,
+    release: &Release,
+    policy: &Policy,
+) -> Vec<Refusal> {
+    let ticket = &release.ticket;
+    if let Stage::Deploying { .. } = release.stage {
+        return vec![already_deploying(ticket)];
+    }
+    let mut blockers = Vec::new();
+    if let Stage::Requested = release.stage {
+        blockers.push(Refusal::NotAccepted {
+            ticket: ticket.clone(),
+        });
+    }
+    if !release.admin_ready() {
+        blockers.push(Refusal::AdminRequired {
+            ticket: ticket.clone(),
+        });
+    }
+    if let Freeze::On {
+        by,
+        since,
+        reason,
+        services,
+    } = &state.freeze
+        && release.services.iter().any(|s| state.freeze.covers(s))
+    {
+        blockers.push(Refusal::Frozen {
+            by: by.clone(),
+            since: *since,
+            reason: reason.clone(),
+            services: services.clone(),
+        });
+    }
+    let wanted = release
+        .services
+        .iter()
+        .cloned()
+        .map(LockKey::Service)
+        .chain(policy.groups_of(&release.services).into_iter().map(LockKey::Group));
+    if let Some((lock, held)) = wanted
+        .filter_map(|key| state.locks.get(&key).map(|held| (key, held)))
+        .find(|(_, held)| &held.ticket != ticket)
+    {
+        blockers.push(Refusal::LockHeld {
+            lock,
+            ticket: held.ticket.clone(),
+            by: held.by.clone(),
+            since: held.since,
+        });
+    }
+    let ahead = state.in_order().into_iter().find_map(|other| {
+        let earlier_and_ready = other.seq < release.seq
+            && matches!(other.stage, Stage::Accepted { .. })
+            && other.admin_ready();
+        let shared = other.services.iter().find(|s| release.services.contains(s));
+        shared.filter(|_| earlier_and_ready).map(|s| (other, s))
+    });
+    if let Some((other, service)) = ahead {
+        blockers.push(Refusal::NotYourTurn {
+            ticket: ticket.clone(),
+            ahead: other.ticket.clone(),
+            service: service.clone(),
+        });
+    }
+    blockers
+}
+
+fn request_release(
+    state: &State,
+    actor: &UserId,
+    request: &ReleaseRequest,
+    policy: &Policy,
+) -> Result<Vec<Event>, Refusal> {
+    let ticket = &request.ticket;
+    if let Some(existing) = state.release(ticket) {
+        return Err(Refusal::AlreadyOpen {
+            ticket: ticket.clone(),
+            status: existing.status(),
+        });
+    }
+    let failures = policy.check(request);
+    if !failures.is_empty() {
+        return Err(Refusal::ChecksFailed {
+            ticket: ticket.clone(),
+            failures,
+        });
+    }
+    Ok(vec![Event::ReleaseRequested {
+        ticket: ticket.clone(),
+        requester: actor.clone(),
+        services: policy.services_for(request),
+        wiki: request.wiki.clone(),
+        comment: request.comment.clone(),
+        need_admin: !request.no_need_admin,
+    }])
+}
+
+fn open<'s>(state: &'s State, ticket: &TicketKey) -> Result<&'s Release, Refusal> {
+    state.release(ticket).ok_or_else(|| Refusal::NoOpenRequest {
+        ticket: ticket.clone(),
+    })
+}
+
+fn require(allowed: bool, role: Role) -> Result<(), Refusal> {
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal::NotAllowed { role })
+    }
+}
+
+fn require_requester_or_admin(
+    release: &Release,
+    actor: &UserId,
+    policy: &Policy,
+) -> Result<(), Refusal> {
+    require(
+        &release.requester == actor || policy.is_admin(actor),
+        Role::RequesterOrAdmin,
+    )
+}
+
+fn already_deploying(ticket: &TicketKey) -> Refusal {
+    Refusal::AlreadyDeploying {
+        ticket: ticket.clone(),
+    }
+}
+
+fn not_deploying(release: &Release) -> Result<(), Refusal> {
+    match release.stage {
+        Stage::Deploying { .. } => Err(already_deploying(&release.ticket)),
+        _ => Ok(()),
+    }
+}
+
+fn deploying(release: &Release) -> Result<(), Refusal> {
+    match release.stage {
+        Stage::Deploying { .. } => Ok(()),
+        _ => Err(Refusal::NotDeploying {
+            ticket: release.ticket.clone(),
+        }),
+    }
+}

@@ -1,0 +1,142 @@
+//! What happened: the facts recorded in the ledger, in past tense.
+//!
+//! Serialized adjacently tagged (`{"type": "...", "data": {...}}`) so that the store keeps the
+//! type name and the data apart, as EventStoreDB does; `schemas/<Type>.json` describes `data`.
+//! When an event is recorded comes from its metadata, not from the event, so that `decide` never
+//! needs a clock of its own.
+
+use serde::{Deserialize, Serialize};
+
+use super::refusal::Refusal;
+use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    ReleaseRequested {
+        ticket: TicketKey,
+        requester: UserId,
+        services: Vec<ServiceName>,
+        wiki: Option<WikiLink>,
+        comment: String,
+        need_admin: bool,
+    },
+    ReleaseApproved {
+        ticket: TicketKey,
+        approver: UserId,
+    },
+    ReleaseRejected {
+        ticket: TicketKey,
+        approver: UserId,
+        reason: Reason,
+    },
+    ReleaseCancelled {
+        ticket: TicketKey,
+        by: UserId,
+    },
+    AdminJoined {
+        ticket: TicketKey,
+        admin: UserId,
+    },
+    DeploymentStarted {
+        ticket: TicketKey,
+        by: UserId,
+        services: Vec<ServiceName>,
+        /// The conflict groups locked with the services, resolved from config when it started,
+        /// so that replaying the ledger never depends on today's config.
+        conflict_groups: Vec<String>,
+    },
+    DeploymentFinished {
+        ticket: TicketKey,
+        by: UserId,
+    },
+    DeploymentRolledBack {
+        ticket: TicketKey,
+        by: UserId,
+        reason: Reason,
+    },
+    FreezeStarted {
+        by: UserId,
+        reason: Reason,
+        /// `None` freezes every service.
+        services: Option<Vec<ServiceName>>,
+    },
+    FreezeEnded {
+        by: UserId,
+    },
+    CommandRefused {
+        by: UserId,
+        /// The command's verb (`dep start`); the full text is in the metadata.
+        command: String,
+        ticket: Option<TicketKey>,
+        refusal: Refusal,
+    },
+}
+
+impl Event {
+    /// Every event type name, in the order of the enum: one schema file each.
+    pub const TYPES: [&'static str; 11] = [
+        "ReleaseRequested",
+        "ReleaseApproved",
+        "ReleaseRejected",
+        "ReleaseCancelled",
+        "AdminJoined",
+        "DeploymentStarted",
+        "DeploymentFinished",
+        "DeploymentRolledBack",
+        "FreezeStarted",
+        "FreezeEnded",
+        "CommandRefused",
+    ];
+
+    pub fn type_name(&self) -> &'static str {
+        let index = match self {
+            Event::ReleaseRequested { .. } => 0,
+            Event::ReleaseApproved { .. } => 1,
+            Event::ReleaseRejected { .. } => 2,
+            Event::ReleaseCancelled { .. } => 3,
+            Event::AdminJoined { .. } => 4,
+            Event::DeploymentStarted { .. } => 5,
+            Event::DeploymentFinished { .. } => 6,
+            Event::DeploymentRolledBack { .. } => 7,
+            Event::FreezeStarted { .. } => 8,
+            Event::FreezeEnded { .. } => 9,
+            Event::CommandRefused { .. } => 10,
+        };
+        Self::TYPES[index]
+    }
+
+    /// The ticket the event is about, if any.
+    pub fn ticket(&self) -> Option<&TicketKey> {
+        match self {
+            Event::ReleaseRequested { ticket, .. }
+            | Event::ReleaseApproved { ticket, .. }
+            | Event::ReleaseRejected { ticket, .. }
+            | Event::ReleaseCancelled { ticket, .. }
+            | Event::AdminJoined { ticket, .. }
+            | Event::DeploymentStarted { ticket, .. }
+            | Event::DeploymentFinished { ticket, .. }
+            | Event::DeploymentRolledBack { ticket, .. } => Some(ticket),
+            Event::CommandRefused { ticket, .. } => ticket.as_ref(),
+            Event::FreezeStarted { .. } | Event::FreezeEnded { .. } => None,
+        }
+    }
+
+    /// The person the event names as its doer.
+    pub fn actor(&self) -> &UserId {
+        match self {
+            Event::ReleaseRequested { requester, .. } => requester,
+            Event::ReleaseApproved { approver, .. } | Event::ReleaseRejected { approver, .. } => {
+                approver
+            }
+            Event::AdminJoined { admin, .. } => admin,
+            Event::ReleaseCancelled { by, .. }
+            | Event::DeploymentStarted { by, .. }
+            | Event::DeploymentFinished { by, .. }
+            | Event::DeploymentRolledBack { by, .. }
+            | Event::FreezeStarted { by, .. }
+            | Event::FreezeEnded { by }
+            | Event::CommandRefused { by, .. } => by,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The release process, pure: what people ask (`command`), what happened (`event`), what is
+//! true now (`state`), the rules (`decide`), the config-driven rules (`policy`, `checks`), and
+//! the live queue (`queue`). No I/O and no async here; time comes in as data.
+
+pub mod checks;
+pub mod command;
+pub mod decide;
+pub mod event;
+pub mod parse;
+pub mod policy;
+pub mod queue;
+pub mod refusal;
+pub mod state;
+pub mod types;
+
+pub use command::{Command, HistoryFilter, Input, Query, ReleaseRequest};
+pub use decide::{decide, refused, start_blockers};
+pub use event::Event;
+pub use parse::{ParseError, parse};
+pub use policy::{ConflictGroup, Policy};
+pub use queue::{QueueItem, Waiting, queue};
+pub use refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
+pub use state::State;
+pub use types::{ParseValueError, Reason, ServiceName, TicketKey, UserId, WikiLink};

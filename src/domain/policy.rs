@@ -1,0 +1,109 @@
+//! The rules that come from config: who approves, who is an admin, which services a ticket
+//! deploys, which services never deploy together, and which checks a request must pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use regex::Regex;
+
+use super::checks::{TicketCheck, TicketPattern, WikiLinkRequired};
+use super::command::ReleaseRequest;
+use super::refusal::CheckFailure;
+use super::types::{ServiceName, TicketKey, UserId};
+
+/// Services that never deploy at the same time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictGroup {
+    pub name: String,
+    pub services: BTreeSet<ServiceName>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub approvers: BTreeSet<UserId>,
+    pub admins: BTreeSet<UserId>,
+    /// The requester may not approve their own release.
+    pub four_eyes: bool,
+    /// Ticket project key (`PAY`) -> the services its releases deploy.
+    pub services_by_project: BTreeMap<String, Vec<ServiceName>>,
+    pub conflict_groups: Vec<ConflictGroup>,
+    pub checks: Vec<Arc<dyn TicketCheck>>,
+}
+
+impl Policy {
+    /// The standard checks: the ticket pattern, and a wiki link when `require_wiki_link`.
+    pub fn standard_checks(ticket_pattern: Regex, require_wiki_link: bool) -> Vec<Arc<dyn TicketCheck>> {
+        let mut checks: Vec<Arc<dyn TicketCheck>> = vec![Arc::new(TicketPattern(ticket_pattern))];
+        if require_wiki_link {
+            checks.push(Arc::new(WikiLinkRequired));
+        }
+        checks
+    }
+
+    pub fn is_approver(&self, user: &UserId) -> bool {
+        self.approvers.contains(user)
+    }
+
+    pub fn is_admin(&self, user: &UserId) -> bool {
+        self.admins.contains(user)
+    }
+
+    /// The services a request deploys: the ones it names, else the project's from config.
+    pub fn services_for(&self, request: &ReleaseRequest) -> Vec<ServiceName> {
+        match &request.services {
+            Some(named) => dedup(named.iter().cloned()),
+            None => self.services_of(&request.ticket),
+        }
+    }
+
+    pub fn services_of(&self, ticket: &TicketKey) -> Vec<ServiceName> {
+        self.services_by_project
+            .get(ticket.project())
+            .map(|s| dedup(s.iter().cloned()))
+            .unwrap_or_default()
+    }
+
+    /// Every failed check of a request, in the order the checks are configured, then the
+    /// missing services.
+    pub fn check(&self, request: &ReleaseRequest) -> Vec<CheckFailure> {
+        let mut failures: Vec<CheckFailure> =
+            self.checks.iter().filter_map(|c| c.check(request)).collect();
+        if self.services_for(request).is_empty() {
+            failures.push(CheckFailure::NoServices {
+                project: request.ticket.project().to_string(),
+            });
+        }
+        failures
+    }
+
+    /// The conflict groups any of the services belongs to.
+    pub fn groups_of(&self, services: &[ServiceName]) -> Vec<String> {
+        self.conflict_groups
+            .iter()
+            .filter(|g| services.iter().any(|s| g.services.contains(s)))
+            .map(|g| g.name.clone())
+            .collect()
+    }
+}
+
+impl Default for Policy {
+    /// No roles, four-eyes on, the default ticket pattern, wiki link required.
+    fn default() -> Self {
+        let pattern = Regex::new(DEFAULT_TICKET_PATTERN).expect("the default pattern is valid");
+        Policy {
+            approvers: BTreeSet::new(),
+            admins: BTreeSet::new(),
+            four_eyes: true,
+            services_by_project: BTreeMap::new(),
+            conflict_groups: Vec::new(),
+            checks: Self::standard_checks(pattern, true),
+        }
+    }
+}
+
+pub const DEFAULT_TICKET_PATTERN: &str = "^[A-Z][A-Z0-9]+-[0-9]+$";
+
+fn dedup(services: impl Iterator<Item = ServiceName>) -> Vec<ServiceName> {
+    let mut seen = BTreeSet::new();
+    services.filter(|s| seen.insert(s.clone())).collect()
+}

@@ -1,0 +1,93 @@
+//! The live queue: every open request, its place in line and what it is waiting for.
+//!
+//! "Waiting for" is derived from `start_blockers`, the same rules `dep start` applies, so the
+//! queue can never promise a start that the ledger would refuse.
+
+use serde::Serialize;
+
+use super::decide::start_blockers;
+use super::policy::Policy;
+use super::refusal::{LockKey, Refusal, ReleaseStatus};
+use super::state::{AdminPresence, Stage, State};
+use super::types::{ServiceName, TicketKey, UserId, WikiLink};
+
+/// One thing an open release waits for before it can start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Waiting {
+    Approval,
+    Admin,
+    Freeze,
+    Lock { lock: LockKey, ticket: TicketKey },
+    Turn { ahead: TicketKey },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueItem {
+    pub ticket: TicketKey,
+    pub services: Vec<ServiceName>,
+    pub requester: UserId,
+    pub status: ReleaseStatus,
+    /// 1-based place in line: one more than the open requests made earlier for any of the same
+    /// services.
+    pub position: usize,
+    /// Empty when deploying or ready to start.
+    pub waiting_for: Vec<Waiting>,
+    pub approver: Option<UserId>,
+    pub admin: Option<UserId>,
+    pub need_admin: bool,
+    pub wiki: Option<WikiLink>,
+    pub comment: String,
+}
+
+/// The open requests in request order.
+pub fn queue(state: &State, policy: &Policy) -> Vec<QueueItem> {
+    let open = state.in_order();
+    open.iter()
+        .enumerate()
+        .map(|(i, release)| {
+            let position = 1 + open[..i]
+                .iter()
+                .filter(|earlier| earlier.services.iter().any(|s| release.services.contains(s)))
+                .count();
+            let waiting_for = start_blockers(state, release, policy)
+                .into_iter()
+                .filter_map(waiting)
+                .collect();
+            let approver = match &release.stage {
+                Stage::Requested => None,
+                Stage::Accepted { approver, .. } | Stage::Deploying { approver, .. } => {
+                    Some(approver.clone())
+                }
+            };
+            let admin = match &release.admin {
+                AdminPresence::Joined { admin, .. } => Some(admin.clone()),
+                _ => None,
+            };
+            QueueItem {
+                ticket: release.ticket.clone(),
+                services: release.services.clone(),
+                requester: release.requester.clone(),
+                status: release.status(),
+                position,
+                waiting_for,
+                approver,
+                admin,
+                need_admin: !matches!(release.admin, AdminPresence::NotNeeded),
+                wiki: release.wiki.clone(),
+                comment: release.comment.clone(),
+            }
+        })
+        .collect()
+}
+
+fn waiting(blocker: Refusal) -> Option<Waiting> {
+    match blocker {
+        Refusal::NotAccepted { .. } => Some(Waiting::Approval),
+        Refusal::AdminRequired { .. } => Some(Waiting::Admin),
+        Refusal::Frozen { .. } => Some(Waiting::Freeze),
+        Refusal::LockHeld { lock, ticket, .. } => Some(Waiting::Lock { lock, ticket }),
+        Refusal::NotYourTurn { ahead, .. } => Some(Waiting::Turn { ahead }),
+        _ => None,
+    }
+}

@@ -1,0 +1,233 @@
+//! What is true now: the open releases, the locks and the freeze, folded from the ledger.
+//!
+//! `evolve` never fails: an event is a fact, and a fact that does not fit (a finish for a
+//! release that is not open, say, from a ledger written by another version) changes nothing.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::event::Event;
+use super::refusal::{LockKey, ReleaseStatus};
+use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+
+/// Whether a release needs an admin, and who joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminPresence {
+    NotNeeded,
+    Needed,
+    Joined { admin: UserId, at: DateTime<Utc> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    Requested,
+    Accepted {
+        approver: UserId,
+        at: DateTime<Utc>,
+    },
+    Deploying {
+        approver: UserId,
+        by: UserId,
+        since: DateTime<Utc>,
+    },
+}
+
+/// An open release: requested and not yet finished, rolled back, cancelled or rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Release {
+    pub ticket: TicketKey,
+    pub requester: UserId,
+    pub services: Vec<ServiceName>,
+    pub wiki: Option<WikiLink>,
+    pub comment: String,
+    pub requested_at: DateTime<Utc>,
+    /// Request order: first requested, first served.
+    pub seq: u64,
+    pub stage: Stage,
+    pub admin: AdminPresence,
+}
+
+impl Release {
+    pub fn status(&self) -> ReleaseStatus {
+        match self.stage {
+            Stage::Requested => ReleaseStatus::Requested,
+            Stage::Accepted { .. } => ReleaseStatus::Accepted,
+            Stage::Deploying { .. } => ReleaseStatus::Deploying,
+        }
+    }
+
+    pub fn admin_ready(&self) -> bool {
+        !matches!(self.admin, AdminPresence::Needed)
+    }
+}
+
+/// Who holds a lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub ticket: TicketKey,
+    pub by: UserId,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freeze {
+    Off,
+    On {
+        by: UserId,
+        since: DateTime<Utc>,
+        reason: Reason,
+        /// `None`: every service.
+        services: Option<Vec<ServiceName>>,
+    },
+}
+
+impl Freeze {
+    pub fn covers(&self, service: &ServiceName) -> bool {
+        match self {
+            Freeze::Off => false,
+            Freeze::On { services: None, .. } => true,
+            Freeze::On {
+                services: Some(s), ..
+            } => s.contains(service),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub releases: BTreeMap<TicketKey, Release>,
+    /// Held locks; a key that is absent is free.
+    pub locks: BTreeMap<LockKey, Held>,
+    pub freeze: Freeze,
+    next_seq: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            releases: BTreeMap::new(),
+            locks: BTreeMap::new(),
+            freeze: Freeze::Off,
+            next_seq: 0,
+        }
+    }
+}
+
+impl State {
+    pub fn release(&self, ticket: &TicketKey) -> Option<&Release> {
+        self.releases.get(ticket)
+    }
+
+    /// Open releases in request order.
+    pub fn in_order(&self) -> Vec<&Release> {
+        let mut open: Vec<&Release> = self.releases.values().collect();
+        open.sort_by_key(|r| r.seq);
+        open
+    }
+
+    /// Applies one recorded event, recorded at `at`.
+    pub fn evolve(&mut self, event: &Event, at: DateTime<Utc>) {
+        match event {
+            Event::ReleaseRequested {
+                ticket,
+                requester,
+                services,
+                wiki,
+                comment,
+                need_admin,
+            } => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.releases.insert(
+                    ticket.clone(),
+                    Release {
+                        ticket: ticket.clone(),
+                        requester: requester.clone(),
+                        services: services.clone(),
+                        wiki: wiki.clone(),
+                        comment: comment.clone(),
+                        requested_at: at,
+                        seq,
+                        stage: Stage::Requested,
+                        admin: if *need_admin {
+                            AdminPresence::Needed
+                        } else {
+                            AdminPresence::NotNeeded
+                        },
+                    },
+                );
+            }
+            Event::ReleaseApproved { ticket, approver } => {
+                if let Some(r) = self.releases.get_mut(ticket) {
+                    r.stage = Stage::Accepted {
+                        approver: approver.clone(),
+                        at,
+                    };
+                }
+            }
+            Event::AdminJoined { ticket, admin } => {
+                if let Some(r) = self.releases.get_mut(ticket) {
+                    r.admin = AdminPresence::Joined {
+                        admin: admin.clone(),
+                        at,
+                    };
+                }
+            }
+            Event::DeploymentStarted {
+                ticket,
+                by,
+                services,
+                conflict_groups,
+            } => {
+                if let Some(r) = self.releases.get_mut(ticket) {
+                    let approver = match &r.stage {
+                        Stage::Accepted { approver, .. } | Stage::Deploying { approver, .. } => {
+                            approver.clone()
+                        }
+                        Stage::Requested => by.clone(),
+                    };
+                    r.stage = Stage::Deploying {
+                        approver,
+                        by: by.clone(),
+                        since: at,
+                    };
+                }
+                let held = Held {
+                    ticket: ticket.clone(),
+                    by: by.clone(),
+                    since: at,
+                };
+                let keys = services
+                    .iter()
+                    .cloned()
+                    .map(LockKey::Service)
+                    .chain(conflict_groups.iter().cloned().map(LockKey::Group));
+                for key in keys {
+                    self.locks.insert(key, held.clone());
+                }
+            }
+            Event::DeploymentFinished { ticket, .. } | Event::DeploymentRolledBack { ticket, .. } => {
+                self.releases.remove(ticket);
+                self.locks.retain(|_, held| &held.ticket != ticket);
+            }
+            Event::ReleaseRejected { ticket, .. } | Event::ReleaseCancelled { ticket, .. } => {
+                self.releases.remove(ticket);
+            }
+            Event::FreezeStarted {
+                by,
+                reason,
+                services,
+            } => {
+                self.freeze = Freeze::On {
+                    by: by.clone(),
+                    since: at,
+                    reason: reason.clone(),
+                    services: services.clone(),
+                };
+            }
+            Event::FreezeEnded { .. } => self.freeze = Freeze::Off,
+            Event::CommandRefused { .. } => {}
+        }
+    }
+}

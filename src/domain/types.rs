@@ -1,0 +1,223 @@
+//! The nouns of the release process, each parsed once at the edge.
+//!
+//! A `TicketKey` or a `ServiceName` that exists is well-formed, so the rules in `decide` never
+//! re-check text. The *configured* ticket pattern is a policy check (see `checks.rs`), not a
+//! parse rule: the parser accepts any key of the general `PROJECT-123` shape so that a ticket
+//! that fails the pattern gets a refusal naming the check, not a usage error.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why a piece of text is not the thing it was meant to be.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ParseValueError {
+    #[error("`{0}` is not a ticket key (expected something like PAY-123)")]
+    Ticket(String),
+    #[error("`{0}` is not a service name (letters, digits, `-`, `_`, `.`)")]
+    Service(String),
+    #[error("`{0}` is not a user id")]
+    User(String),
+    #[error("`{0}` is not an http(s) link")]
+    Link(String),
+    #[error("a reason is required")]
+    EmptyReason,
+}
+
+/// A tracker ticket such as `PAY-123`, stored upper-case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketKey(String);
+
+impl TicketKey {
+    /// Accepts `PAY-123`, `pay-123` and `#PAY-123`; the project part is letters and digits
+    /// starting with a letter, the number part digits.
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        let bad = || ParseValueError::Ticket(text.to_string());
+        let key = text.trim().trim_start_matches('#').to_ascii_uppercase();
+        let (project, number) = key.split_once('-').ok_or_else(bad)?;
+        let project_ok = project.len() <= 32
+            && project.starts_with(|c: char| c.is_ascii_alphabetic())
+            && project.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let number_ok =
+            !number.is_empty() && number.len() <= 12 && number.chars().all(|c| c.is_ascii_digit());
+        if project_ok && number_ok {
+            Ok(Self(key))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The project part, `PAY` of `PAY-123`: what config maps to services.
+    pub fn project(&self) -> &str {
+        self.0.split_once('-').map(|(p, _)| p).unwrap_or(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A deployable service, stored lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceName(String);
+
+impl ServiceName {
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        let name = text.trim().to_ascii_lowercase();
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(Self(name))
+        } else {
+            Err(ParseValueError::Service(text.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who did something: a Slack user id (`U01ABC`) or a CLI user name. Case is kept, because Slack
+/// ids are case-sensitive identifiers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    /// Accepts `alice`, `U01ABC` and Slack's `<@U01ABC>` / `<@U01ABC|alice>` forms.
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        let t = text.trim();
+        let t = t
+            .strip_prefix("<@")
+            .and_then(|s| s.strip_suffix('>'))
+            .map(|s| s.split('|').next().unwrap_or(s))
+            .unwrap_or(t)
+            .trim_start_matches('@');
+        let ok = !t.is_empty()
+            && t.len() <= 64
+            && t.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(Self(t.to_string()))
+        } else {
+            Err(ParseValueError::User(text.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A link to the release notes or wiki page: http or https, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct WikiLink(String);
+
+impl WikiLink {
+    /// Accepts `https://wiki/x` and Slack's `<https://wiki/x>` / `<https://wiki/x|title>`.
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        let t = text.trim();
+        let t = t
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix('>'))
+            .map(|s| s.split('|').next().unwrap_or(s))
+            .unwrap_or(t);
+        let lower = t.to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        match rest {
+            Some(host) if !host.is_empty() && !t.chars().any(char::is_whitespace) => {
+                Ok(Self(t.to_string()))
+            }
+            _ => Err(ParseValueError::Link(text.to_string())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text that must not be empty: why a release was rejected, rolled back, or frozen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Reason(String);
+
+impl Reason {
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        let t = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if t.is_empty() {
+            Err(ParseValueError::EmptyReason)
+        } else {
+            Ok(Self(t))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! text_newtype_impls {
+    ($($ty:ident),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl TryFrom<String> for $ty {
+            type Error = ParseValueError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.0
+            }
+        }
+    )*};
+}
+
+text_newtype_impls!(TicketKey, ServiceName, UserId, WikiLink, Reason);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticket_keys_are_normalised() {
+        assert_eq!(TicketKey::parse("#pay-12").unwrap().as_str(), "PAY-12");
+        assert_eq!(TicketKey::parse("PAY-12").unwrap().project(), "PAY");
+        for bad in ["", "PAY", "PAY-", "-12", "12-12", "PAY-1x", "PA Y-1"] {
+            assert!(TicketKey::parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn slack_forms_are_unwrapped() {
+        assert_eq!(UserId::parse("<@U01AB|bob>").unwrap().as_str(), "U01AB");
+        assert_eq!(
+            WikiLink::parse("<https://wiki/x|Notes>").unwrap().as_str(),
+            "https://wiki/x"
+        );
+        assert!(WikiLink::parse("ftp://wiki/x").is_err());
+        assert!(WikiLink::parse("https://").is_err());
+    }
+
+    #[test]
+    fn services_are_lower_case_and_reasons_not_empty() {
+        assert_eq!(ServiceName::parse("Billing").unwrap().as_str(), "billing");
+        assert!(ServiceName::parse("bill ing").is_err());
+        assert_eq!(Reason::parse("  too   risky ").unwrap().as_str(), "too risky");
+        assert!(Reason::parse("   ").is_err());
+    }
+}

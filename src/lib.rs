@@ -1,0 +1,4 @@
+//! dobrobot: a release ledger with a chat front. See the README for the flow of one command.
+
+pub mod domain;
+pub mod store;

@@ -1,0 +1,163 @@
+//! The event store port: append with an expected revision, read, subscribe.
+//!
+//! The port knows nothing of dobrobot's events: it stores typed blobs (an id, a type name, JSON
+//! data and JSON metadata) in streams, with EventStoreDB's semantics so that the embedded SQLite
+//! backend and EventStoreDB are interchangeable. The conformance suite in `tests/` holds every
+//! backend to these semantics.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use thiserror::Error;
+use uuid::Uuid;
+
+/// An event to append. `id` makes appends idempotent: an id already in the stream appends
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    pub data: Vec<u8>,
+    pub metadata: Vec<u8>,
+}
+
+/// An event as stored, at its revision (0-based, contiguous) in its stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub stream: String,
+    pub revision: u64,
+    pub id: Uuid,
+    pub event_type: String,
+    pub data: Vec<u8>,
+    pub metadata: Vec<u8>,
+    /// When the store wrote it (the store's clock; the ledger's own time is in the metadata).
+    pub created: DateTime<Utc>,
+}
+
+/// What the appender believes about the stream, checked atomically with the write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedRevision {
+    Any,
+    NoStream,
+    StreamExists,
+    /// The revision of the stream's last event.
+    Exact(u64),
+}
+
+impl std::fmt::Display for ExpectedRevision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedRevision::Any => f.write_str("any"),
+            ExpectedRevision::NoStream => f.write_str("no stream"),
+            ExpectedRevision::StreamExists => f.write_str("stream exists"),
+            ExpectedRevision::Exact(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// The outcome of a successful append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Revision of the first and last event of the batch. For an idempotent repeat, the
+    /// revisions where the events were first written.
+    pub first_revision: u64,
+    pub last_revision: u64,
+    /// `false` when every event id was already stored and nothing was written.
+    pub written: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forwards,
+    Backwards,
+}
+
+/// Where a read starts (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Start,
+    End,
+    Revision(u64),
+}
+
+/// What a subscription yields: history first, then `CaughtUp` once, then live events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionItem {
+    Event(RecordedEvent),
+    CaughtUp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The stream was not at the expected revision. `actual` is its last revision, `None` when
+    /// the stream does not exist.
+    #[error("stream {stream}: expected revision {expected}, but it is at {}", actual.map_or("no stream".to_string(), |r| r.to_string()))]
+    WrongExpectedRevision {
+        stream: String,
+        expected: ExpectedRevision,
+        actual: Option<u64>,
+    },
+    /// Some, not all, of a batch's event ids are already stored: the batch is neither new nor a
+    /// repeat.
+    #[error("stream {stream}: event {id} is already stored, but the batch differs from the one stored")]
+    PartialDuplicate { stream: String, id: Uuid },
+    /// The backend cannot be reached or did not answer in time: nothing was recorded.
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("bad store URL `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("event store failure: {0}")]
+    Backend(String),
+}
+
+pub type Subscription = BoxStream<'static, Result<SubscriptionItem, StoreError>>;
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends `events` to `stream` if it is at `expected`, atomically: all or nothing.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedRevision,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Up to `max` events from `from` (inclusive) in `direction`. A stream that does not exist
+    /// reads as empty.
+    async fn read(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from: ReadFrom,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Events after `after` (exclusive; `None` = from the start), then `CaughtUp`, then live
+    /// events as they are appended, until the subscription is dropped.
+    async fn subscribe(&self, stream: &str, after: Option<u64>) -> Result<Subscription, StoreError>;
+
+    /// The last revision of the stream, `None` if it does not exist.
+    async fn last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        let last = self.read(stream, Direction::Backwards, ReadFrom::End, 1).await?;
+        Ok(last.first().map(|e| e.revision))
+    }
+}
+
+/// Opens the backend a store URL names: `sqlite://path` (or a bare `sqlite:path`).
+pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let store = sqlite::SqliteStore::open(path).await?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::BadUrl {
+        url: url.to_string(),
+        reason: "expected sqlite://PATH".to_string(),
+    })
+}
