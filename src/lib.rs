@@ -2,3 +2,6 @@
 
 pub mod domain;
 pub mod store;
+pub mod envelope;
+pub mod ledger;
+pub mod projections;

@@ -1,0 +1,390 @@
+//! The single writer of one ledger stream: load, decide, append, retry on conflict.
+//!
+//! One task owns the state of the stream at revision N. Commands reach it through a channel;
+//! whatever has queued up while the previous append was in flight is decided together, one after
+//! another against the evolving state, and appended as one batch with expected revision N (one
+//! transaction, one fsync). If another writer (a second replica, another process on the same
+//! SQLite file) got there first, the append fails with a conflict: the task catches up from the
+//! store and decides the whole batch again, a bounded number of times. The store's optimistic
+//! concurrency check is the only lock.
+//!
+//! A command that comes with a delivery id (Slack's event id, a button's action id) gets a
+//! deterministic event id (UUID v5), so a redelivery is recognised and appends nothing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{Instrument, info_span, warn};
+use uuid::Uuid;
+
+use crate::domain::{Command, Event, Policy, Refusal, State, decide, refused};
+use crate::envelope::{self, Actor, Context, DecodeError, GENESIS_HASH};
+use crate::store::{
+    Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent, StoreError,
+};
+
+/// Namespace of deterministic event ids.
+const DELIVERY_NAMESPACE: Uuid = Uuid::from_u128(0x6d0b_70b0_7e1e_4a5e_9d1e_0f4b_d0b0_0001);
+const READ_PAGE: usize = 1000;
+
+/// The name of the ledger stream of an environment.
+pub fn stream_name(environment: &str) -> String {
+    format!("dobrobot-ledger-{environment}")
+}
+
+/// Where the writer gets the time from; tests use a fixed clock.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock(Arc::new(Utc::now))
+    }
+
+    pub fn from_fn(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(f))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+#[derive(Clone)]
+pub struct Options {
+    pub clock: Clock,
+    /// The most commands decided and appended together.
+    pub max_batch: usize,
+    /// How often a batch is decided again after losing a race.
+    pub max_attempts: usize,
+    /// How long a store call may take before the command is answered "not recorded".
+    pub store_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Clock::system(),
+            max_batch: 256,
+            max_attempts: 16,
+            store_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A command with who sent it and how.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub command: Command,
+    pub actor: Actor,
+    /// The text as typed.
+    pub text: String,
+    /// A redelivering source's id for this delivery (`slack:Ev123`), for idempotence.
+    pub delivery: Option<String>,
+    pub correlation_id: Option<Uuid>,
+}
+
+/// What became of a command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub revision: u64,
+    pub result: Decision,
+    /// The state right after the command's batch.
+    pub state: Arc<State>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Accepted(Vec<Event>),
+    Refused(Refusal),
+    /// The same delivery was recorded before; nothing new was appended.
+    AlreadyRecorded,
+}
+
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    #[error("nothing was recorded: {0}")]
+    Store(#[from] StoreError),
+    #[error("nothing was recorded: the event store did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("nothing was recorded: gave up after {0} conflicting writes by other writers")]
+    Contention(usize),
+    #[error("the ledger cannot be read: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("the ledger has stopped")]
+    Closed,
+}
+
+/// What the writer knows: the state at a revision.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: Arc<State>,
+    pub revision: Option<u64>,
+}
+
+struct Job {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Outcome, LedgerError>>,
+}
+
+/// A handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    jobs: mpsc::Sender<Job>,
+    snapshot: watch::Receiver<Snapshot>,
+}
+
+impl Ledger {
+    /// Loads the stream and starts its writer.
+    pub async fn open(
+        store: Arc<dyn EventStore>,
+        stream: String,
+        policy: Arc<Policy>,
+        options: Options,
+    ) -> Result<Self, LedgerError> {
+        let mut writer = Writer {
+            store,
+            stream,
+            policy,
+            options,
+            state: State::default(),
+            revision: None,
+            last_hash: GENESIS_HASH.to_string(),
+            deliveries: HashSet::new(),
+        };
+        writer.catch_up().await?;
+        let (snapshot_tx, snapshot) = watch::channel(writer.snapshot());
+        let (jobs, rx) = mpsc::channel(4096);
+        tokio::spawn(writer.run(rx, snapshot_tx));
+        Ok(Ledger { jobs, snapshot })
+    }
+
+    /// Decides and records one command.
+    pub async fn submit(&self, submission: Submission) -> Result<Outcome, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { submission, reply })
+            .await
+            .map_err(|_| LedgerError::Closed)?;
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// The state as of the last batch this writer appended or caught up to.
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.borrow().clone()
+    }
+}
+
+struct Writer {
+    store: Arc<dyn EventStore>,
+    stream: String,
+    policy: Arc<Policy>,
+    options: Options,
+    state: State,
+    revision: Option<u64>,
+    last_hash: String,
+    /// Deterministic ids (v5) already in the stream.
+    deliveries: HashSet<Uuid>,
+}
+
+/// A batch decided against a copy of the state, ready to append.
+struct Draft {
+    state: State,
+    events: Vec<NewEvent>,
+    last_hash: String,
+    decisions: Vec<(Decision, Option<u64>)>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, snapshot: watch::Sender<Snapshot>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            while jobs.len() < self.options.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            let span = info_span!("append", stream = %self.stream, commands = jobs.len());
+            let results = self.write(&jobs).instrument(span).await;
+            snapshot.send_replace(self.snapshot());
+            match results {
+                Ok(outcomes) => {
+                    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                        let _ = job.reply.send(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, "batch not recorded");
+                    let message = error.to_string();
+                    for job in jobs {
+                        let _ = job.reply.send(Err(clone_error(&error, &message)));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, LedgerError> {
+        for _ in 0..self.options.max_attempts {
+            let draft = self.draft(jobs);
+            let expected = match self.revision {
+                None => ExpectedRevision::NoStream,
+                Some(r) => ExpectedRevision::Exact(r),
+            };
+            if draft.events.is_empty() {
+                return Ok(self.commit(draft, None));
+            }
+            let append = self.store.append(&self.stream, expected, draft.events.clone());
+            match tokio::time::timeout(self.options.store_timeout, append).await {
+                Err(_) => return Err(LedgerError::Timeout(self.options.store_timeout)),
+                Ok(Ok(result)) => return Ok(self.commit(draft, Some(result.first_revision))),
+                Ok(Err(StoreError::WrongExpectedRevision { .. })) => self.catch_up().await?,
+                Ok(Err(error)) => return Err(error.into()),
+            }
+        }
+        Err(LedgerError::Contention(self.options.max_attempts))
+    }
+
+    /// Decides every job against the evolving state.
+    fn draft(&self, jobs: &[Job]) -> Draft {
+        let now = envelope::truncate_to_millis(self.options.clock.now());
+        let mut draft = Draft {
+            state: self.state.clone(),
+            events: Vec::new(),
+            last_hash: self.last_hash.clone(),
+            decisions: Vec::with_capacity(jobs.len()),
+        };
+        let mut batch_deliveries = HashSet::new();
+        for job in jobs {
+            let sub = &job.submission;
+            let delivery_id = sub
+                .delivery
+                .as_ref()
+                .map(|d| Uuid::new_v5(&DELIVERY_NAMESPACE, d.as_bytes()));
+            if let Some(id) = delivery_id
+                && (self.deliveries.contains(&id) || !batch_deliveries.insert(id))
+            {
+                draft.decisions.push((Decision::AlreadyRecorded, None));
+                continue;
+            }
+            let span = info_span!(
+                "command",
+                ticket = sub.command.ticket().map(|t| t.as_str()),
+                actor = %sub.actor.id,
+                command = sub.command.verb()
+            );
+            let _entered = span.enter();
+            let (events, decision) =
+                match decide(&draft.state, &sub.actor.id, &sub.command, &self.policy) {
+                    Ok(events) => (events.clone(), Decision::Accepted(events)),
+                    Err(refusal) => (
+                        vec![refused(&sub.actor.id, &sub.command, refusal.clone())],
+                        Decision::Refused(refusal),
+                    ),
+                };
+            let context = Context {
+                actor: sub.actor.clone(),
+                correlation_id: sub.correlation_id.unwrap_or_else(Uuid::now_v7),
+                causation_id: None,
+                command: sub.text.clone(),
+                recorded_at: now,
+            };
+            let offset = draft.events.len() as u64;
+            for (i, event) in events.iter().enumerate() {
+                let id = match delivery_id {
+                    Some(first) if i == 0 => first,
+                    Some(first) => Uuid::new_v5(&first, &(i as u64).to_be_bytes()),
+                    None => Uuid::now_v7(),
+                };
+                let (new, hash) = envelope::seal(event, id, &context, &draft.last_hash);
+                draft.last_hash = hash;
+                draft.events.push(new);
+                draft.state.evolve(event, now);
+            }
+            draft.decisions.push((decision, Some(offset)));
+        }
+        draft
+    }
+
+    fn commit(&mut self, draft: Draft, first_revision: Option<u64>) -> Vec<Outcome> {
+        let base = first_revision.unwrap_or(0);
+        for event in &draft.events {
+            if event.id.get_version_num() == 5 {
+                self.deliveries.insert(event.id);
+            }
+        }
+        if let Some(first) = first_revision {
+            self.revision = Some(first + draft.events.len() as u64 - 1);
+        }
+        self.state = draft.state;
+        self.last_hash = draft.last_hash;
+        let state = Arc::new(self.state.clone());
+        let current = self.revision.unwrap_or(0);
+        draft
+            .decisions
+            .into_iter()
+            .map(|(result, offset)| Outcome {
+                revision: offset.map_or(current, |o| base + o),
+                result,
+                state: state.clone(),
+            })
+            .collect()
+    }
+
+    /// Reads what other writers appended since our revision.
+    async fn catch_up(&mut self) -> Result<(), LedgerError> {
+        loop {
+            let from = match self.revision {
+                None => ReadFrom::Start,
+                Some(r) => ReadFrom::Revision(r + 1),
+            };
+            let read = self
+                .store
+                .read(&self.stream, Direction::Forwards, from, READ_PAGE);
+            let page = tokio::time::timeout(self.options.store_timeout, read)
+                .await
+                .map_err(|_| LedgerError::Timeout(self.options.store_timeout))??;
+            let done = page.len() < READ_PAGE;
+            for recorded in &page {
+                self.apply(recorded)?;
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), LedgerError> {
+        let decoded = envelope::decode(recorded)?;
+        self.state.evolve(&decoded.event, decoded.metadata.recorded_at);
+        if recorded.id.get_version_num() == 5 {
+            self.deliveries.insert(recorded.id);
+        }
+        self.last_hash = decoded.metadata.hash;
+        self.revision = Some(recorded.revision);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            state: Arc::new(self.state.clone()),
+            revision: self.revision,
+        }
+    }
+}
+
+/// Every command of a failed batch gets the same error.
+fn clone_error(error: &LedgerError, message: &str) -> LedgerError {
+    match error {
+        LedgerError::Store(e) => LedgerError::Store(e.clone()),
+        LedgerError::Timeout(d) => LedgerError::Timeout(*d),
+        LedgerError::Contention(n) => LedgerError::Contention(*n),
+        LedgerError::Closed => LedgerError::Closed,
+        LedgerError::Decode(_) => LedgerError::Store(StoreError::Backend(message.to_string())),
+    }
+}

@@ -1,0 +1,107 @@
+//! The audit history: every event of the ledger, refusals included, filtered by service, ticket,
+//! actor, event type and time range. It keeps only the events that match, so a narrow query over
+//! a long ledger stays small.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::Projection;
+use crate::domain::{Event, HistoryFilter, ServiceName, TicketKey};
+use crate::envelope::{Recorded, Source};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub revision: u64,
+    pub recorded_at: DateTime<Utc>,
+    pub event_type: &'static str,
+    pub ticket: Option<TicketKey>,
+    pub services: Vec<ServiceName>,
+    pub actor: String,
+    pub actor_name: String,
+    pub source: Source,
+    /// The command as typed.
+    pub command: String,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    pub filter: HistoryFilter,
+    pub entries: Vec<HistoryEntry>,
+    /// The services of each ticket's latest request, to filter by service.
+    services: HashMap<TicketKey, Vec<ServiceName>>,
+}
+
+impl History {
+    pub fn new(filter: HistoryFilter) -> Self {
+        History {
+            filter,
+            ..History::default()
+        }
+    }
+
+    fn services_of(&self, event: &Event) -> Vec<ServiceName> {
+        match event {
+            Event::ReleaseRequested { services, .. } | Event::DeploymentStarted { services, .. } => {
+                services.clone()
+            }
+            Event::FreezeStarted {
+                services: Some(s), ..
+            } => s.clone(),
+            other => other
+                .ticket()
+                .and_then(|t| self.services.get(t))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn matches(&self, recorded: &Recorded, services: &[ServiceName]) -> bool {
+        let f = &self.filter;
+        let event = &recorded.event;
+        let at = recorded.metadata.recorded_at;
+        let whole_freeze = matches!(event, Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. });
+        f.ticket.as_ref().is_none_or(|t| event.ticket() == Some(t))
+            && f.actor.as_ref().is_none_or(|a| event.actor() == a)
+            && f
+                .event_type
+                .as_ref()
+                .is_none_or(|t| t.eq_ignore_ascii_case(event.type_name()))
+            && f
+                .service
+                .as_ref()
+                .is_none_or(|s| whole_freeze || services.contains(s))
+            && f.since.is_none_or(|s| at >= s)
+            && f.until.is_none_or(|u| at <= u)
+    }
+}
+
+impl Projection for History {
+    fn apply(&mut self, recorded: &Recorded) {
+        if let Event::ReleaseRequested {
+            ticket, services, ..
+        } = &recorded.event
+        {
+            self.services.insert(ticket.clone(), services.clone());
+        }
+        let services = self.services_of(&recorded.event);
+        if !self.matches(recorded, &services) {
+            return;
+        }
+        let meta = &recorded.metadata;
+        self.entries.push(HistoryEntry {
+            revision: recorded.revision,
+            recorded_at: meta.recorded_at,
+            event_type: recorded.event.type_name(),
+            ticket: recorded.event.ticket().cloned(),
+            services,
+            actor: meta.actor.id.to_string(),
+            actor_name: meta.actor.name.clone(),
+            source: meta.actor.source,
+            command: meta.command.clone(),
+            event: recorded.event.clone(),
+        });
+    }
+}

@@ -1,0 +1,63 @@
+//! The live state: open releases, locks and the freeze, as the domain folds them. The queue and
+//! the locks listings are views of it; the rules that say what a release waits for stay in
+//! `domain::decide`.
+
+use serde::Serialize;
+
+use chrono::{DateTime, Utc};
+
+use super::Projection;
+use crate::domain::refusal::LockKey;
+use crate::domain::state::Freeze;
+use crate::domain::{Policy, QueueItem, State, TicketKey, UserId, queue};
+use crate::envelope::Recorded;
+
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub state: State,
+    pub revision: Option<u64>,
+}
+
+/// One held lock, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockView {
+    pub lock: LockKey,
+    pub ticket: TicketKey,
+    pub by: UserId,
+    pub since: DateTime<Utc>,
+}
+
+impl Live {
+    pub fn queue(&self, policy: &Policy) -> Vec<QueueItem> {
+        queue(&self.state, policy)
+    }
+
+    pub fn locks(&self) -> Vec<LockView> {
+        locks(&self.state)
+    }
+
+    pub fn freeze(&self) -> &Freeze {
+        &self.state.freeze
+    }
+}
+
+pub fn locks(state: &State) -> Vec<LockView> {
+    state
+        .locks
+        .iter()
+        .map(|(lock, held)| LockView {
+            lock: lock.clone(),
+            ticket: held.ticket.clone(),
+            by: held.by.clone(),
+            since: held.since,
+        })
+        .collect()
+}
+
+impl Projection for Live {
+    fn apply(&mut self, recorded: &Recorded) {
+        self.state
+            .evolve(&recorded.event, recorded.metadata.recorded_at);
+        self.revision = Some(recorded.revision);
+    }
+}
