@@ -1,3 +1,5 @@
-fn main() {
-    println!("Hello, world!");
+//! The dobrobot binary: everything is in the library; see `cli`.
+
+fn main() -> std::process::ExitCode {
+    dobrobot::cli::main()
 }

@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::envelope::{self, DecodeError, Recorded};
-use crate::store::{Direction, EventStore, ReadFrom, StoreError};
+use futures::StreamExt;
+
+use crate::store::{Direction, EventStore, ReadFrom, StoreError, SubscriptionItem};
 
 pub use deployments::{Deployment, DeploymentOutcome, Deployments};
 pub use history::{History, HistoryEntry};
@@ -88,6 +90,51 @@ pub async fn build(
         if !full {
             return Ok(last);
         }
+    }
+}
+
+/// Keeps `projection` up to date with the stream through a catch-up subscription, for as long
+/// as the future runs. After a failure it subscribes again from the last event it applied, so
+/// nothing is missed or applied twice.
+pub async fn follow(
+    store: Arc<dyn EventStore>,
+    stream: &str,
+    projection: &mut dyn Projection,
+) -> Result<(), ProjectionError> {
+    let mut last: Option<u64> = None;
+    loop {
+        let mut subscription = match store.subscribe(stream, last).await {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::warn!(%error, "cannot subscribe; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(item) = subscription.next().await {
+            match item {
+                Ok(SubscriptionItem::CaughtUp) => {
+                    tracing::info!(stream, revision = ?last, "projections caught up")
+                }
+                Ok(SubscriptionItem::Event(raw)) => {
+                    let recorded = envelope::decode(&raw)?;
+                    tracing::info!(
+                        revision = recorded.revision,
+                        event = recorded.event.type_name(),
+                        ticket = recorded.event.ticket().map(|t| t.as_str()),
+                        actor = %recorded.metadata.actor.id,
+                        "recorded"
+                    );
+                    projection.apply(&recorded);
+                    last = Some(recorded.revision);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "subscription dropped; resubscribing");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

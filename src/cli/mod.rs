@@ -1,0 +1,400 @@
+//! The command line: `serve`, `chat`, and the read-side commands incident responders use.
+//! Parsing is clap's; each subcommand is a few lines that call the library.
+
+mod format;
+mod time_arg;
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::bot::{Bot, ReplyKind};
+use crate::config::Config;
+use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue};
+use crate::envelope::{Actor, Source};
+use crate::ledger::Options;
+use crate::projections::{self, AsOf, Deployments, History, Live};
+use crate::store::{self, EventStore};
+
+pub use format::Format;
+use format::write_rows;
+pub use time_arg::{parse_duration, parse_time};
+
+#[derive(Debug, Parser)]
+#[command(name = "dobrobot", version, about = "A release ledger with a chat front")]
+pub struct Cli {
+    /// Config file (TOML). Without one, dobrobot runs on its defaults.
+    #[arg(long, global = true, env = "DOBROBOT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Event store URL, overriding the config (e.g. sqlite://data/ledger.db).
+    #[arg(long, global = true)]
+    store: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, global = true, env = "DOBROBOT_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the ledger and keep its projections up to date (HTTP and Slack come later).
+    Serve,
+    /// Run one command as USER and print the bot's reply; without TEXT, read commands line by line.
+    Chat {
+        /// The user the command comes from (a Slack user id or a name from the config's roles).
+        #[arg(long = "as", value_name = "USER")]
+        user: String,
+        /// The command text, as typed after the bot's mention.
+        text: Vec<String>,
+        /// Print each reply as a JSON line (kind, text, revision).
+        #[arg(long)]
+        json: bool,
+    },
+    /// The open requests, their place in line and what they wait for.
+    Queue(Listing),
+    /// Held locks.
+    Locks(Listing),
+    /// Every release request and how it ended.
+    Deployments {
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        listing: Listing,
+    },
+    /// The audit history, filtered.
+    History {
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long)]
+        ticket: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        /// Event type, e.g. DeploymentStarted.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        listing: Listing,
+    },
+    /// Who deployed a service, most recent first.
+    Who {
+        service: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        listing: Listing,
+    },
+    /// The queue and the locks as they were at a time.
+    Replay {
+        #[arg(long)]
+        at: String,
+        #[command(flatten)]
+        listing: Listing,
+    },
+    /// Deployments on the services in the window before a time: what changed before it broke.
+    Suspects {
+        #[arg(long)]
+        at: String,
+        #[arg(long, default_value = "2h")]
+        window: String,
+        /// Limit to these services (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        service: Vec<String>,
+        #[command(flatten)]
+        listing: Listing,
+    },
+    /// Check the ledger: contiguous revisions, intact hash chain, valid events.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+struct Listing {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Build as of this revision instead of the latest.
+    #[arg(long)]
+    revision: Option<u64>,
+}
+
+/// Runs the CLI; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init(cli.log_format == "json");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+struct Context_ {
+    config: Config,
+    policy: Policy,
+    store: Arc<dyn EventStore>,
+    stream: String,
+}
+
+async fn context(cli: &Cli) -> Result<Context_> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(store) = &cli.store {
+        config.store = store.clone();
+    }
+    let policy = config.policy()?;
+    let store = store::open(&config.store)
+        .await
+        .with_context(|| format!("opening the store {}", config.store))?;
+    let stream = config.stream();
+    Ok(Context_ {
+        config,
+        policy,
+        store,
+        stream,
+    })
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let ctx = context(&cli).await?;
+    let now = Utc::now();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Cmd::Serve => {
+            drop(out);
+            serve(ctx).await?;
+        }
+        Cmd::Chat { user, text, json } => {
+            drop(out);
+            return chat(ctx, &user, &text.join(" "), json).await;
+        }
+        Cmd::Queue(listing) => {
+            let live = build_live(&ctx, as_of(&listing)).await?;
+            write_rows(&mut out, listing.format, &queue(&live.state, &ctx.policy))?;
+        }
+        Cmd::Locks(listing) => {
+            let live = build_live(&ctx, as_of(&listing)).await?;
+            write_rows(&mut out, listing.format, &live.locks())?;
+        }
+        Cmd::Deployments { since, listing } => {
+            let since = since.map(|s| parse_time(&s, now)).transpose().map_err(anyhow::Error::msg)?;
+            let deployments = build_deployments(&ctx, as_of(&listing)).await?;
+            let rows: Vec<_> = deployments
+                .all
+                .iter()
+                .filter(|d| since.is_none_or(|s| d.last_activity() >= s))
+                .cloned()
+                .collect();
+            write_rows(&mut out, listing.format, &rows)?;
+        }
+        Cmd::History {
+            service,
+            ticket,
+            actor,
+            event_type,
+            since,
+            until,
+            listing,
+        } => {
+            let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose();
+            let filter = HistoryFilter {
+                service: service.map(|s| ServiceName::parse(&s)).transpose()?,
+                ticket: ticket.map(|t| TicketKey::parse(&t)).transpose()?,
+                actor: actor.map(|a| UserId::parse(&a)).transpose()?,
+                event_type,
+                since: time(since).map_err(anyhow::Error::msg)?,
+                until: time(until).map_err(anyhow::Error::msg)?,
+            };
+            let mut history = History::new(filter);
+            projections::build(&ctx.store, &ctx.stream, as_of(&listing), &mut history).await?;
+            write_rows(&mut out, listing.format, &history.entries)?;
+        }
+        Cmd::Who {
+            service,
+            since,
+            listing,
+        } => {
+            let service = ServiceName::parse(&service)?;
+            let since = since.map(|s| parse_time(&s, now)).transpose().map_err(anyhow::Error::msg)?;
+            let deployments = build_deployments(&ctx, as_of(&listing)).await?;
+            let rows: Vec<_> = deployments.who(&service, since).into_iter().cloned().collect();
+            write_rows(&mut out, listing.format, &rows)?;
+        }
+        Cmd::Replay { at, listing } => {
+            let at = parse_time(&at, now).map_err(anyhow::Error::msg)?;
+            let live = build_live(&ctx, AsOf::Time(at)).await?;
+            replay(&mut out, listing.format, at, &live, &ctx.policy)?;
+        }
+        Cmd::Suspects {
+            at,
+            window,
+            service,
+            listing,
+        } => {
+            let at = parse_time(&at, now).map_err(anyhow::Error::msg)?;
+            let window = parse_duration(&window).map_err(anyhow::Error::msg)?;
+            let services = service
+                .iter()
+                .map(|s| ServiceName::parse(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let deployments = build_deployments(&ctx, AsOf::Time(at)).await?;
+            let rows: Vec<_> = projections::suspects(&deployments, at, window, &services)
+                .into_iter()
+                .cloned()
+                .collect();
+            write_rows(&mut out, listing.format, &rows)?;
+        }
+        Cmd::Verify => {
+            return match crate::verify::verify(&ctx.store, &ctx.stream).await {
+                Ok(report) => {
+                    writeln!(
+                        out,
+                        "ok: {} events in {}, hash chain intact, every event valid; last hash {}",
+                        report.events, ctx.stream, report.last_hash
+                    )?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(crate::verify::VerifyError::Bad(bad)) => {
+                    writeln!(out, "FAILED: {bad}")?;
+                    Ok(ExitCode::from(1))
+                }
+                Err(error) => Err(error.into()),
+            };
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn as_of(listing: &Listing) -> AsOf {
+    listing.revision.map_or(AsOf::Latest, AsOf::Revision)
+}
+
+async fn build_live(ctx: &Context_, as_of: AsOf) -> Result<Live> {
+    let mut live = Live::default();
+    projections::build(&ctx.store, &ctx.stream, as_of, &mut live).await?;
+    Ok(live)
+}
+
+async fn build_deployments(ctx: &Context_, as_of: AsOf) -> Result<Deployments> {
+    let mut deployments = Deployments::default();
+    projections::build(&ctx.store, &ctx.stream, as_of, &mut deployments).await?;
+    Ok(deployments)
+}
+
+fn replay(
+    out: &mut dyn Write,
+    format: Format,
+    at: DateTime<Utc>,
+    live: &Live,
+    policy: &Policy,
+) -> Result<()> {
+    let items = live.queue(policy);
+    let locks = live.locks();
+    if format == Format::Json {
+        #[derive(Serialize)]
+        struct Replay<'a> {
+            at: DateTime<Utc>,
+            revision: Option<u64>,
+            queue: &'a [crate::domain::QueueItem],
+            locks: &'a [projections::live::LockView],
+            frozen: bool,
+        }
+        let replay = Replay {
+            at,
+            revision: live.revision,
+            queue: &items,
+            locks: &locks,
+            frozen: !matches!(live.freeze(), crate::domain::state::Freeze::Off),
+        };
+        serde_json::to_writer_pretty(&mut *out, &replay)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let revision = live.revision.map_or("none".to_string(), |r| r.to_string());
+    writeln!(out, "As of {} (ledger revision {revision})", at.to_rfc3339())?;
+    if let crate::domain::state::Freeze::On { by, reason, .. } = live.freeze() {
+        writeln!(out, "Frozen by {by}: {reason}")?;
+    }
+    writeln!(out, "Queue:")?;
+    write_rows(out, format, &items)?;
+    writeln!(out, "Locks:")?;
+    write_rows(out, format, &locks)
+}
+
+async fn chat(ctx: Context_, user: &str, text: &str, json: bool) -> Result<ExitCode> {
+    let user = UserId::parse(user)?;
+    let bot = Bot::open(&ctx.config, Options::default()).await?;
+    let actor = Actor {
+        name: user.to_string(),
+        id: user,
+        source: Source::Cli,
+    };
+    let print = |reply: &crate::bot::Reply| -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        if json {
+            let kind = format!("{:?}", reply.kind).to_lowercase();
+            let line = serde_json::json!({ "kind": kind, "text": reply.text });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}", reply.text)?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    if !text.trim().is_empty() {
+        let reply = bot.handle(actor, text, None).await;
+        print(&reply)?;
+        return Ok(match reply.kind {
+            ReplyKind::Done => ExitCode::SUCCESS,
+            ReplyKind::Refused => ExitCode::from(1),
+            ReplyKind::Invalid => ExitCode::from(2),
+            ReplyKind::Failed => ExitCode::from(3),
+        });
+    }
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = bot.handle(actor.clone(), &line, None).await;
+        print(&reply)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(ctx: Context_) -> Result<()> {
+    let bot = Bot::open(&ctx.config, Options::default()).await?;
+    let snapshot = bot.ledger.snapshot();
+    tracing::info!(
+        store = %ctx.config.store,
+        stream = %ctx.stream,
+        revision = ?snapshot.revision,
+        open_requests = snapshot.state.releases.len(),
+        "dobrobot is serving the ledger"
+    );
+    let mut live = Live::default();
+    let follow = projections::follow(ctx.store.clone(), &ctx.stream, &mut live);
+    tokio::select! {
+        result = follow => result?,
+        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! Configuration: a TOML file (`--config` or `DOBROBOT_CONFIG`), then environment variables,
+//! over built-in defaults. With no file at all dobrobot runs on the defaults, on the embedded
+//! store at `sqlite://data/ledger.db`.
+//!
+//! Unknown keys are an error, so that a typo (`aprovers`) is caught at start-up rather than
+//! silently giving nobody the approver role.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::domain::policy::DEFAULT_TICKET_PATTERN;
+use crate::domain::{ConflictGroup, ParseValueError, Policy, ServiceName, UserId};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("config: ticket_pattern `{pattern}` is not a valid regular expression: {source}")]
+    Pattern {
+        pattern: String,
+        source: Box<regex::Error>,
+    },
+    #[error("config: {key}: {source}")]
+    Value {
+        key: String,
+        source: ParseValueError,
+    },
+    #[error("environment variable {name}=`{value}`: expected true or false")]
+    Bool { name: &'static str, value: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub environment: String,
+    pub store: String,
+    pub ticket_pattern: String,
+    pub require_wiki_link: bool,
+    pub four_eyes: bool,
+    /// Prefix that turns a ticket key into a link, e.g. `https://tracker.example.com/browse/`.
+    pub tracker_url: Option<String>,
+    pub roles: Roles,
+    /// Ticket project key -> the services its releases deploy.
+    pub services: BTreeMap<String, Vec<String>>,
+    pub conflict_groups: Vec<ConflictGroupConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Roles {
+    pub approvers: Vec<String>,
+    pub admins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictGroupConfig {
+    pub name: String,
+    pub services: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            environment: "prod".into(),
+            store: "sqlite://data/ledger.db".into(),
+            ticket_pattern: DEFAULT_TICKET_PATTERN.into(),
+            require_wiki_link: true,
+            four_eyes: true,
+            tracker_url: None,
+            roles: Roles::default(),
+            services: BTreeMap::new(),
+            conflict_groups: Vec::new(),
+        }
+    }
+}
+
+/// The environment variables that override the file. Lists are comma-separated.
+pub const ENV_OVERRIDES: &[&str] = &[
+    "DOBROBOT_ENVIRONMENT",
+    "DOBROBOT_STORE",
+    "DOBROBOT_TICKET_PATTERN",
+    "DOBROBOT_REQUIRE_WIKI_LINK",
+    "DOBROBOT_FOUR_EYES",
+    "DOBROBOT_TRACKER_URL",
+    "DOBROBOT_APPROVERS",
+    "DOBROBOT_ADMINS",
+];
+
+impl Config {
+    /// Reads the file if given, then applies the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match path {
+            Some(path) => Self::from_file(path)?,
+            None => Config::default(),
+        };
+        base.with_env(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Applies overrides from `lookup` (the environment, or a map in tests).
+    pub fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        if let Some(v) = lookup("DOBROBOT_ENVIRONMENT") {
+            self.environment = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_STORE") {
+            self.store = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_TICKET_PATTERN") {
+            self.ticket_pattern = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_REQUIRE_WIKI_LINK") {
+            self.require_wiki_link = parse_bool("DOBROBOT_REQUIRE_WIKI_LINK", v)?;
+        }
+        if let Some(v) = lookup("DOBROBOT_FOUR_EYES") {
+            self.four_eyes = parse_bool("DOBROBOT_FOUR_EYES", v)?;
+        }
+        if let Some(v) = lookup("DOBROBOT_TRACKER_URL") {
+            self.tracker_url = Some(v).filter(|v| !v.is_empty());
+        }
+        if let Some(v) = lookup("DOBROBOT_APPROVERS") {
+            self.roles.approvers = list(v);
+        }
+        if let Some(v) = lookup("DOBROBOT_ADMINS") {
+            self.roles.admins = list(v);
+        }
+        Ok(self)
+    }
+
+    /// The ledger stream of the configured environment.
+    pub fn stream(&self) -> String {
+        crate::ledger::stream_name(&self.environment)
+    }
+
+    /// The release rules this config describes.
+    pub fn policy(&self) -> Result<Policy, ConfigError> {
+        let pattern = Regex::new(&self.ticket_pattern).map_err(|source| ConfigError::Pattern {
+            pattern: self.ticket_pattern.clone(),
+            source: Box::new(source),
+        })?;
+        let users = |key: &str, names: &[String]| -> Result<BTreeSet<UserId>, ConfigError> {
+            names
+                .iter()
+                .map(|n| UserId::parse(n).map_err(|source| value_error(key, source)))
+                .collect()
+        };
+        let services = |key: &str, names: &[String]| -> Result<Vec<ServiceName>, ConfigError> {
+            names
+                .iter()
+                .map(|n| ServiceName::parse(n).map_err(|source| value_error(key, source)))
+                .collect()
+        };
+        let mut services_by_project = BTreeMap::new();
+        for (project, names) in &self.services {
+            let key = format!("services.{project}");
+            services_by_project.insert(project.to_ascii_uppercase(), services(&key, names)?);
+        }
+        let conflict_groups = self
+            .conflict_groups
+            .iter()
+            .map(|g| {
+                let key = format!("conflict_groups.{}", g.name);
+                Ok(ConflictGroup {
+                    name: g.name.clone(),
+                    services: services(&key, &g.services)?.into_iter().collect(),
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        Ok(Policy {
+            approvers: users("roles.approvers", &self.roles.approvers)?,
+            admins: users("roles.admins", &self.roles.admins)?,
+            four_eyes: self.four_eyes,
+            services_by_project,
+            conflict_groups,
+            checks: Policy::standard_checks(pattern, self.require_wiki_link),
+        })
+    }
+}
+
+fn value_error(key: &str, source: ParseValueError) -> ConfigError {
+    ConfigError::Value {
+        key: key.to_string(),
+        source,
+    }
+}
+
+fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Bool { name, value }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_EXAMPLE: &str = r#"
+environment = "prod"
+store = "sqlite://data/ledger.db"
+ticket_pattern = "^[A-Z][A-Z0-9]+-[0-9]+$"
+require_wiki_link = true
+four_eyes = true
+tracker_url = "https://tracker.example.com/browse/"   # makes tickets clickable
+
+[roles]
+approvers = ["alice", "U01APPROVER"]
+admins = ["oleg"]
+
+[services]            # ticket project key -> services it deploys
+PAY = ["billing"]
+API = ["api"]
+
+[[conflict_groups]]   # services that never deploy at the same time
+name = "backend-core"
+services = ["api", "billing"]
+"#;
+
+    #[test]
+    fn the_documented_file_works_as_written() {
+        let config: Config = toml::from_str(ISSUE_EXAMPLE).unwrap();
+        let policy = config.policy().unwrap();
+        assert!(policy.is_approver(&UserId::parse("U01APPROVER").unwrap()));
+        assert!(policy.is_admin(&UserId::parse("oleg").unwrap()));
+        assert_eq!(
+            policy.services_by_project["PAY"],
+            vec![ServiceName::parse("billing").unwrap()]
+        );
+        assert_eq!(policy.conflict_groups[0].services.len(), 2);
+        assert_eq!(config.stream(), "dobrobot-ledger-prod");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config: Config = toml::from_str(ISSUE_EXAMPLE).unwrap();
+        let env = |name: &str| match name {
+            "DOBROBOT_STORE" => Some("sqlite://other.db".to_string()),
+            "DOBROBOT_FOUR_EYES" => Some("false".to_string()),
+            "DOBROBOT_ADMINS" => Some("oleg, ivan".to_string()),
+            _ => None,
+        };
+        let config = config.with_env(env).unwrap();
+        assert_eq!(config.store, "sqlite://other.db");
+        assert!(!config.four_eyes);
+        assert_eq!(config.roles.admins, vec!["oleg", "ivan"]);
+        assert_eq!(config.roles.approvers, vec!["alice", "U01APPROVER"]);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        assert!(toml::from_str::<Config>("aprovers = []").is_err());
+        let bad_pattern = Config {
+            ticket_pattern: "([".into(),
+            ..Config::default()
+        };
+        assert!(matches!(bad_pattern.policy(), Err(ConfigError::Pattern { .. })));
+        let bad_bool = Config::default().with_env(|n| (n == "DOBROBOT_FOUR_EYES").then(|| "maybe".into()));
+        assert!(matches!(bad_bool, Err(ConfigError::Bool { .. })));
+    }
+}

@@ -1,0 +1,388 @@
+//! The words a person reads: replies to commands, refusals, the queue, usage. The CLI prints
+//! them and Slack will show them, so the wording lives in one place and is checked by snapshot
+//! tests.
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::parse::{USAGE, usage};
+use crate::domain::refusal::{CheckFailure, LockKey, ReleaseStatus, Role};
+use crate::domain::state::{AdminPresence, Stage};
+use crate::domain::{Event, ParseError, Policy, QueueItem, Refusal, State, TicketKey, Waiting};
+use crate::projections::{Deployment, HistoryEntry};
+
+/// Renders with the tracker link, if configured.
+#[derive(Debug, Clone, Default)]
+pub struct Renderer {
+    pub tracker_url: Option<String>,
+}
+
+impl Renderer {
+    /// A ticket, with its tracker link when one is configured.
+    pub fn ticket(&self, ticket: &TicketKey) -> String {
+        match &self.tracker_url {
+            Some(base) => format!("{ticket} ({base}{ticket})"),
+            None => ticket.to_string(),
+        }
+    }
+
+    /// What the bot says after a command was recorded. `state` is the state right after.
+    pub fn accepted(&self, events: &[Event], state: &State, policy: &Policy) -> String {
+        events
+            .iter()
+            .map(|e| self.event(e, state, policy))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn event(&self, event: &Event, state: &State, policy: &Policy) -> String {
+        match event {
+            Event::ReleaseRequested {
+                ticket,
+                requester,
+                services,
+                wiki,
+                comment,
+                need_admin,
+            } => {
+                let mut text = format!(
+                    "{requester} asks to release {} ({}).",
+                    self.ticket(ticket),
+                    join(services)
+                );
+                if !comment.is_empty() {
+                    let _ = write!(text, "\n> {comment}");
+                }
+                if let Some(wiki) = wiki {
+                    let _ = write!(text, "\nRelease notes: {wiki}");
+                }
+                let admin = if *need_admin {
+                    "needs an admin"
+                } else {
+                    "no admin needed"
+                };
+                let _ = write!(
+                    text,
+                    "\nWaiting for approval by {} ({admin}).",
+                    people(&policy.approvers, "an approver")
+                );
+                text
+            }
+            Event::ReleaseApproved { ticket, approver } => {
+                let next = match state.release(ticket).map(|r| &r.admin) {
+                    Some(AdminPresence::Needed) => format!(
+                        "Next: an admin ({}) joins with `here {ticket}`.",
+                        people(&policy.admins, "none configured")
+                    ),
+                    _ => format!("Next: `dep start {ticket}`."),
+                };
+                format!("{approver} accepted {}. {next}", self.ticket(ticket))
+            }
+            Event::ReleaseRejected {
+                ticket,
+                approver,
+                reason,
+            } => format!("{approver} rejected {}: {reason}", self.ticket(ticket)),
+            Event::ReleaseCancelled { ticket, by } => {
+                format!("{by} cancelled the request for {}.", self.ticket(ticket))
+            }
+            Event::AdminJoined { ticket, admin } => {
+                let next = match state.release(ticket).map(|r| &r.stage) {
+                    Some(Stage::Requested) => "Still waiting for approval.".to_string(),
+                    _ => format!("Next: `dep start {ticket}`."),
+                };
+                format!("Admin found: {admin} joins {}. {next}", self.ticket(ticket))
+            }
+            Event::DeploymentStarted {
+                ticket,
+                by,
+                services,
+                conflict_groups,
+            } => {
+                let mut text = format!(
+                    "Deployment of {} started by {by} on {}.",
+                    self.ticket(ticket),
+                    join(services)
+                );
+                if !conflict_groups.is_empty() {
+                    let _ = write!(text, " Conflict group locked: {}.", conflict_groups.join(", "));
+                }
+                let _ = write!(text, " When done: `dep finish {ticket}` or `dep rollback {ticket} <reason>`.");
+                text
+            }
+            Event::DeploymentFinished { ticket, by } => {
+                format!("Deployment of {} finished by {by}.", self.ticket(ticket))
+            }
+            Event::DeploymentRolledBack { ticket, by, reason } => {
+                format!("Deployment of {} rolled back by {by}: {reason}", self.ticket(ticket))
+            }
+            Event::FreezeStarted {
+                by,
+                reason,
+                services,
+            } => {
+                let scope = services.as_ref().map_or("all services".to_string(), |s| join(s));
+                format!("{by} froze releases of {scope}: {reason}")
+            }
+            Event::FreezeEnded { by } => format!("{by} ended the freeze. Releases may start again."),
+            Event::CommandRefused { refusal, .. } => self.refusal(refusal),
+        }
+    }
+
+    /// Why a command was refused, naming exactly what failed.
+    pub fn refusal(&self, refusal: &Refusal) -> String {
+        match refusal {
+            Refusal::ChecksFailed { ticket, failures } => {
+                let mut text = format!("{} is not ready to be requested:", self.ticket(ticket));
+                for failure in failures {
+                    let line = match failure {
+                        CheckFailure::TicketPattern { pattern } => {
+                            format!("the ticket key does not match `{pattern}`")
+                        }
+                        CheckFailure::WikiLinkMissing => {
+                            "a wiki or release-notes link (http or https) is missing".to_string()
+                        }
+                        CheckFailure::NoServices { project } => format!(
+                            "no services are configured for project {project}; name them with `services=a,b`"
+                        ),
+                        CheckFailure::Tracker { name, detail } => format!("{name}: {detail}"),
+                    };
+                    let _ = write!(text, "\n• {line}");
+                }
+                text
+            }
+            Refusal::AlreadyOpen { ticket, status } => format!(
+                "{} already has an open request ({}).",
+                self.ticket(ticket),
+                status_text(*status)
+            ),
+            Refusal::NoOpenRequest { ticket } => {
+                format!("There is no open request for {}.", self.ticket(ticket))
+            }
+            Refusal::NotAllowed { role } => match role {
+                Role::Approver => "Only an approver can do that.".to_string(),
+                Role::Admin => "Only an admin can do that.".to_string(),
+                Role::RequesterOrAdmin => "Only the requester or an admin can do that.".to_string(),
+                Role::RequesterOrApprover => {
+                    "Only the requester or an approver can do that.".to_string()
+                }
+            },
+            Refusal::OwnRelease { ticket } => format!(
+                "You requested {}, so another approver has to accept it (four eyes).",
+                self.ticket(ticket)
+            ),
+            Refusal::AlreadyAccepted { ticket, approver } => {
+                format!("{} was already accepted by {approver}.", self.ticket(ticket))
+            }
+            Refusal::AdminNotNeeded { ticket } => {
+                format!("{} does not need an admin.", self.ticket(ticket))
+            }
+            Refusal::AdminAlreadyJoined { ticket, admin } => {
+                format!("{admin} already joined {} as its admin.", self.ticket(ticket))
+            }
+            Refusal::NotAccepted { ticket } => format!(
+                "{} is not accepted yet: an approver has to `accept {ticket}` first.",
+                self.ticket(ticket)
+            ),
+            Refusal::AdminRequired { ticket } => format!(
+                "{} needs an admin: an admin has to say `here {ticket}` first.",
+                self.ticket(ticket)
+            ),
+            Refusal::Frozen {
+                by,
+                since,
+                reason,
+                services,
+            } => {
+                let scope = services.as_ref().map_or("all services".to_string(), |s| join(s));
+                format!(
+                    "Releases of {scope} are frozen by {by} since {}: {reason}",
+                    time(*since)
+                )
+            }
+            Refusal::LockHeld {
+                lock,
+                ticket,
+                by,
+                since,
+            } => {
+                let what = match lock {
+                    LockKey::Service(s) => format!("{s} is"),
+                    LockKey::Group(g) => format!("conflict group {g} is"),
+                };
+                format!(
+                    "{what} locked by the deployment of {}, started by {by} at {}.",
+                    self.ticket(ticket),
+                    time(*since)
+                )
+            }
+            Refusal::NotYourTurn {
+                ticket,
+                ahead,
+                service,
+            } => format!(
+                "{} waits its turn: {} was requested earlier for {service} and is ready to start.",
+                self.ticket(ticket),
+                self.ticket(ahead)
+            ),
+            Refusal::AlreadyDeploying { ticket } => {
+                format!("{} is already deploying.", self.ticket(ticket))
+            }
+            Refusal::NotDeploying { ticket } => {
+                format!("{} has not started deploying.", self.ticket(ticket))
+            }
+            Refusal::AlreadyFrozen { by, since } => {
+                format!("Releases are already frozen by {by} since {}.", time(*since))
+            }
+            Refusal::NotFrozen => "Releases are not frozen.".to_string(),
+        }
+    }
+
+    /// The queue, one line per open request.
+    pub fn queue(&self, items: &[QueueItem]) -> String {
+        if items.is_empty() {
+            return "The queue is empty.".to_string();
+        }
+        let mut text = String::from("Release queue:");
+        for item in items {
+            let next = match (item.status, item.waiting_for.is_empty()) {
+                (ReleaseStatus::Deploying, _) => String::new(),
+                (_, true) => ", ready to start".to_string(),
+                (_, false) => {
+                    let what: Vec<String> = item.waiting_for.iter().map(waiting_text).collect();
+                    format!(", waiting for {}", what.join(", "))
+                }
+            };
+            let _ = write!(
+                text,
+                "\n{}. {} ({}) by {} — {}{next}",
+                item.position,
+                self.ticket(&item.ticket),
+                join(&item.services),
+                item.requester,
+                status_text(item.status),
+            );
+        }
+        text
+    }
+
+    /// `who SERVICE`: who deployed it, most recent first.
+    pub fn who(&self, service: &str, deployments: &[&Deployment]) -> String {
+        if deployments.is_empty() {
+            return format!("Nobody has deployed {service}.");
+        }
+        let mut text = format!("Deployments of {service}, most recent first:");
+        for d in deployments.iter().take(10) {
+            let when = d.started_at.map(time).unwrap_or_default();
+            let outcome = d
+                .outcome
+                .map_or("deploying".to_string(), |o| format!("{o:?}").to_lowercase());
+            let _ = write!(
+                text,
+                "\n• {} by {} at {when}: {outcome}",
+                self.ticket(&d.ticket),
+                d.started_by.as_ref().unwrap_or(&d.requester)
+            );
+        }
+        text
+    }
+
+    /// Audit history lines, oldest first; at most the last `limit`.
+    pub fn history(&self, entries: &[HistoryEntry], limit: usize) -> String {
+        if entries.is_empty() {
+            return "No events match.".to_string();
+        }
+        let skipped = entries.len().saturating_sub(limit);
+        let mut text = format!("History ({} events", entries.len());
+        if skipped > 0 {
+            let _ = write!(text, ", the last {limit} shown");
+        }
+        text.push_str("):");
+        for e in &entries[skipped..] {
+            let _ = write!(
+                text,
+                "
+#{} {} {} {} by {}: `{}`",
+                e.revision,
+                time(e.recorded_at),
+                e.event_type,
+                e.ticket.as_ref().map_or("-".to_string(), |t| t.to_string()),
+                e.actor,
+                e.command
+            );
+        }
+        text
+    }
+
+    /// A command that was not understood, with the usage it was meant to follow.
+    pub fn parse_error(&self, error: &ParseError) -> String {
+        match error {
+            ParseError::Empty => "Say a command; `help` lists them.".to_string(),
+            ParseError::Unknown {
+                word,
+                did_you_mean: Some(verb),
+            } => format!(
+                "I don't know `{word}`. Did you mean `{verb}`? Usage: {}",
+                usage(verb)
+            ),
+            ParseError::Unknown { word, .. } => {
+                format!("I don't know `{word}`. {}", self.help())
+            }
+            other => format!("{other}"),
+        }
+    }
+
+    pub fn help(&self) -> String {
+        let mut text = String::from("Commands:");
+        for (_, line) in USAGE {
+            let _ = write!(text, "\n• {line}");
+        }
+        text
+    }
+
+    pub fn already_recorded(&self) -> String {
+        "Already recorded: this message was delivered before.".to_string()
+    }
+}
+
+fn waiting_text(waiting: &Waiting) -> String {
+    match waiting {
+        Waiting::Approval => "approval".to_string(),
+        Waiting::Admin => "an admin".to_string(),
+        Waiting::Freeze => "the freeze to end".to_string(),
+        Waiting::Lock { lock, ticket } => match lock {
+            LockKey::Service(s) => format!("the {s} lock (held by {ticket})"),
+            LockKey::Group(g) => format!("the {g} group lock (held by {ticket})"),
+        },
+        Waiting::Turn { ahead } => format!("its turn (after {ahead})"),
+    }
+}
+
+fn status_text(status: ReleaseStatus) -> &'static str {
+    match status {
+        ReleaseStatus::Requested => "requested",
+        ReleaseStatus::Accepted => "accepted",
+        ReleaseStatus::Deploying => "deploying",
+    }
+}
+
+fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn join<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn people<T: std::fmt::Display>(set: &std::collections::BTreeSet<T>, none: &str) -> String {
+    if set.is_empty() {
+        none.to_string()
+    } else {
+        set.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    }
+}

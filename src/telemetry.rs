@@ -1,0 +1,18 @@
+//! Logging, set up once: human-readable by default, JSON with `--log-format json` or
+//! `DOBROBOT_LOG_FORMAT=json`; the level from `RUST_LOG` (default `info`). Logs go to stderr so
+//! that the CLI's own output on stdout stays clean for scripts.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests that run the CLI in-process) keeps the first subscriber.
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
