@@ -105,13 +105,14 @@ pub enum Decision {
     AlreadyRecorded,
 }
 
+/// Why a command was not recorded. Nothing of it was written.
 #[derive(Debug, Error)]
 pub enum LedgerError {
-    #[error("nothing was recorded: {0}")]
+    #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("nothing was recorded: the event store did not answer within {0:?}")]
+    #[error("the event store did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("nothing was recorded: gave up after {0} conflicting writes by other writers")]
+    #[error("gave up after {0} conflicting writes by other writers")]
     Contention(usize),
     #[error("the ledger cannot be read: {0}")]
     Decode(#[from] DecodeError),

@@ -10,6 +10,8 @@ pub mod parse;
 pub mod policy;
 pub mod queue;
 pub mod refusal;
+#[cfg(test)]
+mod scenario;
 pub mod state;
 pub mod types;
 

@@ -12,7 +12,10 @@ use super::types::{ParseValueError, Reason, ServiceName, TicketKey, UserId, Wiki
 
 /// Every command's usage, as the help reply lists them.
 pub const USAGE: &[(&str, &str)] = &[
-    ("dobro", "dobro #TICKET <wiki link> <comment> [no_need_admin] [services=a,b]"),
+    (
+        "dobro",
+        "dobro #TICKET <wiki link> <comment> [no_need_admin] [services=a,b]",
+    ),
     ("queue", "queue"),
     ("accept", "accept TICKET"),
     ("reject", "reject TICKET <reason>"),
@@ -24,7 +27,10 @@ pub const USAGE: &[(&str, &str)] = &[
     ("freeze", "freeze <reason> [services=a,b]"),
     ("unfreeze", "unfreeze"),
     ("who", "who <service>"),
-    ("history", "history [service=S] [ticket=T] [actor=U] [type=EventType]"),
+    (
+        "history",
+        "history [service=S] [ticket=T] [actor=U] [type=EventType]",
+    ),
     ("help", "help"),
 ];
 
@@ -77,8 +83,9 @@ pub fn usage(verb: &str) -> &'static str {
 }
 
 pub fn parse(text: &str) -> Result<Input, ParseError> {
-    let decoded = decode_entities(text);
-    let mut tokens = tokenize(&decoded);
+    // Entities are decoded after tokenizing: Slack escapes a typed `<` as `&lt;`, and only a
+    // raw `<` opens its markup.
+    let mut tokens: Vec<String> = tokenize(text).iter().map(|t| decode_entities(t)).collect();
     while tokens.first().is_some_and(|t| is_mention(t)) {
         tokens.remove(0);
     }
@@ -118,7 +125,8 @@ fn request(args: &[String]) -> Result<ReleaseRequest, ParseError> {
         verb: VERB,
         what: "the ticket",
     })?;
-    let ticket = TicketKey::parse(ticket).map_err(|error| ParseError::BadValue { verb: VERB, error })?;
+    let ticket =
+        TicketKey::parse(ticket).map_err(|error| ParseError::BadValue { verb: VERB, error })?;
     let mut wiki = None;
     let mut no_need_admin = false;
     let mut services = None;
@@ -370,4 +378,495 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn t(text: &str) -> TicketKey {
+        TicketKey::parse(text).unwrap()
+    }
+
+    fn s(text: &str) -> ServiceName {
+        ServiceName::parse(text).unwrap()
+    }
+
+    fn r(text: &str) -> Reason {
+        Reason::parse(text).unwrap()
+    }
+
+    fn link(text: &str) -> Option<WikiLink> {
+        Some(WikiLink::parse(text).unwrap())
+    }
+
+    fn command(text: &str) -> Command {
+        match parse(text) {
+            Ok(Input::Command(command)) => command,
+            other => panic!("`{text}` gave {other:?}"),
+        }
+    }
+
+    fn request(text: &str) -> ReleaseRequest {
+        match command(text) {
+            Command::Request(request) => request,
+            other => panic!("`{text}` gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_seed_syntax_works_as_written() {
+        assert_eq!(
+            request("dobro #PAY-1 https://wiki/x some comment"),
+            ReleaseRequest {
+                ticket: t("PAY-1"),
+                wiki: link("https://wiki/x"),
+                comment: "some comment".to_string(),
+                no_need_admin: false,
+                services: None,
+            }
+        );
+        assert_eq!(parse("queue"), Ok(Input::Query(Query::Queue)));
+        assert_eq!(
+            command("accept PAY-1"),
+            Command::Accept { ticket: t("PAY-1") }
+        );
+        assert_eq!(command("here PAY-1"), Command::Here { ticket: t("PAY-1") });
+        assert_eq!(
+            command("dep start PAY-1"),
+            Command::Start { ticket: t("PAY-1") }
+        );
+        assert_eq!(
+            command("dep finish PAY-1"),
+            Command::Finish { ticket: t("PAY-1") }
+        );
+    }
+
+    #[test]
+    fn the_seed_no_need_admin_goes_anywhere_after_the_ticket() {
+        for text in [
+            "dobro #PAY-1 no_need_admin https://wiki/x some comment",
+            "dobro #PAY-1 https://wiki/x no_need_admin some comment",
+            "dobro #PAY-1 https://wiki/x some comment no_need_admin",
+        ] {
+            let request = request(text);
+            assert!(request.no_need_admin, "{text}");
+            assert_eq!(request.comment, "some comment", "{text}");
+            assert_eq!(request.wiki, link("https://wiki/x"), "{text}");
+        }
+    }
+
+    #[test]
+    fn slack_formatting_is_understood() {
+        assert_eq!(
+            request(
+                "<@U123> dobro #pay-1 <https://wiki/x|Release notes> fix &amp; ship \
+                 no_need_admin services=billing,api"
+            ),
+            ReleaseRequest {
+                ticket: t("PAY-1"),
+                wiki: link("https://wiki/x"),
+                comment: "fix & ship".to_string(),
+                no_need_admin: true,
+                services: Some(vec![s("billing"), s("api")]),
+            }
+        );
+        assert_eq!(
+            command("<@U123|dobrobot> <@U456> accept PAY-1"),
+            Command::Accept { ticket: t("PAY-1") }
+        );
+        let bare =
+            request("dobro PAY-1 <https://wiki/x> cc <@U9> see <https://grafana/d|the board>");
+        assert_eq!(bare.wiki, link("https://wiki/x"));
+        assert_eq!(bare.comment, "cc @U9 see the board");
+    }
+
+    #[test]
+    fn an_escaped_angle_bracket_is_text_not_markup() {
+        let request = request("dobro PAY-1 https://wiki/x a &lt; b no_need_admin services=web");
+        assert_eq!(request.comment, "a < b");
+        assert!(request.no_need_admin);
+        assert_eq!(request.services, Some(vec![s("web")]));
+    }
+
+    #[test]
+    fn case_and_spacing_do_not_matter() {
+        assert_eq!(
+            request(
+                "  DOBRO   #pay-1\tHTTPS://WIKI/X   Big   Change  NO_NEED_ADMIN SERVICES=Billing "
+            ),
+            ReleaseRequest {
+                ticket: t("PAY-1"),
+                wiki: link("HTTPS://WIKI/X"),
+                comment: "Big Change".to_string(),
+                no_need_admin: true,
+                services: Some(vec![s("billing")]),
+            }
+        );
+        assert_eq!(
+            command("Dep   START  pay-1"),
+            Command::Start { ticket: t("PAY-1") }
+        );
+        assert_eq!(
+            command("ACCEPT #Pay-1"),
+            Command::Accept { ticket: t("PAY-1") }
+        );
+        assert_eq!(parse(" QUEUE "), Ok(Input::Query(Query::Queue)));
+    }
+
+    #[test]
+    fn the_wiki_link_is_optional_for_the_parser() {
+        let request = request("dobro PAY-1 just a comment");
+        assert_eq!(request.wiki, None);
+        assert_eq!(request.comment, "just a comment");
+        assert_eq!(self::request("dobro PAY-1").comment, "");
+    }
+
+    #[test]
+    fn every_command_of_the_usage_parses() {
+        let cases: Vec<(&str, Input)> = vec![
+            (
+                "dobro #PAY-1 https://wiki/x comment no_need_admin services=a,b",
+                Input::Command(Command::Request(ReleaseRequest {
+                    ticket: t("PAY-1"),
+                    wiki: link("https://wiki/x"),
+                    comment: "comment".to_string(),
+                    no_need_admin: true,
+                    services: Some(vec![s("a"), s("b")]),
+                })),
+            ),
+            ("queue", Input::Query(Query::Queue)),
+            ("accept PAY-1", cmd(Command::Accept { ticket: t("PAY-1") })),
+            (
+                "reject PAY-1 no release notes",
+                cmd(Command::Reject {
+                    ticket: t("PAY-1"),
+                    reason: r("no release notes"),
+                }),
+            ),
+            ("cancel PAY-1", cmd(Command::Cancel { ticket: t("PAY-1") })),
+            ("here PAY-1", cmd(Command::Here { ticket: t("PAY-1") })),
+            (
+                "dep start PAY-1",
+                cmd(Command::Start { ticket: t("PAY-1") }),
+            ),
+            (
+                "dep finish PAY-1",
+                cmd(Command::Finish { ticket: t("PAY-1") }),
+            ),
+            (
+                "dep rollback PAY-1 error rate <https://grafana/d|up>",
+                cmd(Command::Rollback {
+                    ticket: t("PAY-1"),
+                    reason: r("error rate up"),
+                }),
+            ),
+            (
+                "freeze black friday",
+                cmd(Command::Freeze {
+                    reason: r("black friday"),
+                    services: None,
+                }),
+            ),
+            (
+                "freeze db migration services=billing,api",
+                cmd(Command::Freeze {
+                    reason: r("db migration"),
+                    services: Some(vec![s("billing"), s("api")]),
+                }),
+            ),
+            ("unfreeze", cmd(Command::Unfreeze)),
+            (
+                "who Billing",
+                Input::Query(Query::Who {
+                    service: s("billing"),
+                }),
+            ),
+            (
+                "history",
+                Input::Query(Query::History(HistoryFilter::default())),
+            ),
+            (
+                "history service=billing ticket=pay-1 actor=<@U01|alice> type=DeploymentStarted",
+                Input::Query(Query::History(HistoryFilter {
+                    service: Some(s("billing")),
+                    ticket: Some(t("PAY-1")),
+                    actor: Some(UserId::parse("U01").unwrap()),
+                    event_type: Some("DeploymentStarted".to_string()),
+                    since: None,
+                    until: None,
+                })),
+            ),
+            ("help", Input::Query(Query::Help)),
+        ];
+        let mut verbs_seen = Vec::new();
+        for (text, expected) in cases {
+            assert_eq!(parse(text), Ok(expected.clone()), "{text}");
+            if let Input::Command(command) = &expected {
+                verbs_seen.push(command.verb());
+            } else {
+                verbs_seen.push(text.split_whitespace().next().unwrap());
+            }
+        }
+        for (verb, _) in USAGE {
+            assert!(verbs_seen.contains(verb), "no case for `{verb}`");
+        }
+    }
+
+    #[test]
+    fn the_aliases_parse() {
+        assert_eq!(parse("q"), Ok(Input::Query(Query::Queue)));
+        assert_eq!(parse("?"), Ok(Input::Query(Query::Help)));
+        assert_eq!(
+            command("deploy start PAY-1"),
+            Command::Start { ticket: t("PAY-1") }
+        );
+        assert_eq!(
+            command("dep done PAY-1"),
+            Command::Finish { ticket: t("PAY-1") }
+        );
+    }
+
+    #[test]
+    fn missing_parts_name_the_usage() {
+        let cases = [
+            ("dobro", "dobro", "the ticket"),
+            ("accept", "accept", "the ticket"),
+            ("cancel", "cancel", "the ticket"),
+            ("here", "here", "the ticket"),
+            ("reject", "reject", "the ticket"),
+            ("reject PAY-1", "reject", "a reason"),
+            ("dep start", "dep start", "the ticket"),
+            ("dep finish", "dep finish", "the ticket"),
+            ("dep rollback", "dep rollback", "the ticket"),
+            ("dep rollback PAY-1   ", "dep rollback", "a reason"),
+            (
+                "dep",
+                "dep start",
+                "`start`, `finish` or `rollback` and the ticket",
+            ),
+            ("freeze", "freeze", "a reason"),
+            ("freeze services=web", "freeze", "a reason"),
+            (
+                "freeze now services=",
+                "freeze",
+                "a service after `services=`",
+            ),
+            (
+                "dobro PAY-1 services=,",
+                "dobro",
+                "a service after `services=`",
+            ),
+            ("who", "who", "the service"),
+        ];
+        for (text, verb, what) in cases {
+            let error = parse(text).unwrap_err();
+            assert_eq!(error, ParseError::Missing { verb, what }, "{text}");
+            assert_eq!(error.usage(), Some(usage(verb)), "{text}");
+            assert!(error.to_string().contains(usage(verb)), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_usage() {
+        let cases = [
+            (
+                "accept PAY",
+                "accept",
+                ParseValueError::Ticket("PAY".to_string()),
+            ),
+            (
+                "dep start 12-1",
+                "dep start",
+                ParseValueError::Ticket("12-1".to_string()),
+            ),
+            (
+                "dobro https://wiki/x PAY-1",
+                "dobro",
+                ParseValueError::Ticket("https://wiki/x".to_string()),
+            ),
+            (
+                "dobro PAY-1 services=bill!ng",
+                "dobro",
+                ParseValueError::Service("bill!ng".to_string()),
+            ),
+            (
+                "freeze x services=a,b!c",
+                "freeze",
+                ParseValueError::Service("b!c".to_string()),
+            ),
+            (
+                "who bill/ing",
+                "who",
+                ParseValueError::Service("bill/ing".to_string()),
+            ),
+            (
+                "history ticket=PAY",
+                "history",
+                ParseValueError::Ticket("PAY".to_string()),
+            ),
+            (
+                "history actor=<@>",
+                "history",
+                ParseValueError::User("<@>".to_string()),
+            ),
+        ];
+        for (text, verb, error) in cases {
+            assert_eq!(
+                parse(text),
+                Err(ParseError::BadValue { verb, error }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn extra_words_name_the_usage() {
+        let cases = [
+            ("queue now", "queue", "now"),
+            ("accept PAY-1 please", "accept", "please"),
+            ("here PAY-1 PAY-2", "here", "PAY-2"),
+            ("dep start PAY-1 now", "dep start", "now"),
+            ("dep finish PAY-1 ok", "dep finish", "ok"),
+            ("unfreeze all", "unfreeze", "all"),
+            ("who billing api", "who", "api"),
+            ("history billing", "history", "billing"),
+        ];
+        for (text, verb, extra) in cases {
+            assert_eq!(
+                parse(text),
+                Err(ParseError::Unexpected {
+                    verb,
+                    extra: extra.to_string()
+                }),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_words_suggest_the_command_meant() {
+        let cases = [
+            ("acept PAY-1", "acept", Some("accept")),
+            ("Dobor PAY-1", "Dobor", Some("dobro")),
+            ("quue", "quue", Some("queue")),
+            ("unfrezee", "unfrezee", Some("unfreeze")),
+            ("banana split", "banana", None),
+        ];
+        for (text, word, did_you_mean) in cases {
+            assert_eq!(
+                parse(text),
+                Err(ParseError::Unknown {
+                    word: word.to_string(),
+                    did_you_mean
+                }),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse("dep strat PAY-1"),
+            Err(ParseError::Unknown {
+                word: "dep strat".to_string(),
+                did_you_mean: Some("dep start"),
+            })
+        );
+        assert_eq!(
+            parse("dep rolback PAY-1 x"),
+            Err(ParseError::Unknown {
+                word: "dep rolback".to_string(),
+                did_you_mean: Some("dep rollback"),
+            })
+        );
+        let error = parse("acept PAY-1").unwrap_err();
+        assert_eq!(error.usage(), Some(usage("accept")));
+        assert_eq!(parse("banana").unwrap_err().usage(), None);
+    }
+
+    #[test]
+    fn nothing_to_say_is_empty() {
+        for text in ["", "   ", "<@U123>", "<@U123>  <@U456|bot> \n"] {
+            assert_eq!(parse(text), Err(ParseError::Empty), "{text:?}");
+        }
+    }
+
+    const WORDS: &[&str] = &[
+        "dobro",
+        "queue",
+        "accept",
+        "reject",
+        "cancel",
+        "here",
+        "dep",
+        "start",
+        "finish",
+        "rollback",
+        "freeze",
+        "unfreeze",
+        "who",
+        "history",
+        "help",
+        "no_need_admin",
+        "services=",
+        "service=",
+        "ticket=",
+        "actor=",
+        "type=",
+        "PAY-1",
+        "#pay-1",
+        "https://wiki/x",
+        "<",
+        ">",
+        "|",
+        "=",
+        "#",
+        ",",
+        "<@U1>",
+        "<https://x|",
+        "&amp;",
+        "&lt;",
+        "&gt;",
+        " ",
+        "\t",
+        "-",
+    ];
+
+    fn built_from_words() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => prop::sample::select(WORDS).prop_map(str::to_string),
+            1 => any::<String>(),
+        ];
+        (prop::collection::vec(piece, 0..12), any::<bool>())
+            .prop_map(|(pieces, spaced)| pieces.join(if spaced { " " } else { "" }))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(text in any::<String>()) {
+            if let Err(error) = parse(&text) {
+                let _ = error.to_string();
+                let _ = error.usage();
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_command_like_text(text in built_from_words()) {
+            if let Err(error) = parse(&text) {
+                let _ = error.to_string();
+                let _ = error.usage();
+            }
+        }
+
+        #[test]
+        fn every_usage_error_names_a_known_usage(text in built_from_words()) {
+            if let Err(error) = parse(&text)
+                && let Some(line) = error.usage()
+            {
+                prop_assert!(USAGE.iter().any(|(_, u)| *u == line), "{line}");
+            }
+        }
+    }
 }

@@ -1,0 +1,1324 @@
+//! Given / when / then for every rule and every refusal in `decide`.
+//!
+//! A scenario folds the given events into a `State` (each recorded one minute after the one
+//! before, from `at(0)`), parses the command from real chat text with `parse`, and compares what
+//! `decide` returns with the expected events or refusal value, never with reply text. `then`
+//! and `then_refused` hand back the scenario with the outcome recorded, so a story can go on:
+//! a refusal is recorded as `CommandRefused` and must leave the state as it was.
+//!
+//! The policy fixture: approvers alice and bob, admin oleg, `PAY -> billing`, `API -> api`,
+//! `WEB -> web`, and the conflict group `backend-core` of api and billing. Requesters are
+//! anyone else (dev, eve).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use regex::Regex;
+
+use super::checks::TicketCheck;
+use super::command::{Command, Input, ReleaseRequest};
+use super::decide::{decide, refused};
+use super::event::Event;
+use super::parse::{ParseError, parse};
+use super::policy::{ConflictGroup, Policy};
+use super::queue::{QueueItem, Waiting, queue};
+use super::refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
+use super::state::State;
+use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+
+pub struct Scenario {
+    policy: Policy,
+    state: State,
+    recorded: usize,
+}
+
+impl Scenario {
+    pub fn given(events: impl IntoIterator<Item = Event>) -> Self {
+        let mut scenario = Scenario {
+            policy: policy(),
+            state: State::default(),
+            recorded: 0,
+        };
+        for event in events {
+            scenario.record(&event);
+        }
+        scenario
+    }
+
+    /// Changes the policy fixture for this scenario.
+    pub fn with_policy(mut self, change: impl FnOnce(&mut Policy)) -> Self {
+        change(&mut self.policy);
+        self
+    }
+
+    pub fn when(self, (actor, command): (UserId, Command)) -> Decided {
+        let outcome = decide(&self.state, &actor, &command, &self.policy);
+        Decided {
+            scenario: self,
+            actor,
+            command,
+            outcome,
+        }
+    }
+
+    pub fn queue(&self) -> Vec<QueueItem> {
+        queue(&self.state, &self.policy)
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    fn record(&mut self, event: &Event) {
+        self.state.evolve(event, at(self.recorded));
+        self.recorded += 1;
+    }
+}
+
+/// A command decided against a scenario, waiting for its expectation.
+pub struct Decided {
+    scenario: Scenario,
+    actor: UserId,
+    command: Command,
+    outcome: Result<Vec<Event>, Refusal>,
+}
+
+impl Decided {
+    #[track_caller]
+    pub fn then(self, expected: impl IntoIterator<Item = Event>) -> Scenario {
+        let Decided {
+            mut scenario,
+            actor,
+            command,
+            outcome,
+        } = self;
+        let expected: Vec<Event> = expected.into_iter().collect();
+        match outcome {
+            Ok(events) => {
+                assert_eq!(events, expected, "`{}` by {actor}", command.verb());
+                for event in &events {
+                    scenario.record(event);
+                }
+            }
+            Err(refusal) => panic!(
+                "`{}` by {actor} was refused with {refusal:?}; expected {expected:?}",
+                command.verb()
+            ),
+        }
+        scenario
+    }
+
+    #[track_caller]
+    pub fn then_refused(self, expected: Refusal) -> Scenario {
+        let Decided {
+            mut scenario,
+            actor,
+            command,
+            outcome,
+        } = self;
+        match outcome {
+            Err(refusal) => {
+                assert_eq!(refusal, expected, "`{}` by {actor}", command.verb());
+                let before = scenario.state.clone();
+                scenario.record(&refused(&actor, &command, refusal));
+                assert_eq!(
+                    scenario.state, before,
+                    "a recorded refusal changed the state"
+                );
+            }
+            Ok(events) => panic!(
+                "`{}` by {actor} was carried out with {events:?}; expected {expected:?}",
+                command.verb()
+            ),
+        }
+        scenario
+    }
+}
+
+/// The command `text` typed by `actor`, through the real parser.
+#[track_caller]
+pub fn cmd(actor: &str, text: &str) -> (UserId, Command) {
+    match parse(text) {
+        Ok(Input::Command(command)) => (u(actor), command),
+        other => panic!("`{text}` is not a command: {other:?}"),
+    }
+}
+
+pub fn policy() -> Policy {
+    let services_by_project = [("PAY", "billing"), ("API", "api"), ("WEB", "web")]
+        .into_iter()
+        .map(|(project, service)| (project.to_string(), vec![s(service)]))
+        .collect::<BTreeMap<_, _>>();
+    Policy {
+        approvers: ["alice", "bob"].into_iter().map(u).collect(),
+        admins: ["oleg"].into_iter().map(u).collect(),
+        four_eyes: true,
+        services_by_project,
+        conflict_groups: vec![ConflictGroup {
+            name: "backend-core".to_string(),
+            services: ["api", "billing"]
+                .into_iter()
+                .map(s)
+                .collect::<BTreeSet<_>>(),
+        }],
+        ..Policy::default()
+    }
+}
+
+/// When the `n`-th event of a scenario (from 0) was recorded.
+pub fn at(n: usize) -> DateTime<Utc> {
+    let start = Utc
+        .with_ymd_and_hms(2025, 3, 3, 10, 0, 0)
+        .single()
+        .expect("a valid date");
+    start + Duration::minutes(n as i64)
+}
+
+pub fn t(text: &str) -> TicketKey {
+    TicketKey::parse(text).expect("a test ticket")
+}
+
+pub fn u(text: &str) -> UserId {
+    UserId::parse(text).expect("a test user")
+}
+
+pub fn s(text: &str) -> ServiceName {
+    ServiceName::parse(text).expect("a test service")
+}
+
+pub fn reason(text: &str) -> Reason {
+    Reason::parse(text).expect("a test reason")
+}
+
+/// What `dobro TICKET https://wiki/x` by `by` records: the project's services, an admin needed.
+pub fn requested(ticket: &str, by: &str) -> Event {
+    let services = policy().services_of(&t(ticket));
+    requested_on(ticket, by, &services, true)
+}
+
+/// The same with `no_need_admin`.
+pub fn requested_no_admin(ticket: &str, by: &str) -> Event {
+    let services = policy().services_of(&t(ticket));
+    requested_on(ticket, by, &services, false)
+}
+
+pub fn requested_on(ticket: &str, by: &str, services: &[ServiceName], need_admin: bool) -> Event {
+    Event::ReleaseRequested {
+        ticket: t(ticket),
+        requester: u(by),
+        services: services.to_vec(),
+        wiki: Some(WikiLink::parse("https://wiki/x").expect("a test link")),
+        comment: String::new(),
+        need_admin,
+    }
+}
+
+pub fn approved(ticket: &str, by: &str) -> Event {
+    Event::ReleaseApproved {
+        ticket: t(ticket),
+        approver: u(by),
+    }
+}
+
+pub fn rejected(ticket: &str, by: &str, why: &str) -> Event {
+    Event::ReleaseRejected {
+        ticket: t(ticket),
+        approver: u(by),
+        reason: reason(why),
+    }
+}
+
+pub fn cancelled(ticket: &str, by: &str) -> Event {
+    Event::ReleaseCancelled {
+        ticket: t(ticket),
+        by: u(by),
+    }
+}
+
+pub fn admin_joined(ticket: &str, admin: &str) -> Event {
+    Event::AdminJoined {
+        ticket: t(ticket),
+        admin: u(admin),
+    }
+}
+
+/// A start of the project's services, with their conflict groups from the fixture.
+pub fn started(ticket: &str, by: &str) -> Event {
+    started_on(ticket, by, &policy().services_of(&t(ticket)))
+}
+
+pub fn started_on(ticket: &str, by: &str, services: &[ServiceName]) -> Event {
+    Event::DeploymentStarted {
+        ticket: t(ticket),
+        by: u(by),
+        services: services.to_vec(),
+        conflict_groups: policy().groups_of(services),
+    }
+}
+
+pub fn finished(ticket: &str, by: &str) -> Event {
+    Event::DeploymentFinished {
+        ticket: t(ticket),
+        by: u(by),
+    }
+}
+
+pub fn rolled_back(ticket: &str, by: &str, why: &str) -> Event {
+    Event::DeploymentRolledBack {
+        ticket: t(ticket),
+        by: u(by),
+        reason: reason(why),
+    }
+}
+
+pub fn frozen(by: &str, why: &str, services: Option<&[&str]>) -> Event {
+    Event::FreezeStarted {
+        by: u(by),
+        reason: reason(why),
+        services: services.map(|list| list.iter().map(|name| s(name)).collect()),
+    }
+}
+
+pub fn unfrozen(by: &str) -> Event {
+    Event::FreezeEnded { by: u(by) }
+}
+
+/// Requested, accepted and joined by an admin: ready to start.
+pub fn ready(ticket: &str, by: &str) -> [Event; 3] {
+    [
+        requested(ticket, by),
+        approved(ticket, "alice"),
+        admin_joined(ticket, "oleg"),
+    ]
+}
+
+/// Ready and started by the requester.
+pub fn deploying(ticket: &str, by: &str) -> [Event; 4] {
+    let [r, a, j] = ready(ticket, by);
+    [r, a, j, started(ticket, by)]
+}
+
+// --- dobro -----------------------------------------------------------------------------------
+
+#[test]
+fn dobro_requests_the_projects_services_with_an_admin() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro #PAY-1 https://wiki/x fix the invoices"))
+        .then([Event::ReleaseRequested {
+            ticket: t("PAY-1"),
+            requester: u("dev"),
+            services: vec![s("billing")],
+            wiki: Some(WikiLink::parse("https://wiki/x").unwrap()),
+            comment: "fix the invoices".to_string(),
+            need_admin: true,
+        }]);
+}
+
+#[test]
+fn dobro_takes_no_need_admin_and_named_services() {
+    Scenario::given([])
+        .when(cmd(
+            "dev",
+            "dobro PAY-1 https://wiki/x no_need_admin services=web,api,web",
+        ))
+        .then([requested_on("PAY-1", "dev", &[s("web"), s("api")], false)]);
+}
+
+#[test]
+fn named_services_need_no_project_mapping() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro OPS-4 https://wiki/x services=web"))
+        .then([requested_on("OPS-4", "dev", &[s("web")], true)]);
+}
+
+#[test]
+fn one_open_request_per_ticket() {
+    let cases: [(Vec<Event>, ReleaseStatus); 3] = [
+        (vec![requested("PAY-1", "dev")], ReleaseStatus::Requested),
+        (
+            vec![requested("PAY-1", "dev"), approved("PAY-1", "alice")],
+            ReleaseStatus::Accepted,
+        ),
+        (deploying("PAY-1", "dev").to_vec(), ReleaseStatus::Deploying),
+    ];
+    for (given, status) in cases {
+        Scenario::given(given)
+            .when(cmd("eve", "dobro PAY-1 https://wiki/x again"))
+            .then_refused(Refusal::AlreadyOpen {
+                ticket: t("PAY-1"),
+                status,
+            });
+    }
+}
+
+#[test]
+fn a_ticket_may_be_requested_again_once_closed() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    let closed: [Vec<Event>; 4] = [
+        vec![
+            r.clone(),
+            a.clone(),
+            j.clone(),
+            st.clone(),
+            finished("PAY-1", "dev"),
+        ],
+        vec![r.clone(), a, j, st, rolled_back("PAY-1", "dev", "errors")],
+        vec![r.clone(), cancelled("PAY-1", "dev")],
+        vec![r, rejected("PAY-1", "bob", "not now")],
+    ];
+    for given in closed {
+        Scenario::given(given)
+            .when(cmd("dev", "dobro PAY-1 https://wiki/x"))
+            .then([requested("PAY-1", "dev")]);
+    }
+}
+
+#[test]
+fn a_ticket_off_the_pattern_is_refused_naming_the_pattern() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro P-1 https://wiki/x services=web"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("P-1"),
+            failures: vec![CheckFailure::TicketPattern {
+                pattern: "^[A-Z][A-Z0-9]+-[0-9]+$".to_string(),
+            }],
+        });
+}
+
+#[test]
+fn the_pattern_comes_from_config() {
+    Scenario::given([])
+        .with_policy(|p| {
+            p.checks = Policy::standard_checks(Regex::new("^(PAY|API)-[0-9]+$").unwrap(), true)
+        })
+        .when(cmd("dev", "dobro WEB-1 https://wiki/x"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("WEB-1"),
+            failures: vec![CheckFailure::TicketPattern {
+                pattern: "^(PAY|API)-[0-9]+$".to_string(),
+            }],
+        });
+}
+
+#[test]
+fn a_request_without_a_wiki_link_is_refused() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro PAY-1 ship it"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-1"),
+            failures: vec![CheckFailure::WikiLinkMissing],
+        });
+}
+
+#[test]
+fn an_ftp_link_is_not_a_wiki_link() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro PAY-1 ftp://wiki/x"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-1"),
+            failures: vec![CheckFailure::WikiLinkMissing],
+        });
+}
+
+#[test]
+fn the_wiki_link_may_be_optional() {
+    Scenario::given([])
+        .with_policy(|p| {
+            p.checks = Policy::standard_checks(Regex::new("^[A-Z]+-[0-9]+$").unwrap(), false)
+        })
+        .when(cmd("dev", "dobro PAY-1 ship it"))
+        .then([Event::ReleaseRequested {
+            ticket: t("PAY-1"),
+            requester: u("dev"),
+            services: vec![s("billing")],
+            wiki: None,
+            comment: "ship it".to_string(),
+            need_admin: true,
+        }]);
+}
+
+#[test]
+fn a_project_without_services_is_refused() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro OPS-1 https://wiki/x"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("OPS-1"),
+            failures: vec![CheckFailure::NoServices {
+                project: "OPS".to_string(),
+            }],
+        });
+}
+
+#[test]
+fn every_failed_check_is_named() {
+    Scenario::given([])
+        .when(cmd("dev", "dobro X_Y-7 no notes"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("X_Y-7"),
+            failures: vec![
+                CheckFailure::TicketPattern {
+                    pattern: "^[A-Z][A-Z0-9]+-[0-9]+$".to_string(),
+                },
+                CheckFailure::WikiLinkMissing,
+                CheckFailure::NoServices {
+                    project: "X_Y".to_string(),
+                },
+            ],
+        });
+}
+
+/// A tracker check plugs into the same port as the built-in ones.
+#[derive(Debug)]
+struct TicketIsDone;
+
+impl TicketCheck for TicketIsDone {
+    fn check(&self, request: &ReleaseRequest) -> Option<CheckFailure> {
+        (request.ticket.as_str() != "PAY-1").then(|| CheckFailure::Tracker {
+            name: "jira-status".to_string(),
+            detail: format!("{} is not in Done", request.ticket),
+        })
+    }
+}
+
+#[test]
+fn a_tracker_check_adds_its_failure() {
+    let with_tracker = |p: &mut Policy| p.checks.push(Arc::new(TicketIsDone));
+    Scenario::given([])
+        .with_policy(with_tracker)
+        .when(cmd("dev", "dobro PAY-2"))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-2"),
+            failures: vec![
+                CheckFailure::WikiLinkMissing,
+                CheckFailure::Tracker {
+                    name: "jira-status".to_string(),
+                    detail: "PAY-2 is not in Done".to_string(),
+                },
+            ],
+        });
+    Scenario::given([])
+        .with_policy(with_tracker)
+        .when(cmd("dev", "dobro PAY-1 https://wiki/x"))
+        .then([requested("PAY-1", "dev")]);
+}
+
+// --- accept ----------------------------------------------------------------------------------
+
+#[test]
+fn an_approver_accepts() {
+    Scenario::given([requested("PAY-1", "dev")])
+        .when(cmd("alice", "accept PAY-1"))
+        .then([approved("PAY-1", "alice")]);
+}
+
+#[test]
+fn only_approvers_accept() {
+    for who in ["dev", "eve", "oleg"] {
+        Scenario::given([requested("PAY-1", "dev")])
+            .when(cmd(who, "accept PAY-1"))
+            .then_refused(Refusal::NotAllowed {
+                role: Role::Approver,
+            });
+    }
+}
+
+#[test]
+fn four_eyes_an_approver_cannot_accept_their_own_release() {
+    Scenario::given([requested("PAY-1", "alice")])
+        .when(cmd("alice", "accept PAY-1"))
+        .then_refused(Refusal::OwnRelease { ticket: t("PAY-1") })
+        .when(cmd("bob", "accept PAY-1"))
+        .then([approved("PAY-1", "bob")]);
+}
+
+#[test]
+fn without_four_eyes_an_approver_accepts_their_own_release() {
+    Scenario::given([requested("PAY-1", "alice")])
+        .with_policy(|p| p.four_eyes = false)
+        .when(cmd("alice", "accept PAY-1"))
+        .then([approved("PAY-1", "alice")]);
+}
+
+#[test]
+fn a_release_is_accepted_once() {
+    Scenario::given([requested("PAY-1", "dev"), approved("PAY-1", "alice")])
+        .when(cmd("bob", "accept PAY-1"))
+        .then_refused(Refusal::AlreadyAccepted {
+            ticket: t("PAY-1"),
+            approver: u("alice"),
+        });
+}
+
+#[test]
+fn a_deploying_release_is_not_accepted_again() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("bob", "accept PAY-1"))
+        .then_refused(Refusal::AlreadyDeploying { ticket: t("PAY-1") });
+}
+
+#[test]
+fn commands_on_a_ticket_need_an_open_request() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    let histories: [Vec<Event>; 2] = [vec![], vec![r, a, j, st, finished("PAY-1", "dev")]];
+    let commands = [
+        ("alice", "accept PAY-1"),
+        ("alice", "reject PAY-1 no"),
+        ("dev", "cancel PAY-1"),
+        ("oleg", "here PAY-1"),
+        ("dev", "dep start PAY-1"),
+        ("dev", "dep finish PAY-1"),
+        ("dev", "dep rollback PAY-1 broken"),
+    ];
+    for given in histories {
+        for (who, text) in commands {
+            Scenario::given(given.clone())
+                .when(cmd(who, text))
+                .then_refused(Refusal::NoOpenRequest { ticket: t("PAY-1") });
+        }
+    }
+}
+
+// --- reject ----------------------------------------------------------------------------------
+
+#[test]
+fn an_approver_rejects_with_a_reason() {
+    Scenario::given([requested("PAY-1", "dev")])
+        .when(cmd("bob", "reject PAY-1 the notes are empty"))
+        .then([rejected("PAY-1", "bob", "the notes are empty")]);
+}
+
+#[test]
+fn an_accepted_release_can_still_be_rejected() {
+    Scenario::given([requested("PAY-1", "dev"), approved("PAY-1", "alice")])
+        .when(cmd("bob", "reject PAY-1 changed my mind"))
+        .then([rejected("PAY-1", "bob", "changed my mind")]);
+}
+
+#[test]
+fn only_approvers_reject() {
+    for who in ["dev", "oleg"] {
+        Scenario::given([requested("PAY-1", "dev")])
+            .when(cmd(who, "reject PAY-1 nope"))
+            .then_refused(Refusal::NotAllowed {
+                role: Role::Approver,
+            });
+    }
+}
+
+#[test]
+fn a_reject_needs_a_reason() {
+    assert_eq!(
+        parse("reject PAY-1"),
+        Err(ParseError::Missing {
+            verb: "reject",
+            what: "a reason"
+        })
+    );
+}
+
+#[test]
+fn a_deploying_release_is_not_rejected() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("bob", "reject PAY-1 too late"))
+        .then_refused(Refusal::AlreadyDeploying { ticket: t("PAY-1") });
+}
+
+// --- cancel ----------------------------------------------------------------------------------
+
+#[test]
+fn the_requester_or_an_approver_cancels() {
+    for who in ["dev", "bob"] {
+        Scenario::given([requested("PAY-1", "dev"), approved("PAY-1", "alice")])
+            .when(cmd(who, "cancel PAY-1"))
+            .then([cancelled("PAY-1", who)]);
+    }
+}
+
+#[test]
+fn nobody_else_cancels() {
+    for who in ["eve", "oleg"] {
+        Scenario::given([requested("PAY-1", "dev")])
+            .when(cmd(who, "cancel PAY-1"))
+            .then_refused(Refusal::NotAllowed {
+                role: Role::RequesterOrApprover,
+            });
+    }
+}
+
+#[test]
+fn a_deploying_release_is_not_cancelled() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("dev", "cancel PAY-1"))
+        .then_refused(Refusal::AlreadyDeploying { ticket: t("PAY-1") });
+}
+
+// --- here ------------------------------------------------------------------------------------
+
+#[test]
+fn an_admin_joins_a_release_that_needs_one() {
+    Scenario::given([requested("PAY-1", "dev")])
+        .when(cmd("oleg", "here PAY-1"))
+        .then([admin_joined("PAY-1", "oleg")]);
+}
+
+#[test]
+fn only_admins_join() {
+    for who in ["dev", "alice"] {
+        Scenario::given([requested("PAY-1", "dev")])
+            .when(cmd(who, "here PAY-1"))
+            .then_refused(Refusal::NotAllowed { role: Role::Admin });
+    }
+}
+
+#[test]
+fn an_admin_joins_only_when_needed() {
+    Scenario::given([requested_no_admin("PAY-1", "dev")])
+        .when(cmd("oleg", "here PAY-1"))
+        .then_refused(Refusal::AdminNotNeeded { ticket: t("PAY-1") });
+}
+
+#[test]
+fn an_admin_joins_only_once() {
+    Scenario::given([requested("PAY-1", "dev"), admin_joined("PAY-1", "oleg")])
+        .with_policy(|p| {
+            p.admins.insert(u("ivan"));
+        })
+        .when(cmd("ivan", "here PAY-1"))
+        .then_refused(Refusal::AdminAlreadyJoined {
+            ticket: t("PAY-1"),
+            admin: u("oleg"),
+        });
+}
+
+#[test]
+fn an_admin_does_not_join_a_deploying_release() {
+    Scenario::given([
+        requested("PAY-1", "dev"),
+        approved("PAY-1", "alice"),
+        admin_joined("PAY-1", "oleg"),
+        started("PAY-1", "oleg"),
+    ])
+    .when(cmd("oleg", "here PAY-1"))
+    .then_refused(Refusal::AlreadyDeploying { ticket: t("PAY-1") });
+}
+
+// --- dep start -------------------------------------------------------------------------------
+
+#[test]
+fn the_requester_starts_a_ready_release_locking_its_services_and_groups() {
+    let scenario = Scenario::given(ready("PAY-1", "dev"))
+        .when(cmd("dev", "dep start PAY-1"))
+        .then([Event::DeploymentStarted {
+            ticket: t("PAY-1"),
+            by: u("dev"),
+            services: vec![s("billing")],
+            conflict_groups: vec!["backend-core".to_string()],
+        }]);
+    let locks: Vec<&LockKey> = scenario.state().locks.keys().collect();
+    assert_eq!(
+        locks,
+        [
+            &LockKey::Service(s("billing")),
+            &LockKey::Group("backend-core".to_string())
+        ]
+    );
+}
+
+#[test]
+fn an_admin_starts_anyones_release() {
+    Scenario::given(ready("PAY-1", "dev"))
+        .when(cmd("oleg", "dep start PAY-1"))
+        .then([started("PAY-1", "oleg")]);
+}
+
+#[test]
+fn nobody_else_starts() {
+    for who in ["eve", "alice"] {
+        Scenario::given(ready("PAY-1", "dev"))
+            .when(cmd(who, "dep start PAY-1"))
+            .then_refused(Refusal::NotAllowed {
+                role: Role::RequesterOrAdmin,
+            });
+    }
+}
+
+#[test]
+fn a_start_needs_an_accepted_release() {
+    Scenario::given([requested_no_admin("PAY-1", "dev")])
+        .when(cmd("dev", "dep start PAY-1"))
+        .then_refused(Refusal::NotAccepted { ticket: t("PAY-1") });
+}
+
+#[test]
+fn a_start_needs_the_admin_to_have_joined() {
+    Scenario::given([requested("PAY-1", "bob"), approved("PAY-1", "alice")])
+        .when(cmd("bob", "dep start PAY-1"))
+        .then_refused(Refusal::AdminRequired { ticket: t("PAY-1") });
+}
+
+#[test]
+fn an_admin_starting_still_needs_an_admin_to_join() {
+    // An admin's start is not an admin's `here`: the release asked for one to be present.
+    Scenario::given([requested("PAY-1", "bob"), approved("PAY-1", "alice")])
+        .when(cmd("oleg", "dep start PAY-1"))
+        .then_refused(Refusal::AdminRequired { ticket: t("PAY-1") });
+}
+
+#[test]
+fn no_need_admin_starts_without_an_admin() {
+    Scenario::given([
+        requested_no_admin("WEB-1", "dev"),
+        approved("WEB-1", "alice"),
+    ])
+    .when(cmd("dev", "dep start WEB-1"))
+    .then([Event::DeploymentStarted {
+        ticket: t("WEB-1"),
+        by: u("dev"),
+        services: vec![s("web")],
+        conflict_groups: vec![],
+    }]);
+}
+
+#[test]
+fn the_first_blocker_is_reported() {
+    Scenario::given([requested("PAY-1", "dev"), frozen("alice", "audit", None)])
+        .when(cmd("dev", "dep start PAY-1"))
+        .then_refused(Refusal::NotAccepted { ticket: t("PAY-1") });
+}
+
+#[test]
+fn a_freeze_of_everything_stops_a_start() {
+    let [r, a, j] = ready("PAY-1", "dev");
+    Scenario::given([r, a, j, frozen("bob", "black friday", None)])
+        .when(cmd("dev", "dep start PAY-1"))
+        .then_refused(Refusal::Frozen {
+            by: u("bob"),
+            since: at(3),
+            reason: reason("black friday"),
+            services: None,
+        });
+}
+
+#[test]
+fn a_freeze_of_its_services_stops_a_start() {
+    let [r, a, j] = ready("PAY-1", "dev");
+    Scenario::given([
+        frozen("bob", "db migration", Some(&["web", "billing"])),
+        r,
+        a,
+        j,
+    ])
+    .when(cmd("dev", "dep start PAY-1"))
+    .then_refused(Refusal::Frozen {
+        by: u("bob"),
+        since: at(0),
+        reason: reason("db migration"),
+        services: Some(vec![s("web"), s("billing")]),
+    });
+}
+
+#[test]
+fn a_freeze_of_other_services_does_not() {
+    let [r, a, j] = ready("API-1", "dev");
+    Scenario::given([frozen("bob", "db migration", Some(&["billing"])), r, a, j])
+        .when(cmd("dev", "dep start API-1"))
+        .then([started("API-1", "dev")]);
+}
+
+#[test]
+fn a_start_after_unfreeze_goes_ahead() {
+    let [r, a, j] = ready("PAY-1", "dev");
+    Scenario::given([frozen("bob", "audit", None), r, a, j, unfrozen("alice")])
+        .when(cmd("dev", "dep start PAY-1"))
+        .then([started("PAY-1", "dev")]);
+}
+
+#[test]
+fn a_lock_on_the_same_service_names_its_holder() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    let [r2, a2, j2] = ready("PAY-2", "eve");
+    Scenario::given([r, a, j, st, r2, a2, j2])
+        .when(cmd("eve", "dep start PAY-2"))
+        .then_refused(Refusal::LockHeld {
+            lock: LockKey::Service(s("billing")),
+            ticket: t("PAY-1"),
+            by: u("dev"),
+            since: at(3),
+        });
+}
+
+#[test]
+fn a_lock_on_the_conflict_group_names_its_holder() {
+    let [r, a, j] = ready("PAY-1", "eve");
+    let [ra, aa, ja, sa] = deploying("API-1", "dev");
+    Scenario::given([r, a, j, ra, aa, ja, sa])
+        .when(cmd("eve", "dep start PAY-1"))
+        .then_refused(Refusal::LockHeld {
+            lock: LockKey::Group("backend-core".to_string()),
+            ticket: t("API-1"),
+            by: u("dev"),
+            since: at(6),
+        });
+}
+
+#[test]
+fn a_service_outside_the_group_deploys_alongside() {
+    let [ra, aa, ja, sa] = deploying("API-1", "dev");
+    let [r, a, j] = ready("WEB-1", "eve");
+    Scenario::given([ra, aa, ja, sa, r, a, j])
+        .when(cmd("eve", "dep start WEB-1"))
+        .then([started("WEB-1", "eve")]);
+}
+
+#[test]
+fn finish_and_rollback_free_the_locks() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    let [r2, a2, j2] = ready("PAY-2", "eve");
+    for end in [
+        finished("PAY-1", "dev"),
+        rolled_back("PAY-1", "oleg", "5xx"),
+    ] {
+        let given = [
+            r.clone(),
+            a.clone(),
+            j.clone(),
+            st.clone(),
+            r2.clone(),
+            a2.clone(),
+            j2.clone(),
+            end,
+        ];
+        let scenario = Scenario::given(given);
+        assert!(scenario.state().locks.is_empty());
+        assert!(scenario.state().release(&t("PAY-1")).is_none());
+        scenario
+            .when(cmd("eve", "dep start PAY-2"))
+            .then([started("PAY-2", "eve")]);
+    }
+}
+
+#[test]
+fn an_earlier_ready_request_for_the_same_service_goes_first() {
+    let [r, a, j] = ready("PAY-1", "dev");
+    let [r2, a2, j2] = ready("PAY-2", "eve");
+    Scenario::given([r, a, j, r2, a2, j2])
+        .when(cmd("eve", "dep start PAY-2"))
+        .then_refused(Refusal::NotYourTurn {
+            ticket: t("PAY-2"),
+            ahead: t("PAY-1"),
+            service: s("billing"),
+        })
+        .when(cmd("dev", "dep start PAY-1"))
+        .then([started("PAY-1", "dev")])
+        .when(cmd("dev", "dep finish PAY-1"))
+        .then([finished("PAY-1", "dev")])
+        .when(cmd("eve", "dep start PAY-2"))
+        .then([started("PAY-2", "eve")]);
+}
+
+#[test]
+fn an_earlier_request_that_is_not_ready_does_not_hold_up_the_line() {
+    let [r2, a2, j2] = ready("PAY-2", "eve");
+    for earlier in [
+        vec![requested("PAY-1", "dev")],
+        vec![requested("PAY-1", "dev"), approved("PAY-1", "alice")],
+    ] {
+        let given = earlier
+            .into_iter()
+            .chain([r2.clone(), a2.clone(), j2.clone()]);
+        Scenario::given(given)
+            .when(cmd("eve", "dep start PAY-2"))
+            .then([started("PAY-2", "eve")]);
+    }
+}
+
+#[test]
+fn the_turn_is_per_service_not_per_conflict_group() {
+    let [ra, aa, ja] = ready("API-1", "dev");
+    let [r, a, j] = ready("PAY-1", "eve");
+    Scenario::given([ra, aa, ja, r, a, j])
+        .when(cmd("eve", "dep start PAY-1"))
+        .then([started("PAY-1", "eve")])
+        .when(cmd("dev", "dep start API-1"))
+        .then_refused(Refusal::LockHeld {
+            lock: LockKey::Group("backend-core".to_string()),
+            ticket: t("PAY-1"),
+            by: u("eve"),
+            since: at(6),
+        });
+}
+
+#[test]
+fn a_deploying_release_does_not_start_again() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("dev", "dep start PAY-1"))
+        .then_refused(Refusal::AlreadyDeploying { ticket: t("PAY-1") });
+}
+
+// --- dep finish / dep rollback ---------------------------------------------------------------
+
+#[test]
+fn the_requester_or_an_admin_finishes() {
+    for who in ["dev", "oleg"] {
+        let scenario = Scenario::given(deploying("PAY-1", "dev"))
+            .when(cmd(who, "dep finish PAY-1"))
+            .then([finished("PAY-1", who)]);
+        assert!(scenario.state().locks.is_empty());
+        assert!(scenario.state().releases.is_empty());
+    }
+}
+
+#[test]
+fn the_requester_or_an_admin_rolls_back_with_a_reason() {
+    for who in ["dev", "oleg"] {
+        let scenario = Scenario::given(deploying("PAY-1", "dev"))
+            .when(cmd(who, "dep rollback PAY-1 error rate up"))
+            .then([rolled_back("PAY-1", who, "error rate up")]);
+        assert!(scenario.state().locks.is_empty());
+        assert!(scenario.state().releases.is_empty());
+    }
+    assert_eq!(
+        parse("dep rollback PAY-1"),
+        Err(ParseError::Missing {
+            verb: "dep rollback",
+            what: "a reason"
+        })
+    );
+}
+
+#[test]
+fn nobody_else_finishes_or_rolls_back() {
+    for text in ["dep finish PAY-1", "dep rollback PAY-1 oops"] {
+        for who in ["eve", "alice"] {
+            Scenario::given(deploying("PAY-1", "dev"))
+                .when(cmd(who, text))
+                .then_refused(Refusal::NotAllowed {
+                    role: Role::RequesterOrAdmin,
+                });
+        }
+    }
+}
+
+#[test]
+fn only_a_started_deployment_finishes_or_rolls_back() {
+    for text in ["dep finish PAY-1", "dep rollback PAY-1 oops"] {
+        Scenario::given(ready("PAY-1", "dev"))
+            .when(cmd("dev", text))
+            .then_refused(Refusal::NotDeploying { ticket: t("PAY-1") });
+    }
+}
+
+#[test]
+fn a_freeze_does_not_stop_a_finish() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    Scenario::given([r, a, j, st, frozen("bob", "incident", None)])
+        .when(cmd("dev", "dep finish PAY-1"))
+        .then([finished("PAY-1", "dev")]);
+}
+
+// --- freeze / unfreeze -----------------------------------------------------------------------
+
+#[test]
+fn an_approver_freezes_everything_or_some_services() {
+    Scenario::given([])
+        .when(cmd("alice", "freeze black friday"))
+        .then([frozen("alice", "black friday", None)]);
+    Scenario::given([])
+        .when(cmd("bob", "freeze db migration services=billing,api"))
+        .then([frozen("bob", "db migration", Some(&["billing", "api"]))]);
+}
+
+#[test]
+fn only_approvers_freeze_and_unfreeze() {
+    for who in ["dev", "oleg"] {
+        Scenario::given([])
+            .when(cmd(who, "freeze because"))
+            .then_refused(Refusal::NotAllowed {
+                role: Role::Approver,
+            });
+        Scenario::given([frozen("alice", "audit", None)])
+            .when(cmd(who, "unfreeze"))
+            .then_refused(Refusal::NotAllowed {
+                role: Role::Approver,
+            });
+    }
+}
+
+#[test]
+fn one_freeze_at_a_time() {
+    Scenario::given([requested("PAY-1", "dev"), frozen("alice", "audit", None)])
+        .when(cmd("bob", "freeze another services=web"))
+        .then_refused(Refusal::AlreadyFrozen {
+            by: u("alice"),
+            since: at(1),
+        });
+}
+
+#[test]
+fn unfreeze_ends_the_freeze_and_needs_one() {
+    Scenario::given([frozen("alice", "audit", Some(&["web"]))])
+        .when(cmd("bob", "unfreeze"))
+        .then([unfrozen("bob")])
+        .when(cmd("bob", "unfreeze"))
+        .then_refused(Refusal::NotFrozen);
+}
+
+// --- recording refusals ----------------------------------------------------------------------
+
+#[test]
+fn a_refusal_is_recorded_with_who_what_and_why() {
+    let (actor, command) = cmd("eve", "dep start PAY-1");
+    let refusal = Refusal::NoOpenRequest { ticket: t("PAY-1") };
+    assert_eq!(
+        refused(&actor, &command, refusal.clone()),
+        Event::CommandRefused {
+            by: u("eve"),
+            command: "dep start".to_string(),
+            ticket: Some(t("PAY-1")),
+            refusal,
+        }
+    );
+    let (actor, command) = cmd("eve", "freeze nope");
+    let refusal = Refusal::NotAllowed {
+        role: Role::Approver,
+    };
+    assert_eq!(
+        refused(&actor, &command, refusal.clone()),
+        Event::CommandRefused {
+            by: u("eve"),
+            command: "freeze".to_string(),
+            ticket: None,
+            refusal,
+        }
+    );
+}
+
+// --- the queue -------------------------------------------------------------------------------
+
+fn item<'q>(items: &'q [QueueItem], ticket: &str) -> &'q QueueItem {
+    items
+        .iter()
+        .find(|i| i.ticket == t(ticket))
+        .expect("the ticket is queued")
+}
+
+#[test]
+fn the_queue_is_in_request_order_with_positions_per_service() {
+    let items = Scenario::given([
+        requested("PAY-1", "dev"),
+        requested("API-1", "dev"),
+        requested("PAY-2", "eve"),
+        requested("WEB-1", "eve"),
+        requested_on("MIX-1", "dev", &[s("web"), s("billing")], true),
+    ])
+    .queue();
+    let order: Vec<(&str, usize)> = items
+        .iter()
+        .map(|i| (i.ticket.as_str(), i.position))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("PAY-1", 1),
+            ("API-1", 1),
+            ("PAY-2", 2),
+            ("WEB-1", 1),
+            ("MIX-1", 4)
+        ]
+    );
+}
+
+#[test]
+fn the_queue_says_what_each_request_waits_for() {
+    let [rp, ap, jp, sp] = deploying("PAY-1", "dev");
+    let items = Scenario::given([
+        rp,
+        ap,
+        jp,
+        sp,
+        requested("PAY-2", "eve"),
+        requested_no_admin("PAY-3", "eve"),
+        approved("PAY-3", "alice"),
+        requested_no_admin("API-1", "dev"),
+        approved("API-1", "bob"),
+        requested_no_admin("WEB-1", "dev"),
+        approved("WEB-1", "bob"),
+        requested_no_admin("WEB-2", "dev"),
+        approved("WEB-2", "bob"),
+        frozen("alice", "web outage", Some(&["web"])),
+    ])
+    .queue();
+    assert_eq!(item(&items, "PAY-1").status, ReleaseStatus::Deploying);
+    assert_eq!(item(&items, "PAY-1").waiting_for, []);
+    let billing_lock = |lock: LockKey| Waiting::Lock {
+        lock,
+        ticket: t("PAY-1"),
+    };
+    assert_eq!(
+        item(&items, "PAY-2").waiting_for,
+        [
+            Waiting::Approval,
+            Waiting::Admin,
+            billing_lock(LockKey::Service(s("billing")))
+        ]
+    );
+    assert_eq!(
+        item(&items, "PAY-3").waiting_for,
+        [billing_lock(LockKey::Service(s("billing")))]
+    );
+    assert_eq!(
+        item(&items, "API-1").waiting_for,
+        [billing_lock(LockKey::Group("backend-core".to_string()))]
+    );
+    assert_eq!(item(&items, "WEB-1").waiting_for, [Waiting::Freeze]);
+    assert_eq!(
+        item(&items, "WEB-2").waiting_for,
+        [Waiting::Freeze, Waiting::Turn { ahead: t("WEB-1") }]
+    );
+}
+
+#[test]
+fn a_ready_request_waits_for_nothing() {
+    let scenario = Scenario::given(ready("PAY-1", "dev"));
+    let items = scenario.queue();
+    let only = item(&items, "PAY-1");
+    assert_eq!(only.status, ReleaseStatus::Accepted);
+    assert_eq!(only.waiting_for, []);
+    assert_eq!(only.approver, Some(u("alice")));
+    assert_eq!(only.admin, Some(u("oleg")));
+    assert!(only.need_admin);
+    assert_eq!(only.position, 1);
+}
+
+#[test]
+fn closed_requests_leave_the_queue() {
+    let items = Scenario::given([
+        requested("PAY-1", "dev"),
+        requested("PAY-2", "dev"),
+        cancelled("PAY-1", "dev"),
+    ])
+    .queue();
+    let order: Vec<(&str, usize)> = items
+        .iter()
+        .map(|i| (i.ticket.as_str(), i.position))
+        .collect();
+    assert_eq!(order, [("PAY-2", 1)]);
+}
+
+// --- invariants over random command sequences ------------------------------------------------
+
+mod invariants {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const ACTORS: &[&str] = &["dev", "eve", "alice", "bob", "oleg"];
+    const TICKETS: &[&str] = &["PAY-1", "PAY-2", "API-1", "API-2", "WEB-1", "OPS-1"];
+
+    fn chat() -> impl Strategy<Value = (&'static str, String)> {
+        let text = (0..14usize, prop::sample::select(TICKETS), any::<bool>()).prop_map(
+            |(verb, ticket, flag)| match verb {
+                0 | 1 => {
+                    let extra = if flag { " no_need_admin" } else { "" };
+                    format!("dobro {ticket} https://wiki/x{extra}")
+                }
+                2 => format!("dobro {ticket} https://wiki/x no_need_admin services=web,billing"),
+                3 | 4 => format!("accept {ticket}"),
+                5 => format!("here {ticket}"),
+                6..=8 => format!("dep start {ticket}"),
+                9 => format!("dep finish {ticket}"),
+                10 => format!("dep rollback {ticket} broken"),
+                11 if flag => format!("cancel {ticket}"),
+                11 => format!("reject {ticket} no"),
+                12 if flag => "freeze audit services=billing".to_string(),
+                12 => "freeze audit".to_string(),
+                _ => "unfreeze".to_string(),
+            },
+        );
+        (prop::sample::select(ACTORS), text)
+    }
+
+    /// Runs the commands, checking the invariants after each one.
+    fn run(commands: Vec<(&'static str, String)>) -> Result<(), TestCaseError> {
+        let mut scenario = Scenario::given([]);
+        for (actor, text) in commands {
+            let (actor, command) = cmd(actor, &text);
+            match decide(&scenario.state, &actor, &command, &scenario.policy) {
+                Ok(events) => events.iter().for_each(|e| scenario.record(e)),
+                Err(refusal) => scenario.record(&refused(&actor, &command, refusal)),
+            }
+            one_deployment_per_service_and_group(&scenario)?;
+            the_queue_promises_only_what_start_allows(&scenario)?;
+        }
+        Ok(())
+    }
+
+    fn one_deployment_per_service_and_group(scenario: &Scenario) -> Result<(), TestCaseError> {
+        let state = scenario.state();
+        let mut held = BTreeMap::new();
+        for release in state.in_order() {
+            if release.status() != ReleaseStatus::Deploying {
+                continue;
+            }
+            let keys = release
+                .services
+                .iter()
+                .cloned()
+                .map(LockKey::Service)
+                .chain(
+                    scenario
+                        .policy
+                        .groups_of(&release.services)
+                        .into_iter()
+                        .map(LockKey::Group),
+                );
+            for key in keys {
+                prop_assert_eq!(
+                    state.locks.get(&key).map(|h| &h.ticket),
+                    Some(&release.ticket)
+                );
+                if let Some(other) = held.insert(key.clone(), release.ticket.clone()) {
+                    prop_assert!(false, "{key:?} held by {other} and {}", release.ticket);
+                }
+            }
+        }
+        prop_assert_eq!(
+            held.len(),
+            state.locks.len(),
+            "a lock outlived its deployment"
+        );
+        Ok(())
+    }
+
+    fn the_queue_promises_only_what_start_allows(scenario: &Scenario) -> Result<(), TestCaseError> {
+        for item in scenario.queue() {
+            if item.status == ReleaseStatus::Deploying {
+                continue;
+            }
+            let start = Command::Start {
+                ticket: item.ticket.clone(),
+            };
+            let allowed = decide(&scenario.state, &item.requester, &start, &scenario.policy);
+            prop_assert_eq!(
+                allowed.is_ok(),
+                item.waiting_for.is_empty(),
+                "{} waits for {:?}",
+                item.ticket,
+                item.waiting_for
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn invariants_hold_over_random_commands(
+            commands in prop::collection::vec(chat(), 1..80)
+        ) {
+            run(commands)?;
+        }
+    }
+}

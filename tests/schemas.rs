@@ -1,0 +1,584 @@
+//! Every event the code emits matches its schema in `schemas/`, and comes back from its JSON
+//! unchanged.
+//!
+//! Three sources of events: a hand-made instance of every variant (with every refusal, every
+//! failed check, both lock kinds, a freeze with and without services), a walk through the rules
+//! with real chat commands, and random command sequences. Exhaustive `match`es make a new
+//! variant fail to compile here until it has a sample.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use dobrobot::domain::{
+    CheckFailure, ConflictGroup, Event, Input, LockKey, Policy, Reason, Refusal, ReleaseStatus,
+    Role, ServiceName, State, TicketKey, UserId, WikiLink, decide, parse, refused,
+};
+use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
+use dobrobot::schemas::{self, METADATA, validate_event, validate_metadata};
+
+fn t(text: &str) -> TicketKey {
+    TicketKey::parse(text).unwrap()
+}
+
+fn u(text: &str) -> UserId {
+    UserId::parse(text).unwrap()
+}
+
+fn s(text: &str) -> ServiceName {
+    ServiceName::parse(text).unwrap()
+}
+
+fn r(text: &str) -> Reason {
+    Reason::parse(text).unwrap()
+}
+
+fn at(n: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 3, 10, 0, 0).unwrap() + Duration::milliseconds(60_001 * n)
+}
+
+/// Validates the data of `event` as serde writes it, and reads it back.
+#[track_caller]
+fn check(event: &Event) {
+    let value = serde_json::to_value(event).unwrap();
+    let event_type = value["type"].as_str().expect("a type tag");
+    assert_eq!(event_type, event.type_name());
+    let data = &value["data"];
+    if let Err(error) = validate_event(event_type, data) {
+        panic!("{error}\n{data:#}");
+    }
+    let back: Event = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(&back, event);
+}
+
+// --- every variant ---------------------------------------------------------------------------
+
+fn event_index(event: &Event) -> usize {
+    match event {
+        Event::ReleaseRequested { .. } => 0,
+        Event::ReleaseApproved { .. } => 1,
+        Event::ReleaseRejected { .. } => 2,
+        Event::ReleaseCancelled { .. } => 3,
+        Event::AdminJoined { .. } => 4,
+        Event::DeploymentStarted { .. } => 5,
+        Event::DeploymentFinished { .. } => 6,
+        Event::DeploymentRolledBack { .. } => 7,
+        Event::FreezeStarted { .. } => 8,
+        Event::FreezeEnded { .. } => 9,
+        Event::CommandRefused { .. } => 10,
+    }
+}
+
+const REFUSAL_VARIANTS: usize = 17;
+
+fn refusal_index(refusal: &Refusal) -> usize {
+    match refusal {
+        Refusal::ChecksFailed { .. } => 0,
+        Refusal::AlreadyOpen { .. } => 1,
+        Refusal::NoOpenRequest { .. } => 2,
+        Refusal::NotAllowed { .. } => 3,
+        Refusal::OwnRelease { .. } => 4,
+        Refusal::AlreadyAccepted { .. } => 5,
+        Refusal::AdminNotNeeded { .. } => 6,
+        Refusal::AdminAlreadyJoined { .. } => 7,
+        Refusal::NotAccepted { .. } => 8,
+        Refusal::AdminRequired { .. } => 9,
+        Refusal::Frozen { .. } => 10,
+        Refusal::LockHeld { .. } => 11,
+        Refusal::NotYourTurn { .. } => 12,
+        Refusal::AlreadyDeploying { .. } => 13,
+        Refusal::NotDeploying { .. } => 14,
+        Refusal::AlreadyFrozen { .. } => 15,
+        Refusal::NotFrozen => 16,
+    }
+}
+
+fn check_index(failure: &CheckFailure) -> usize {
+    match failure {
+        CheckFailure::TicketPattern { .. } => 0,
+        CheckFailure::WikiLinkMissing => 1,
+        CheckFailure::NoServices { .. } => 2,
+        CheckFailure::Tracker { .. } => 3,
+    }
+}
+
+fn every_refusal() -> Vec<Refusal> {
+    let ticket = t("PAY-1");
+    vec![
+        Refusal::ChecksFailed {
+            ticket: t("X_Y-7"),
+            failures: vec![
+                CheckFailure::TicketPattern {
+                    pattern: "^[A-Z][A-Z0-9]+-[0-9]+$".to_string(),
+                },
+                CheckFailure::WikiLinkMissing,
+                CheckFailure::NoServices {
+                    project: "X_Y".to_string(),
+                },
+                CheckFailure::Tracker {
+                    name: "jira-status".to_string(),
+                    detail: "X_Y-7 is not in Done".to_string(),
+                },
+            ],
+        },
+        Refusal::ChecksFailed {
+            ticket: ticket.clone(),
+            failures: vec![CheckFailure::WikiLinkMissing],
+        },
+        Refusal::AlreadyOpen {
+            ticket: ticket.clone(),
+            status: ReleaseStatus::Requested,
+        },
+        Refusal::AlreadyOpen {
+            ticket: ticket.clone(),
+            status: ReleaseStatus::Accepted,
+        },
+        Refusal::AlreadyOpen {
+            ticket: ticket.clone(),
+            status: ReleaseStatus::Deploying,
+        },
+        Refusal::NoOpenRequest {
+            ticket: ticket.clone(),
+        },
+        Refusal::NotAllowed {
+            role: Role::Approver,
+        },
+        Refusal::NotAllowed { role: Role::Admin },
+        Refusal::NotAllowed {
+            role: Role::RequesterOrAdmin,
+        },
+        Refusal::NotAllowed {
+            role: Role::RequesterOrApprover,
+        },
+        Refusal::OwnRelease {
+            ticket: ticket.clone(),
+        },
+        Refusal::AlreadyAccepted {
+            ticket: ticket.clone(),
+            approver: u("alice"),
+        },
+        Refusal::AdminNotNeeded {
+            ticket: ticket.clone(),
+        },
+        Refusal::AdminAlreadyJoined {
+            ticket: ticket.clone(),
+            admin: u("oleg"),
+        },
+        Refusal::NotAccepted {
+            ticket: ticket.clone(),
+        },
+        Refusal::AdminRequired {
+            ticket: ticket.clone(),
+        },
+        Refusal::Frozen {
+            by: u("bob"),
+            since: at(1),
+            reason: r("black friday"),
+            services: None,
+        },
+        Refusal::Frozen {
+            by: u("bob"),
+            since: at(2),
+            reason: r("db migration"),
+            services: Some(vec![s("billing"), s("api")]),
+        },
+        Refusal::LockHeld {
+            lock: LockKey::Service(s("billing")),
+            ticket: t("PAY-2"),
+            by: u("dev"),
+            since: at(3),
+        },
+        Refusal::LockHeld {
+            lock: LockKey::Group("backend-core".to_string()),
+            ticket: t("API-1"),
+            by: u("U01ABC"),
+            since: at(4),
+        },
+        Refusal::NotYourTurn {
+            ticket: t("PAY-2"),
+            ahead: ticket.clone(),
+            service: s("billing"),
+        },
+        Refusal::AlreadyDeploying {
+            ticket: ticket.clone(),
+        },
+        Refusal::NotDeploying {
+            ticket: ticket.clone(),
+        },
+        Refusal::AlreadyFrozen {
+            by: u("alice"),
+            since: at(5),
+        },
+        Refusal::NotFrozen,
+    ]
+}
+
+fn every_event() -> Vec<Event> {
+    let ticket = t("PAY-1");
+    let mut events = vec![
+        Event::ReleaseRequested {
+            ticket: ticket.clone(),
+            requester: u("dev"),
+            services: vec![s("billing")],
+            wiki: Some(WikiLink::parse("https://wiki.example.com/x?a=1&b=2").unwrap()),
+            comment: "fix & ship <today>".to_string(),
+            need_admin: true,
+        },
+        Event::ReleaseRequested {
+            ticket: t("OPS_2-17"),
+            requester: u("Ольга"),
+            services: vec![s("web"), s("api.v2")],
+            wiki: None,
+            comment: String::new(),
+            need_admin: false,
+        },
+        Event::ReleaseApproved {
+            ticket: ticket.clone(),
+            approver: u("alice"),
+        },
+        Event::ReleaseRejected {
+            ticket: ticket.clone(),
+            approver: u("bob"),
+            reason: r("the notes are empty"),
+        },
+        Event::ReleaseCancelled {
+            ticket: ticket.clone(),
+            by: u("dev"),
+        },
+        Event::AdminJoined {
+            ticket: ticket.clone(),
+            admin: u("oleg"),
+        },
+        Event::DeploymentStarted {
+            ticket: ticket.clone(),
+            by: u("dev"),
+            services: vec![s("billing")],
+            conflict_groups: vec!["backend-core".to_string()],
+        },
+        Event::DeploymentStarted {
+            ticket: t("WEB-1"),
+            by: u("oleg"),
+            services: vec![s("web")],
+            conflict_groups: vec![],
+        },
+        Event::DeploymentFinished {
+            ticket: ticket.clone(),
+            by: u("dev"),
+        },
+        Event::DeploymentRolledBack {
+            ticket: ticket.clone(),
+            by: u("oleg"),
+            reason: r("error rate up"),
+        },
+        Event::FreezeStarted {
+            by: u("alice"),
+            reason: r("black friday"),
+            services: None,
+        },
+        Event::FreezeStarted {
+            by: u("alice"),
+            reason: r("db migration"),
+            services: Some(vec![s("billing"), s("api")]),
+        },
+        Event::FreezeEnded { by: u("bob") },
+    ];
+    for (i, refusal) in every_refusal().into_iter().enumerate() {
+        let ticket = refusal_ticket(&refusal);
+        let command = ["dobro", "accept", "dep start", "freeze", "unfreeze"][i % 5];
+        events.push(Event::CommandRefused {
+            by: u("eve"),
+            command: command.to_string(),
+            ticket: if i % 3 == 0 { None } else { ticket },
+            refusal,
+        });
+    }
+    events
+}
+
+fn refusal_ticket(refusal: &Refusal) -> Option<TicketKey> {
+    let value = serde_json::to_value(refusal).unwrap();
+    value["ticket"].as_str().map(t)
+}
+
+#[test]
+fn every_variant_matches_its_schema_and_round_trips() {
+    let events = every_event();
+    let mut kinds = BTreeSet::new();
+    let mut refusals = BTreeSet::new();
+    let mut checks = BTreeSet::new();
+    let mut locks = BTreeSet::new();
+    let mut freezes = BTreeSet::new();
+    for event in &events {
+        check(event);
+        kinds.insert(event_index(event));
+        match event {
+            Event::CommandRefused { refusal, .. } => {
+                refusals.insert(refusal_index(refusal));
+                match refusal {
+                    Refusal::ChecksFailed { failures, .. } => {
+                        checks.extend(failures.iter().map(check_index));
+                    }
+                    Refusal::LockHeld { lock, .. } => {
+                        locks.insert(matches!(lock, LockKey::Group(_)));
+                    }
+                    Refusal::Frozen { services, .. } => {
+                        freezes.insert(services.is_some());
+                    }
+                    _ => {}
+                }
+            }
+            Event::FreezeStarted { services, .. } => {
+                freezes.insert(services.is_some());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        kinds.len(),
+        Event::TYPES.len(),
+        "an event type has no sample"
+    );
+    assert_eq!(refusals.len(), REFUSAL_VARIANTS, "a refusal has no sample");
+    assert_eq!(checks.len(), 4, "a failed check has no sample");
+    assert_eq!(locks.len(), 2, "a lock kind has no sample");
+    assert_eq!(freezes.len(), 2, "a freeze scope has no sample");
+}
+
+#[test]
+fn the_stored_form_matches_too() {
+    for event in every_event() {
+        let bytes = envelope::encode_data(&event);
+        let data: Value = serde_json::from_slice(&bytes).unwrap();
+        validate_event(event.type_name(), &data).unwrap();
+        assert_eq!(
+            envelope::decode_event(event.type_name(), &bytes).unwrap(),
+            event
+        );
+    }
+}
+
+#[test]
+fn sealed_metadata_matches_its_schema() {
+    let mut prev = GENESIS_HASH.to_string();
+    for (i, event) in every_event().iter().enumerate() {
+        let context = Context {
+            actor: Actor {
+                id: u("U01ABC"),
+                name: "Oleg Petrov".to_string(),
+                source: [Source::Slack, Source::Cli, Source::Http, Source::System][i % 4],
+            },
+            correlation_id: Uuid::now_v7(),
+            causation_id: (i % 2 == 0).then(Uuid::now_v7),
+            command: "<@U123> dep start PAY-1".to_string(),
+            recorded_at: at(i as i64),
+        };
+        let (stored, hash) = envelope::seal(event, Uuid::now_v7(), &context, &prev);
+        let metadata: Value = serde_json::from_slice(&stored.metadata).unwrap();
+        if let Err(error) = validate_metadata(&metadata) {
+            panic!("{error}\n{metadata:#}");
+        }
+        prev = hash;
+    }
+}
+
+#[test]
+fn wrong_data_is_refused_with_its_path() {
+    let error = validate_event(
+        "DeploymentStarted",
+        &json!({"ticket": "PAY-1", "by": "dev", "services": ["billing", 7],
+                "conflict_groups": []}),
+    )
+    .unwrap_err();
+    match error {
+        schemas::SchemaError::Invalid { schema, path, .. } => {
+            assert_eq!(schema, "DeploymentStarted");
+            assert_eq!(path, "/services/1");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// --- one schema file per type ----------------------------------------------------------------
+
+#[test]
+fn every_type_has_a_schema_file_and_every_file_a_type() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
+    let files: BTreeSet<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let expected: BTreeSet<String> = Event::TYPES
+        .iter()
+        .chain([&METADATA])
+        .map(|name| format!("{name}.json"))
+        .collect();
+    assert_eq!(files, expected);
+    for (name, text) in schemas::FILES {
+        let on_disk = std::fs::read_to_string(format!("{dir}/{name}.json")).unwrap();
+        assert_eq!(on_disk, text, "{name}");
+        let schema: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{name}"
+        );
+    }
+    for event_type in Event::TYPES {
+        assert!(
+            !matches!(
+                validate_event(event_type, &json!({})),
+                Err(schemas::SchemaError::UnknownType(_))
+            ),
+            "{event_type}"
+        );
+    }
+}
+
+// --- events from the rules -------------------------------------------------------------------
+
+fn policy() -> Policy {
+    Policy {
+        approvers: [u("alice"), u("bob")].into(),
+        admins: [u("oleg")].into(),
+        services_by_project: BTreeMap::from([
+            ("PAY".to_string(), vec![s("billing")]),
+            ("API".to_string(), vec![s("api")]),
+            ("WEB".to_string(), vec![s("web")]),
+        ]),
+        conflict_groups: vec![ConflictGroup {
+            name: "backend-core".to_string(),
+            services: [s("api"), s("billing")].into(),
+        }],
+        ..Policy::default()
+    }
+}
+
+/// Runs chat commands through `decide`, records what comes out, and returns every event.
+fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
+    let policy = policy();
+    let mut state = State::default();
+    let mut emitted = Vec::new();
+    for (actor, text) in commands {
+        let Ok(Input::Command(command)) = parse(text.as_ref()) else {
+            continue;
+        };
+        let actor = u(actor);
+        let events = match decide(&state, &actor, &command, &policy) {
+            Ok(events) => events,
+            Err(refusal) => vec![refused(&actor, &command, refusal)],
+        };
+        for event in events {
+            state.evolve(&event, at(emitted.len() as i64));
+            emitted.push(event);
+        }
+    }
+    emitted
+}
+
+#[test]
+fn events_from_a_walk_through_the_rules_match_their_schemas() {
+    let script = [
+        ("dev", "dobro #PAY-1 <https://wiki/x|Notes> fix &amp; ship"),
+        ("dev", "dobro PAY-1 https://wiki/x again"),
+        ("eve", "dobro X_Y-7 no notes"),
+        (
+            "eve",
+            "dobro OPS-1 https://wiki/x no_need_admin services=web,api",
+        ),
+        ("dev", "accept PAY-1"),
+        ("alice", "accept PAY-1"),
+        ("bob", "accept PAY-1"),
+        ("dev", "dep start PAY-1"),
+        ("alice", "here PAY-1"),
+        ("oleg", "here PAY-1"),
+        ("oleg", "here PAY-1"),
+        ("oleg", "here OPS-1"),
+        ("bob", "freeze db migration services=billing"),
+        ("bob", "freeze again"),
+        ("dev", "dep start PAY-1"),
+        ("alice", "unfreeze"),
+        ("alice", "unfreeze"),
+        ("eve", "dep start PAY-1"),
+        ("dev", "dep start PAY-1"),
+        ("dev", "dep start PAY-1"),
+        ("dev", "cancel PAY-1"),
+        ("bob", "accept OPS-1"),
+        ("eve", "dep start OPS-1"),
+        ("dev", "dobro API-1 https://wiki/x no_need_admin"),
+        ("dev", "dobro API-2 https://wiki/x no_need_admin"),
+        ("alice", "accept API-1"),
+        ("alice", "accept API-2"),
+        ("dev", "dep finish PAY-1"),
+        ("eve", "dep start OPS-1"),
+        ("dev", "dep start API-1"),
+        ("eve", "dep rollback OPS-1 error rate up"),
+        ("dev", "dep start API-2"),
+        ("dev", "dep start API-1"),
+        ("dev", "dep finish API-1"),
+        ("eve", "dep finish OPS-1"),
+        ("alice", "reject API-2 not this week"),
+        ("alice", "reject API-9 what"),
+        ("dev", "dep finish API-2"),
+        ("alice", "freeze everything"),
+        ("dev", "dobro API-2 https://wiki/x"),
+        ("alice", "accept API-2"),
+        ("eve", "cancel API-2"),
+        ("alice", "cancel API-2"),
+    ];
+    let events = run(&script);
+    let mut refusals = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    for event in &events {
+        check(event);
+        kinds.insert(event_index(event));
+        if let Event::CommandRefused { refusal, .. } = event {
+            refusals.insert(refusal_index(refusal));
+        }
+    }
+    assert_eq!(kinds.len(), Event::TYPES.len(), "{events:#?}");
+    assert!(refusals.len() >= 14, "{refusals:?}");
+}
+
+const ACTORS: &[&str] = &["dev", "eve", "alice", "bob", "oleg"];
+const TICKETS: &[&str] = &["PAY-1", "PAY-2", "API-1", "WEB-1", "OPS-1", "X_Y-1"];
+
+fn chat() -> impl Strategy<Value = (&'static str, String)> {
+    let ticket = prop::sample::select(TICKETS);
+    let text = (0..12usize, ticket, any::<bool>()).prop_map(|(verb, ticket, flag)| match verb {
+        0 => {
+            let extra = if flag { " no_need_admin" } else { "" };
+            format!("dobro {ticket} https://wiki/x notes{extra}")
+        }
+        1 => format!("dobro {ticket} services=web,billing"),
+        2 => format!("accept {ticket}"),
+        3 => format!("reject {ticket} not now"),
+        4 => format!("cancel {ticket}"),
+        5 => format!("here {ticket}"),
+        6 | 7 => format!("dep start {ticket}"),
+        8 => format!("dep finish {ticket}"),
+        9 => format!("dep rollback {ticket} broken"),
+        10 if flag => "freeze audit services=billing".to_string(),
+        10 => "freeze audit".to_string(),
+        _ => "unfreeze".to_string(),
+    });
+    (prop::sample::select(ACTORS), text)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn events_from_random_commands_match_their_schemas(
+        commands in prop::collection::vec(chat(), 1..60)
+    ) {
+        for event in run(&commands) {
+            let value = serde_json::to_value(&event).unwrap();
+            let result = validate_event(event.type_name(), &value["data"]);
+            prop_assert!(result.is_ok(), "{:?}\n{:#}", result, value);
+            let back: Event = serde_json::from_value(value).unwrap();
+            prop_assert_eq!(back, event);
+        }
+    }
+}
