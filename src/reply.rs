@@ -10,7 +10,7 @@ use crate::domain::parse::{USAGE, usage};
 use crate::domain::refusal::{CheckFailure, LockKey, ReleaseStatus, Role};
 use crate::domain::state::{AdminPresence, Stage};
 use crate::domain::{Event, ParseError, Policy, QueueItem, Refusal, State, TicketKey, Waiting};
-use crate::projections::{Deployment, HistoryEntry};
+use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 
 /// Renders with the tracker link, if configured.
 #[derive(Debug, Clone, Default)]
@@ -208,8 +208,8 @@ impl Renderer {
                 since,
             } => {
                 let what = match lock {
-                    LockKey::Service(s) => format!("{s} is"),
-                    LockKey::Group(g) => format!("conflict group {g} is"),
+                    LockKey::Service(s) => format!("Service {s} is"),
+                    LockKey::Group(g) => format!("Conflict group {g} is"),
                 };
                 format!(
                     "{what} locked by the deployment of {}, started by {by} at {}.",
@@ -246,22 +246,31 @@ impl Renderer {
         }
         let mut text = String::from("Release queue:");
         for item in items {
-            let next = match (item.status, item.waiting_for.is_empty()) {
-                (ReleaseStatus::Deploying, _) => String::new(),
-                (_, true) => ", ready to start".to_string(),
-                (_, false) => {
+            // The position is per service, so two releases of different services can both be
+            // first in line: a numbered list would read as a mistake.
+            let state = match (item.status, item.waiting_for.is_empty()) {
+                (ReleaseStatus::Deploying, _) => "deploying now".to_string(),
+                (status, true) => format!(
+                    "#{} in line, {}, ready to start",
+                    item.position,
+                    status_text(status)
+                ),
+                (status, false) => {
                     let what: Vec<String> = item.waiting_for.iter().map(waiting_text).collect();
-                    format!(", waiting for {}", what.join(", "))
+                    format!(
+                        "#{} in line, {}, waiting for {}",
+                        item.position,
+                        status_text(status),
+                        and_list(&what)
+                    )
                 }
             };
             let _ = write!(
                 text,
-                "\n{}. {} ({}) by {} — {}{next}",
-                item.position,
+                "\n• {} ({}) by {} — {state}",
                 self.ticket(&item.ticket),
                 join(&item.services),
                 item.requester,
-                status_text(item.status),
             );
         }
         text
@@ -275,9 +284,13 @@ impl Renderer {
         let mut text = format!("Deployments of {service}, most recent first:");
         for d in deployments.iter().take(10) {
             let when = d.started_at.map(time).unwrap_or_default();
-            let outcome = d
-                .outcome
-                .map_or("deploying".to_string(), |o| format!("{o:?}").to_lowercase());
+            let outcome = match d.outcome {
+                None => "deploying",
+                Some(DeploymentOutcome::Finished) => "finished",
+                Some(DeploymentOutcome::RolledBack) => "rolled back",
+                Some(DeploymentOutcome::Cancelled) => "cancelled",
+                Some(DeploymentOutcome::Rejected) => "rejected",
+            };
             let _ = write!(
                 text,
                 "\n• {} by {} at {when}: {outcome}",
@@ -294,7 +307,8 @@ impl Renderer {
             return "No events match.".to_string();
         }
         let skipped = entries.len().saturating_sub(limit);
-        let mut text = format!("History ({} events", entries.len());
+        let noun = if entries.len() == 1 { "event" } else { "events" };
+        let mut text = format!("History ({} {noun}", entries.len());
         if skipped > 0 {
             let _ = write!(text, ", the last {limit} shown");
         }
@@ -379,10 +393,21 @@ fn join<T: std::fmt::Display>(items: &[T]) -> String {
         .join(", ")
 }
 
+/// Any one of `set` will do: `alice`, `alice or bob`, `alice, bob or carol`.
 fn people<T: std::fmt::Display>(set: &std::collections::BTreeSet<T>, none: &str) -> String {
-    if set.is_empty() {
-        none.to_string()
-    } else {
-        set.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    let names: Vec<String> = set.iter().map(|p| p.to_string()).collect();
+    match names.split_last() {
+        None => none.to_string(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// All of `items`: `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
     }
 }

@@ -10,7 +10,7 @@ use crate::domain::{Event, QueueItem, Waiting};
 use crate::reply::Renderer;
 use crate::domain::refusal::LockKey;
 use crate::projections::live::LockView;
-use crate::projections::{Deployment, HistoryEntry};
+use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
@@ -141,9 +141,14 @@ impl Row for Deployment {
             opt(&self.admin),
             self.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
             self.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-            self.outcome
-                .map(|o| format!("{o:?}").to_lowercase())
-                .unwrap_or_else(|| "open".to_string()),
+            match self.outcome {
+                None => "open",
+                Some(DeploymentOutcome::Finished) => "finished",
+                Some(DeploymentOutcome::RolledBack) => "rolled_back",
+                Some(DeploymentOutcome::Cancelled) => "cancelled",
+                Some(DeploymentOutcome::Rejected) => "rejected",
+            }
+            .to_string(),
             opt(&self.duration_secs),
         ]
     }
