@@ -243,8 +243,22 @@ impl Writer {
             let append = self.store.append(&self.stream, expected, draft.events.clone());
             match tokio::time::timeout(self.options.store_timeout, append).await {
                 Err(_) => return Err(LedgerError::Timeout(self.options.store_timeout)),
-                Ok(Ok(result)) => return Ok(self.commit(draft, Some(result.first_revision))),
-                Ok(Err(StoreError::WrongExpectedRevision { .. })) => self.catch_up().await?,
+                Ok(Ok(result)) if result.written => {
+                    return Ok(self.commit(draft, Some(result.first_revision)));
+                }
+                // Nothing written: another writer recorded these deliveries after our revision.
+                // Learn them, so the draft answers `AlreadyRecorded` and chains to stored hashes.
+                Ok(Ok(_)) | Ok(Err(StoreError::WrongExpectedRevision { .. })) => {
+                    self.catch_up().await?
+                }
+                // Some of the batch's deliveries were recorded by another writer, some not.
+                Ok(Err(error @ StoreError::PartialDuplicate { .. })) => {
+                    let before = self.revision;
+                    self.catch_up().await?;
+                    if self.revision == before {
+                        return Err(error.into());
+                    }
+                }
                 Ok(Err(error)) => return Err(error.into()),
             }
         }
