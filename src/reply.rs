@@ -19,12 +19,14 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// A ticket, with its tracker link when one is configured.
+    /// A ticket as it stands in a sentence.
     pub fn ticket(&self, ticket: &TicketKey) -> String {
-        match &self.tracker_url {
-            Some(base) => format!("{ticket} ({base}{ticket})"),
-            None => ticket.to_string(),
-        }
+        ticket.to_string()
+    }
+
+    /// The ticket's page in the tracker, when one is configured.
+    pub fn tracker_link(&self, ticket: &TicketKey) -> Option<String> {
+        self.tracker_url.as_ref().map(|base| format!("{base}{ticket}"))
     }
 
     /// What the bot says after a command was recorded. `state` is the state right after.
@@ -53,6 +55,9 @@ impl Renderer {
                 );
                 if !comment.is_empty() {
                     let _ = write!(text, "\n> {comment}");
+                }
+                if let Some(link) = self.tracker_link(ticket) {
+                    let _ = write!(text, "\nTicket: {link}");
                 }
                 if let Some(wiki) = wiki {
                     let _ = write!(text, "\nRelease notes: {wiki}");

@@ -204,8 +204,9 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A ticket reads as its key in sentences; its tracker link is a line of the request reply.
 fn link(ticket: &str) -> String {
-    format!("{ticket} ({TRACKER}{ticket})")
+    ticket.to_string()
 }
 
 #[track_caller]
@@ -226,6 +227,7 @@ fn the_seed_walkthrough_with_chat() {
         &reply,
         &[
             &format!("bob asks to release {} (billing).", link("PAY-1")),
+            &format!("Ticket: {TRACKER}PAY-1"),
             "> Fix billing rounding",
             "Release notes: https://wiki/x",
             "Waiting for approval by U01APPROVER or alice (needs an admin).",

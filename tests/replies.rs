@@ -110,8 +110,9 @@ async fn requests() {
     assert_snapshot!(
         chat.done("bob", "dobro #PAY-1 https://wiki/x Fix billing rounding").await,
         @"
-    bob asks to release PAY-1 (https://tracker.example.com/browse/PAY-1) (billing).
+    bob asks to release PAY-1 (billing).
     > Fix billing rounding
+    Ticket: https://tracker.example.com/browse/PAY-1
     Release notes: https://wiki/x
     Waiting for approval by U01APPROVER or alice (needs an admin).
     "
@@ -119,8 +120,9 @@ async fn requests() {
     assert_snapshot!(
         chat.done("bob", "dobro API-1 https://wiki/y New endpoint no_need_admin").await,
         @"
-    bob asks to release API-1 (https://tracker.example.com/browse/API-1) (api).
+    bob asks to release API-1 (api).
     > New endpoint
+    Ticket: https://tracker.example.com/browse/API-1
     Release notes: https://wiki/y
     Waiting for approval by U01APPROVER or alice (no admin needed).
     "
@@ -129,7 +131,8 @@ async fn requests() {
     assert_snapshot!(
         chat.done("carol", "<@U0BOT> dobro pay-2 <https://wiki/z|Release notes> services=billing,ledger").await,
         @"
-    carol asks to release PAY-2 (https://tracker.example.com/browse/PAY-2) (billing, ledger).
+    carol asks to release PAY-2 (billing, ledger).
+    Ticket: https://tracker.example.com/browse/PAY-2
     Release notes: https://wiki/z
     Waiting for approval by U01APPROVER or alice (needs an admin).
     "
@@ -151,14 +154,14 @@ async fn accept_here_reject_cancel() {
         .await;
 
     // Accepted, an admin is needed.
-    assert_snapshot!(chat.done("alice", "accept PAY-1").await, @"alice accepted PAY-1 (https://tracker.example.com/browse/PAY-1). Next: an admin (oleg) joins with `here PAY-1`.");
+    assert_snapshot!(chat.done("alice", "accept PAY-1").await, @"alice accepted PAY-1. Next: an admin (oleg) joins with `here PAY-1`.");
     // Accepted, no admin needed.
-    assert_snapshot!(chat.done("alice", "accept API-1").await, @"alice accepted API-1 (https://tracker.example.com/browse/API-1). Next: `dep start API-1`.");
+    assert_snapshot!(chat.done("alice", "accept API-1").await, @"alice accepted API-1. Next: `dep start API-1`.");
     // The admin joins after the accept, then before it.
-    assert_snapshot!(chat.done("oleg", "here PAY-1").await, @"Admin found: oleg joins PAY-1 (https://tracker.example.com/browse/PAY-1). Next: `dep start PAY-1`.");
-    assert_snapshot!(chat.done("oleg", "here PAY-2").await, @"Admin found: oleg joins PAY-2 (https://tracker.example.com/browse/PAY-2). Still waiting for approval.");
-    assert_snapshot!(chat.done("alice", "reject PAY-2 no rollback plan").await, @"alice rejected PAY-2 (https://tracker.example.com/browse/PAY-2): no rollback plan");
-    assert_snapshot!(chat.done("carol", "cancel PAY-3").await, @"carol cancelled the request for PAY-3 (https://tracker.example.com/browse/PAY-3).");
+    assert_snapshot!(chat.done("oleg", "here PAY-1").await, @"Admin found: oleg joins PAY-1. Next: `dep start PAY-1`.");
+    assert_snapshot!(chat.done("oleg", "here PAY-2").await, @"Admin found: oleg joins PAY-2. Still waiting for approval.");
+    assert_snapshot!(chat.done("alice", "reject PAY-2 no rollback plan").await, @"alice rejected PAY-2: no rollback plan");
+    assert_snapshot!(chat.done("carol", "cancel PAY-3").await, @"carol cancelled the request for PAY-3.");
 }
 
 #[tokio::test]
@@ -171,14 +174,14 @@ async fn deployments() {
     .await;
     chat.done("alice", "accept PAY-1").await;
     // billing is in the backend-core conflict group.
-    assert_snapshot!(chat.done("bob", "dep start PAY-1").await, @"Deployment of PAY-1 (https://tracker.example.com/browse/PAY-1) started by bob on billing. Conflict group locked: backend-core. When done: `dep finish PAY-1` or `dep rollback PAY-1 <reason>`.");
-    assert_snapshot!(chat.done("bob", "dep finish PAY-1").await, @"Deployment of PAY-1 (https://tracker.example.com/browse/PAY-1) finished by bob.");
+    assert_snapshot!(chat.done("bob", "dep start PAY-1").await, @"Deployment of PAY-1 started by bob on billing. Conflict group locked: backend-core. When done: `dep finish PAY-1` or `dep rollback PAY-1 <reason>`.");
+    assert_snapshot!(chat.done("bob", "dep finish PAY-1").await, @"Deployment of PAY-1 finished by bob.");
 
     chat.done("bob", "dobro PAY-2 https://wiki/x Refunds no_need_admin")
         .await;
     chat.done("alice", "accept PAY-2").await;
     chat.done("bob", "dep start PAY-2").await;
-    assert_snapshot!(chat.done("oleg", "dep rollback PAY-2 error rate doubled").await, @"Deployment of PAY-2 (https://tracker.example.com/browse/PAY-2) rolled back by oleg: error rate doubled");
+    assert_snapshot!(chat.done("oleg", "dep rollback PAY-2 error rate doubled").await, @"Deployment of PAY-2 rolled back by oleg: error rate doubled");
 
     // A service in no conflict group.
     chat.done(
@@ -187,7 +190,7 @@ async fn deployments() {
     )
     .await;
     chat.done("alice", "accept WEB-1").await;
-    assert_snapshot!(chat.done("bob", "dep start WEB-1").await, @"Deployment of WEB-1 (https://tracker.example.com/browse/WEB-1) started by bob on web. When done: `dep finish WEB-1` or `dep rollback WEB-1 <reason>`.");
+    assert_snapshot!(chat.done("bob", "dep start WEB-1").await, @"Deployment of WEB-1 started by bob on web. When done: `dep finish WEB-1` or `dep rollback WEB-1 <reason>`.");
 }
 
 #[tokio::test]
@@ -208,19 +211,19 @@ async fn refusals_of_requests() {
     let chat = Chat::new().await;
     // Every check that fails is named.
     assert_snapshot!(chat.refused("bob", "dobro P-1 quick fix").await, @"
-    P-1 (https://tracker.example.com/browse/P-1) is not ready to be requested:
+    P-1 is not ready to be requested:
     • the ticket key does not match `^[A-Z][A-Z0-9]+-[0-9]+$`
     • a wiki or release-notes link (http or https) is missing
     • no services are configured for project P; name them with `services=a,b`
     ");
     assert_snapshot!(chat.refused("bob", "dobro PAY-1 Fix billing rounding").await, @"
-    PAY-1 (https://tracker.example.com/browse/PAY-1) is not ready to be requested:
+    PAY-1 is not ready to be requested:
     • a wiki or release-notes link (http or https) is missing
     ");
     chat.done("bob", "dobro PAY-1 https://wiki/x Fix billing rounding")
         .await;
-    assert_snapshot!(chat.refused("carol", "dobro PAY-1 https://wiki/x again").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) already has an open request (requested).");
-    assert_snapshot!(chat.refused("alice", "accept PAY-9").await, @"There is no open request for PAY-9 (https://tracker.example.com/browse/PAY-9).");
+    assert_snapshot!(chat.refused("carol", "dobro PAY-1 https://wiki/x again").await, @"PAY-1 already has an open request (requested).");
+    assert_snapshot!(chat.refused("alice", "accept PAY-9").await, @"There is no open request for PAY-9.");
 }
 
 #[tokio::test]
@@ -236,7 +239,7 @@ async fn refusals_by_role() {
 
     chat.done("alice", "dobro PAY-2 https://wiki/y Refunds")
         .await;
-    assert_snapshot!(chat.refused("alice", "accept PAY-2").await, @"You requested PAY-2 (https://tracker.example.com/browse/PAY-2), so another approver has to accept it (four eyes).");
+    assert_snapshot!(chat.refused("alice", "accept PAY-2").await, @"You requested PAY-2, so another approver has to accept it (four eyes).");
 }
 
 #[tokio::test]
@@ -244,23 +247,23 @@ async fn refusals_on_the_way_to_a_start() {
     let chat = Chat::new().await;
     chat.done("bob", "dobro PAY-1 https://wiki/x Fix billing rounding")
         .await;
-    assert_snapshot!(chat.refused("bob", "dep start PAY-1").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) is not accepted yet: an approver has to `accept PAY-1` first.");
-    assert_snapshot!(chat.refused("bob", "dep finish PAY-1").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) has not started deploying.");
+    assert_snapshot!(chat.refused("bob", "dep start PAY-1").await, @"PAY-1 is not accepted yet: an approver has to `accept PAY-1` first.");
+    assert_snapshot!(chat.refused("bob", "dep finish PAY-1").await, @"PAY-1 has not started deploying.");
     chat.done("alice", "accept PAY-1").await;
-    assert_snapshot!(chat.refused("U01APPROVER", "accept PAY-1").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) was already accepted by alice.");
-    assert_snapshot!(chat.refused("bob", "dep start PAY-1").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) needs an admin: an admin has to say `here PAY-1` first.");
+    assert_snapshot!(chat.refused("U01APPROVER", "accept PAY-1").await, @"PAY-1 was already accepted by alice.");
+    assert_snapshot!(chat.refused("bob", "dep start PAY-1").await, @"PAY-1 needs an admin: an admin has to say `here PAY-1` first.");
     chat.done("oleg", "here PAY-1").await;
-    assert_snapshot!(chat.refused("oleg", "here PAY-1").await, @"oleg already joined PAY-1 (https://tracker.example.com/browse/PAY-1) as its admin.");
+    assert_snapshot!(chat.refused("oleg", "here PAY-1").await, @"oleg already joined PAY-1 as its admin.");
     chat.done("bob", "dep start PAY-1").await;
-    assert_snapshot!(chat.refused("bob", "dep start PAY-1").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) is already deploying.");
-    assert_snapshot!(chat.refused("bob", "cancel PAY-1").await, @"PAY-1 (https://tracker.example.com/browse/PAY-1) is already deploying.");
+    assert_snapshot!(chat.refused("bob", "dep start PAY-1").await, @"PAY-1 is already deploying.");
+    assert_snapshot!(chat.refused("bob", "cancel PAY-1").await, @"PAY-1 is already deploying.");
 
     chat.done(
         "bob",
         "dobro API-1 https://wiki/y New endpoint no_need_admin",
     )
     .await;
-    assert_snapshot!(chat.refused("oleg", "here API-1").await, @"API-1 (https://tracker.example.com/browse/API-1) does not need an admin.");
+    assert_snapshot!(chat.refused("oleg", "here API-1").await, @"API-1 does not need an admin.");
 }
 
 #[tokio::test]
@@ -276,17 +279,17 @@ async fn refusals_for_locks_turns_and_freezes() {
         .await;
     chat.done("alice", "accept PAY-2").await;
     // PAY-1 was requested first and is ready.
-    assert_snapshot!(chat.refused("bob", "dep start PAY-2").await, @"PAY-2 (https://tracker.example.com/browse/PAY-2) waits its turn: PAY-1 (https://tracker.example.com/browse/PAY-1) was requested earlier for billing and is ready to start.");
+    assert_snapshot!(chat.refused("bob", "dep start PAY-2").await, @"PAY-2 waits its turn: PAY-1 was requested earlier for billing and is ready to start.");
 
     chat.done("bob", "dep start PAY-1").await;
-    assert_snapshot!(chat.refused("bob", "dep start PAY-2").await, @"Service billing is locked by the deployment of PAY-1 (https://tracker.example.com/browse/PAY-1), started by bob at 2026-11-25 09:05 UTC.");
+    assert_snapshot!(chat.refused("bob", "dep start PAY-2").await, @"Service billing is locked by the deployment of PAY-1, started by bob at 2026-11-25 09:05 UTC.");
     chat.done(
         "carol",
         "dobro API-1 https://wiki/z New endpoint no_need_admin",
     )
     .await;
     chat.done("alice", "accept API-1").await;
-    assert_snapshot!(chat.refused("carol", "dep start API-1").await, @"Conflict group backend-core is locked by the deployment of PAY-1 (https://tracker.example.com/browse/PAY-1), started by bob at 2026-11-25 09:05 UTC.");
+    assert_snapshot!(chat.refused("carol", "dep start API-1").await, @"Conflict group backend-core is locked by the deployment of PAY-1, started by bob at 2026-11-25 09:05 UTC.");
     chat.done("bob", "dep finish PAY-1").await;
 
     chat.done("alice", "freeze incident INC-7 services=api")
@@ -312,7 +315,7 @@ fn a_failed_tracker_check() {
         }],
     };
     assert_snapshot!(renderer.refusal(&refusal), @"
-    PAY-1 (https://tracker.example.com/browse/PAY-1) is not ready to be requested:
+    PAY-1 is not ready to be requested:
     • jira: PAY-1 is not in status Ready for release
     ");
 }
@@ -370,13 +373,13 @@ async fn the_queue() {
 
     assert_snapshot!(chat.done("bob", "queue").await, @"
     Release queue:
-    • PAY-1 (https://tracker.example.com/browse/PAY-1) (billing) by bob — deploying now
-    • API-1 (https://tracker.example.com/browse/API-1) (api) by carol — #1 in line, accepted, waiting for the backend-core group lock (held by PAY-1)
-    • PAY-2 (https://tracker.example.com/browse/PAY-2) (billing) by dave — #2 in line, requested, waiting for approval, an admin and the billing lock (held by PAY-1)
-    • WEB-1 (https://tracker.example.com/browse/WEB-1) (web) by erin — #1 in line, accepted, ready to start
-    • WEB-2 (https://tracker.example.com/browse/WEB-2) (web) by erin — #2 in line, accepted, waiting for its turn (after WEB-1)
-    • OPS-1 (https://tracker.example.com/browse/OPS-1) (ops) by frank — #1 in line, accepted, waiting for the freeze to end
-    • DB-1 (https://tracker.example.com/browse/DB-1) (db) by bob — #1 in line, accepted, waiting for an admin
+    • PAY-1 (billing) by bob — deploying now
+    • API-1 (api) by carol — #1 in line, accepted, waiting for the backend-core group lock (held by PAY-1)
+    • PAY-2 (billing) by dave — #2 in line, requested, waiting for approval, an admin and the billing lock (held by PAY-1)
+    • WEB-1 (web) by erin — #1 in line, accepted, ready to start
+    • WEB-2 (web) by erin — #2 in line, accepted, waiting for its turn (after WEB-1)
+    • OPS-1 (ops) by frank — #1 in line, accepted, waiting for the freeze to end
+    • DB-1 (db) by bob — #1 in line, accepted, waiting for an admin
     ");
 }
 
@@ -462,9 +465,9 @@ async fn who_deployed_a_service() {
 
     assert_snapshot!(chat.done("alice", "who billing").await, @"
     Deployments of billing, most recent first:
-    • PAY-3 (https://tracker.example.com/browse/PAY-3) by oleg at 2026-11-25 09:10 UTC: deploying
-    • PAY-2 (https://tracker.example.com/browse/PAY-2) by carol at 2026-11-25 09:06 UTC: rolled back
-    • PAY-1 (https://tracker.example.com/browse/PAY-1) by bob at 2026-11-25 09:02 UTC: finished
+    • PAY-3 by oleg at 2026-11-25 09:10 UTC: deploying
+    • PAY-2 by carol at 2026-11-25 09:06 UTC: rolled back
+    • PAY-1 by bob at 2026-11-25 09:02 UTC: finished
     ");
 }
 
