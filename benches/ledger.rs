@@ -1,0 +1,971 @@
+//! The two hot paths of dobrobot, each against a baseline measured in the same run:
+//!
+//! - (a) rebuilding every projection (`Live`, `Deployments`, `History` with a filter that keeps
+//!   everything) from a generated ledger of `DOBROBOT_BENCH_EVENTS` events (default 1,000,000) in
+//!   SQLite, versus reading the same rows through the store and decoding data and metadata into
+//!   `serde_json::Value`. Target: ours / baseline >= 0.5.
+//! - (b) commands/s through `Ledger::submit` into SQLite (WAL, synchronous=FULL) from many
+//!   concurrent submitters, versus one INSERT + COMMIT (one fsync) per command with rusqlite on a
+//!   separate file with the same pragmas and rows of the same size. Target: >= 4x.
+//!
+//! The ledger of (a) is written fast but through the domain: a simulation picks what people would
+//! type next (request, accept, admin joins, start, finish; some rejections, cancellations,
+//! rollbacks, freezes and mistakes), `domain::parse` and `domain::decide` turn it into events or a
+//! refusal, `envelope::seal` chains them, and batches of 10,000 go to the store in one append.
+//!
+//! Run with `cargo bench --bench ledger`; the markdown it prints is pasted into BENCHMARKS.md.
+//! Other knobs: `DOBROBOT_BENCH_COMMANDS` (default 20,000), `DOBROBOT_BENCH_SUBMITTERS` (64),
+//! `DOBROBOT_BENCH_REPEAT` (3; the best run of each measurement is reported).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use chrono::{DateTime, TimeDelta, Utc};
+use regex::Regex;
+use rusqlite::{Connection, TransactionBehavior, params};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use dobrobot::domain::policy::DEFAULT_TICKET_PATTERN;
+use dobrobot::domain::state::{AdminPresence, Stage};
+use dobrobot::domain::{
+    Command, ConflictGroup, Event, HistoryFilter, Input, Policy, ServiceName, State, TicketKey,
+    UserId, decide, parse, refused, start_blockers,
+};
+use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
+use dobrobot::ledger::{self, Decision, Ledger, Options, Submission};
+use dobrobot::projections::{self, AsOf, Deployments, History, Live, Projection};
+use dobrobot::store::{
+    self, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent,
+};
+
+/// Events per append while the ledger of (a) is written.
+const APPEND_BATCH: usize = 10_000;
+/// Events per read in the baseline of (a): the page size `projections::build` reads with.
+const READ_PAGE: usize = 4096;
+const SEED: u64 = 0x00d0_b40b_07be_4c4a;
+
+struct Settings {
+    events: u64,
+    commands: u64,
+    submitters: u64,
+    repeat: u32,
+}
+
+fn main() -> anyhow::Result<()> {
+    let settings = Settings {
+        events: env_number("DOBROBOT_BENCH_EVENTS", 1_000_000)?,
+        commands: env_number("DOBROBOT_BENCH_COMMANDS", 20_000)?,
+        submitters: env_number("DOBROBOT_BENCH_SUBMITTERS", 64)?,
+        repeat: u32::try_from(env_number("DOBROBOT_BENCH_REPEAT", 3)?)?.max(1),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(&settings))
+}
+
+async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let machine = Machine::detect();
+    machine.print();
+
+    eprintln!("(a) generating {} events ...", group(settings.events));
+    let ledger_file = dir.path().join("rebuild.sqlite");
+    let generated = generate(&ledger_file, settings.events).await?;
+    generated.print();
+    let rebuild = measure_rebuild(&generated.store, settings.repeat).await?;
+
+    eprintln!(
+        "(b) {} commands from {} submitters ...",
+        group(settings.commands),
+        settings.submitters
+    );
+    let throughput = measure_throughput(dir.path(), settings).await?;
+
+    println!();
+    println!("## Results ({})", machine.summary());
+    println!();
+    print_results(settings, &rebuild, &throughput);
+    Ok(())
+}
+
+fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .replace(['_', ','], "")
+            .parse()
+            .with_context(|| format!("{name}={text} is not a whole number")),
+        Err(_) => Ok(default),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine
+
+struct Machine {
+    cores: usize,
+    cpu: String,
+    os: String,
+    date: String,
+}
+
+impl Machine {
+    fn detect() -> Self {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|info| {
+                info.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown CPU".to_string());
+        let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|r| format!("{} {}", std::env::consts::OS, r.trim()))
+            .unwrap_or_else(|_| std::env::consts::OS.to_string());
+        Machine {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            cpu,
+            os,
+            date: Utc::now().format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    fn summary(&self) -> String {
+        format!("{}, {} cores, {}", self.date, self.cores, self.cpu)
+    }
+
+    fn print(&self) {
+        println!("# dobrobot ledger benchmark");
+        println!();
+        println!("- date: {}", self.date);
+        println!("- cores: {} ({})", self.cores, self.cpu);
+        println!("- os: {}", self.os);
+        println!(
+            "- DOBROBOT_BENCH_EVENTS={}",
+            std::env::var("DOBROBOT_BENCH_EVENTS").unwrap_or_else(|_| "(unset: 1000000)".into())
+        );
+        println!(
+            "- DOBROBOT_BENCH_COMMANDS={}",
+            std::env::var("DOBROBOT_BENCH_COMMANDS").unwrap_or_else(|_| "(unset: 20000)".into())
+        );
+        println!();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) A realistic ledger, generated through the domain
+
+/// Ticket projects and the services config maps them to.
+const PROJECTS: &[(&str, &[&str])] = &[
+    ("PAY", &["pay-api", "pay-worker"]),
+    ("AUTH", &["auth"]),
+    ("SHOP", &["shop-web", "shop-api"]),
+    ("SEARCH", &["search"]),
+    ("MAIL", &["mailer"]),
+    ("BILL", &["billing", "ledger"]),
+    ("EDGE", &["gateway"]),
+    ("DATA", &["etl", "warehouse"]),
+    ("MOB", &["mobile-api"]),
+    ("OPS", &["metrics", "alerts"]),
+];
+/// Services a request names with `services=` instead of its project's.
+const EXTRA_SERVICES: &[&str] = &[
+    "pay-api",
+    "auth",
+    "search",
+    "mailer",
+    "gateway",
+    "etl",
+    "cdn",
+    "images",
+    "notifications",
+];
+const COMMENTS: &[&str] = &[
+    "weekly release",
+    "hotfix for checkout timeouts",
+    "feature flag cleanup",
+    "bump dependencies, no functional change",
+    "new retry policy for webhooks",
+    "schema migration, backwards compatible",
+    "config change: raise pool size",
+    "rollout of the new onboarding flow",
+];
+const REASONS: &[&str] = &[
+    "error rate went up after deploy",
+    "latency p99 doubled",
+    "no rollback plan in the wiki",
+    "conflicts with the database maintenance tonight",
+    "missing sign-off from QA",
+];
+const APPROVERS: usize = 6;
+const ADMINS: usize = 4;
+const DEVELOPERS: usize = 240;
+/// Releases in flight at once.
+const SLOTS: usize = 120;
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).expect("bench user names are valid")
+}
+
+fn service(name: &str) -> ServiceName {
+    ServiceName::parse(name).expect("bench service names are valid")
+}
+
+/// Approvers `lead1..`, admins `ops1..`, services by project, two conflict groups, the standard
+/// checks (ticket pattern, wiki link required).
+fn bench_policy() -> Policy {
+    let pattern = Regex::new(DEFAULT_TICKET_PATTERN).expect("the default pattern is valid");
+    let group = |name: &str, services: &[&str]| ConflictGroup {
+        name: name.to_string(),
+        services: services.iter().map(|s| service(s)).collect(),
+    };
+    Policy {
+        approvers: (1..=APPROVERS).map(|i| user(&format!("lead{i}"))).collect(),
+        admins: (1..=ADMINS).map(|i| user(&format!("ops{i}"))).collect(),
+        four_eyes: true,
+        services_by_project: PROJECTS
+            .iter()
+            .map(|(p, s)| (p.to_string(), s.iter().map(|s| service(s)).collect()))
+            .collect(),
+        conflict_groups: vec![
+            group("money", &["pay-api", "pay-worker", "billing", "ledger"]),
+            group("edge", &["gateway", "cdn", "shop-web"]),
+        ],
+        checks: Policy::standard_checks(pattern, true),
+    }
+}
+
+/// splitmix64: deterministic, fast, and enough for picking what happens next.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True with probability `per_mille` / 1000.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// One line of work people keep coming back to: a developer releasing one project's tickets.
+struct Slot {
+    project: &'static str,
+    requester: String,
+    ticket: Option<TicketKey>,
+}
+
+/// The simulation: the domain's state, and what people type next.
+struct Generator {
+    rng: Rng,
+    policy: Policy,
+    state: State,
+    slots: Vec<Slot>,
+    next_number: u64,
+    at: DateTime<Utc>,
+    prev_hash: String,
+    freeze_left: u32,
+    commands: u64,
+    by_type: [u64; Event::TYPES.len()],
+}
+
+impl Generator {
+    fn new() -> Self {
+        let mut rng = Rng(SEED);
+        let slots = (0..SLOTS)
+            .map(|i| Slot {
+                project: rng.pick(PROJECTS).0,
+                requester: format!("dev{}", (i * 7 + rng.below(5) as usize) % DEVELOPERS + 1),
+                ticket: None,
+            })
+            .collect();
+        Generator {
+            rng,
+            policy: bench_policy(),
+            state: State::default(),
+            slots,
+            next_number: 1000,
+            at: DateTime::from_timestamp_millis(1_704_096_000_000).expect("a valid start time"),
+            prev_hash: GENESIS_HASH.to_string(),
+            freeze_left: 0,
+            commands: 0,
+            by_type: [0; Event::TYPES.len()],
+        }
+    }
+
+    /// Records the next command (its events, or its refusal) into `out`.
+    fn step(&mut self, out: &mut Vec<NewEvent>) {
+        self.at += TimeDelta::milliseconds(200 + self.rng.below(90_000) as i64);
+        let (actor, text) = self.next_command();
+        let command = match parse(&text) {
+            Ok(Input::Command(command)) => command,
+            other => panic!("the generator typed `{text}`, which is not a command: {other:?}"),
+        };
+        let actor = user(&actor);
+        let events = decide(&self.state, &actor, &command, &self.policy)
+            .unwrap_or_else(|refusal| vec![refused(&actor, &command, refusal)]);
+        let context = Context {
+            actor: Actor {
+                name: format!("Person {}", actor.as_str()),
+                id: actor,
+                source: if self.rng.chance(900) {
+                    Source::Slack
+                } else {
+                    Source::Cli
+                },
+            },
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            command: text,
+            recorded_at: self.at,
+        };
+        for event in events {
+            let (new, hash) = envelope::seal(&event, Uuid::now_v7(), &context, &self.prev_hash);
+            self.prev_hash = hash;
+            self.state.evolve(&event, self.at);
+            let index = Event::TYPES
+                .iter()
+                .position(|t| *t == event.type_name())
+                .expect("every event has a known type");
+            self.by_type[index] += 1;
+            out.push(new);
+        }
+        self.commands += 1;
+    }
+
+    /// Who types what next, as (user id, text).
+    fn next_command(&mut self) -> (String, String) {
+        if let Some(command) = self.freeze_or_thaw() {
+            return command;
+        }
+        if self.rng.chance(25) {
+            return self.mistake();
+        }
+        // A few slots at random, then every slot in turn: someone who can make progress does.
+        let mut fallback = None;
+        let first = self.rng.below(SLOTS as u64) as usize;
+        for i in 0..8 + SLOTS {
+            let slot = if i < 8 {
+                self.rng.below(SLOTS as u64) as usize
+            } else {
+                (first + i) % SLOTS
+            };
+            match self.advance(slot) {
+                (command, true) => return command,
+                (command, false) => fallback = Some(command),
+            }
+        }
+        // Everyone waits for the freeze to end.
+        if self.freeze_left > 0 {
+            self.freeze_left = 0;
+            let approver = format!("lead{}", 1 + self.rng.below(APPROVERS as u64));
+            return (approver, "unfreeze".to_string());
+        }
+        fallback.expect("the slots leave a command")
+    }
+
+    /// An approver freezes now and then, and unfreezes a while later.
+    fn freeze_or_thaw(&mut self) -> Option<(String, String)> {
+        let approver = format!("lead{}", 1 + self.rng.below(APPROVERS as u64));
+        if self.freeze_left > 0 {
+            self.freeze_left -= 1;
+            return (self.freeze_left == 0).then(|| (approver, "unfreeze".to_string()));
+        }
+        if !self.rng.chance(1) {
+            return None;
+        }
+        self.freeze_left = 20 + self.rng.below(150) as u32;
+        let text = if self.rng.chance(500) {
+            "freeze incident INC-4411: payments degraded services=pay-api,billing".to_string()
+        } else {
+            "freeze end of quarter closing".to_string()
+        };
+        Some((approver, text))
+    }
+
+    /// Someone types something the rules refuse.
+    fn mistake(&mut self) -> (String, String) {
+        let dev = format!("dev{}", 1 + self.rng.below(DEVELOPERS as u64));
+        let slot = self.rng.below(SLOTS as u64) as usize;
+        let open = self.slots[slot]
+            .ticket
+            .as_ref()
+            .filter(|t| self.state.release(t).is_some())
+            .map(|t| t.as_str().to_string());
+        match (self.rng.below(5), open) {
+            (0, Some(key)) => (dev, format!("accept {key}")),
+            (1, Some(key)) => (dev, format!("here {key}")),
+            (2, Some(key)) => (dev, format!("dobro {key} https://wiki.example.com/again")),
+            (3, _) => {
+                self.next_number += 1;
+                (
+                    dev,
+                    format!("dobro #SHOP-{} forgot the wiki link", self.next_number),
+                )
+            }
+            _ => (dev, format!("dep finish NOPE-{}", self.rng.below(100))),
+        }
+    }
+
+    /// The next step of the slot's release. `false` when a person would rather wait: the start
+    /// would be refused now.
+    fn advance(&mut self, index: usize) -> ((String, String), bool) {
+        let approver = format!("lead{}", 1 + self.rng.below(APPROVERS as u64));
+        let admin = format!("ops{}", 1 + self.rng.below(ADMINS as u64));
+        let slot = &self.slots[index];
+        let requester = slot.requester.clone();
+        let release = slot
+            .ticket
+            .as_ref()
+            .and_then(|t| self.state.release(t))
+            .filter(|r| r.requester.as_str() == requester);
+        let Some(release) = release else {
+            self.next_number += 1;
+            let key = format!("{}-{}", slot.project, self.next_number);
+            let project = slot.project;
+            self.slots[index].ticket = Some(TicketKey::parse(&key).expect("a valid key"));
+            return ((requester, self.request_text(project, &key)), true);
+        };
+        let key = release.ticket.as_str().to_string();
+        let roll = self.rng.below(1000);
+        let command = match (&release.stage, &release.admin) {
+            (Stage::Requested, _) if roll < 30 => {
+                (approver, format!("reject {key} {}", self.rng.pick(REASONS)))
+            }
+            (Stage::Requested, _) if roll < 45 => (requester, format!("cancel {key}")),
+            (Stage::Requested, _) => (approver, format!("accept {key}")),
+            (Stage::Accepted { .. }, AdminPresence::Needed) => (admin, format!("here {key}")),
+            (Stage::Accepted { .. }, _) => {
+                let ready = start_blockers(&self.state, release, &self.policy).is_empty();
+                let by = if roll < 100 { admin } else { requester };
+                // People mostly wait for their turn; some try anyway and are refused.
+                return ((by, format!("dep start {key}")), ready || roll % 100 == 7);
+            }
+            (Stage::Deploying { .. }, _) if roll < 30 => (
+                requester,
+                format!("dep rollback {key} {}", self.rng.pick(REASONS)),
+            ),
+            (Stage::Deploying { .. }, _) => (requester, format!("dep finish {key}")),
+        };
+        (command, true)
+    }
+
+    fn request_text(&mut self, project: &str, key: &str) -> String {
+        let link = if self.rng.chance(500) {
+            format!("<https://wiki.example.com/{project}/{key}|release notes>")
+        } else {
+            format!("https://wiki.example.com/{project}/{key}")
+        };
+        let mut text = format!("dobro #{key} {link} {}", self.rng.pick(COMMENTS));
+        if self.rng.chance(600) {
+            text.push_str(" no_need_admin");
+        }
+        if self.rng.chance(200) {
+            text.push_str(" services=");
+            text.push_str(self.rng.pick(EXTRA_SERVICES));
+        }
+        text
+    }
+}
+
+struct Generated {
+    store: Arc<dyn EventStore>,
+    events: u64,
+    commands: u64,
+    by_type: [u64; Event::TYPES.len()],
+    elapsed: Duration,
+    file_bytes: u64,
+}
+
+impl Generated {
+    fn print(&self) {
+        println!(
+            "Generated ledger: {} events from {} commands in {:.1} s, SQLite file {:.0} MiB",
+            group(self.events),
+            group(self.commands),
+            self.elapsed.as_secs_f64(),
+            self.file_bytes as f64 / (1024.0 * 1024.0)
+        );
+        println!();
+        println!("| event type | count | share |");
+        println!("|---|---:|---:|");
+        for (name, count) in Event::TYPES.iter().zip(self.by_type) {
+            println!(
+                "| {name} | {} | {:.1}% |",
+                group(count),
+                100.0 * count as f64 / self.events.max(1) as f64
+            );
+        }
+        println!();
+    }
+}
+
+/// Writes a ledger of at least `events` events: the simulation runs on its own thread and hands
+/// over sealed batches, which are appended as they come.
+async fn generate(path: &Path, events: u64) -> anyhow::Result<Generated> {
+    let started = Instant::now();
+    let store = store::open(&format!("sqlite://{}", path.display())).await?;
+    let (batches, mut rx) = mpsc::channel::<Vec<NewEvent>>(4);
+    let simulation = std::thread::spawn(move || {
+        let mut generator = Generator::new();
+        let mut produced = 0u64;
+        while produced < events {
+            let mut batch = Vec::with_capacity(APPEND_BATCH + 4);
+            while batch.len() < APPEND_BATCH && produced + (batch.len() as u64) < events {
+                generator.step(&mut batch);
+            }
+            produced += batch.len() as u64;
+            if batches.blocking_send(batch).is_err() {
+                break;
+            }
+        }
+        generator
+    });
+    let stream = bench_stream();
+    let mut expected = ExpectedRevision::NoStream;
+    while let Some(batch) = rx.recv().await {
+        let appended = store.append(&stream, expected, batch).await?;
+        expected = ExpectedRevision::Exact(appended.last_revision);
+    }
+    let generator = simulation
+        .join()
+        .map_err(|_| anyhow::anyhow!("the simulation panicked"))?;
+    let written = store.last_revision(&stream).await?.map_or(0, |r| r + 1);
+    let file_bytes = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
+    Ok(Generated {
+        store,
+        events: written,
+        commands: generator.commands,
+        by_type: generator.by_type,
+        elapsed: started.elapsed(),
+        file_bytes,
+    })
+}
+
+fn bench_stream() -> String {
+    ledger::stream_name("bench")
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Rebuild versus raw read + decode
+
+/// The best time of each way of reading the ledger, and what was read.
+struct Rebuild {
+    events: u64,
+    /// Store reads only, nothing decoded.
+    read_only: Duration,
+    /// The baseline: store reads, data and metadata to `serde_json::Value`.
+    baseline: Duration,
+    /// Store reads and `envelope::decode` (typed event and metadata), no projection.
+    decode: Duration,
+    /// Ours: `projections::build` of Live + Deployments + History.
+    rebuild: Duration,
+}
+
+/// Reads the whole stream page by page, calling `f` on every event; returns the count.
+async fn scan(
+    store: &Arc<dyn EventStore>,
+    mut f: impl FnMut(&RecordedEvent) -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
+    let stream = bench_stream();
+    let mut next = 0u64;
+    loop {
+        let page = store
+            .read(
+                &stream,
+                Direction::Forwards,
+                ReadFrom::Revision(next),
+                READ_PAGE,
+            )
+            .await?;
+        for event in &page {
+            f(event)?;
+        }
+        next += page.len() as u64;
+        if page.len() < READ_PAGE {
+            return Ok(next);
+        }
+    }
+}
+
+async fn timed<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<(T, Duration)> {
+    let started = Instant::now();
+    let out = work.await?;
+    Ok((out, started.elapsed()))
+}
+
+async fn measure_rebuild(store: &Arc<dyn EventStore>, repeat: u32) -> anyhow::Result<Rebuild> {
+    let mut best: Option<Rebuild> = None;
+    for round in 1..=repeat {
+        eprintln!("(a) round {round}/{repeat}");
+        let (events, read_only) = timed(scan(store, |e| {
+            black_box(e);
+            Ok(())
+        }))
+        .await?;
+        let (baseline_events, baseline) = timed(scan(store, |e| {
+            black_box(serde_json::from_slice::<serde_json::Value>(&e.data)?);
+            black_box(serde_json::from_slice::<serde_json::Value>(&e.metadata)?);
+            Ok(())
+        }))
+        .await?;
+        let (decoded_events, decode) = timed(scan(store, |e| {
+            black_box(envelope::decode(e)?);
+            Ok(())
+        }))
+        .await?;
+
+        let mut live = Live::default();
+        let mut deployments = Deployments::default();
+        let mut history = History::new(HistoryFilter::default());
+        let started = Instant::now();
+        let last = {
+            let mut all: [&mut dyn Projection; 3] = [&mut live, &mut deployments, &mut history];
+            projections::build(store, &bench_stream(), AsOf::Latest, &mut all).await?
+        };
+        let rebuild = started.elapsed();
+        let rebuilt = last.map_or(0, |r| r + 1);
+        ensure!(
+            [
+                baseline_events,
+                decoded_events,
+                rebuilt,
+                history.entries.len() as u64
+            ]
+            .iter()
+            .all(|n| *n == events),
+            "the measurements read different ledgers: {events} raw, {baseline_events} baseline, \
+             {decoded_events} decoded, {rebuilt} rebuilt, {} in history",
+            history.entries.len()
+        );
+        eprintln!(
+            "    read {:.2}s, baseline {:.2}s, decode {:.2}s, rebuild {:.2}s ({} open, {} deployments)",
+            read_only.as_secs_f64(),
+            baseline.as_secs_f64(),
+            decode.as_secs_f64(),
+            rebuild.as_secs_f64(),
+            live.state.releases.len(),
+            deployments.all.len()
+        );
+        let this = Rebuild {
+            events,
+            read_only,
+            baseline,
+            decode,
+            rebuild,
+        };
+        best = Some(match best {
+            None => this,
+            Some(b) => Rebuild {
+                events,
+                read_only: b.read_only.min(this.read_only),
+                baseline: b.baseline.min(this.baseline),
+                decode: b.decode.min(this.decode),
+                rebuild: b.rebuild.min(this.rebuild),
+            },
+        });
+    }
+    best.context("at least one round")
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) Ledger throughput versus one fsync per command
+
+struct Throughput {
+    commands: u64,
+    ledger: Duration,
+    baseline: Duration,
+    refused: u64,
+    mean_row_bytes: u64,
+}
+
+/// What submitter `task` types, in order: its own ticket and service, dobro -> accept -> dep
+/// start -> dep finish, over and over; every command is accepted.
+fn submissions(task: u64, count: u64) -> anyhow::Result<Vec<Submission>> {
+    let dev = format!("dev{task}");
+    let approver = format!("lead{}", 1 + task % APPROVERS as u64);
+    (0..count)
+        .map(|i| {
+            let key = format!("BENCH-{}", task * 1_000_000 + i / 4);
+            let (who, text) = match i % 4 {
+                0 => (
+                    &dev,
+                    format!(
+                        "dobro #{key} https://wiki.example.com/BENCH/{key} weekly release \
+                         no_need_admin services=svc-{task}"
+                    ),
+                ),
+                1 => (&approver, format!("accept {key}")),
+                2 => (&dev, format!("dep start {key}")),
+                _ => (&dev, format!("dep finish {key}")),
+            };
+            let Ok(Input::Command(command)) = parse(&text) else {
+                bail!("`{text}` is not a command");
+            };
+            Ok(Submission {
+                command,
+                actor: Actor {
+                    id: user(who),
+                    name: format!("Person {who}"),
+                    source: Source::Slack,
+                },
+                text,
+                delivery: None,
+                correlation_id: None,
+            })
+        })
+        .collect()
+}
+
+/// Every submitter sends its commands one after another; returns the time for all and how many
+/// were refused.
+async fn run_ledger(path: &Path, settings: &Settings) -> anyhow::Result<(Duration, u64)> {
+    let store = store::open(&format!("sqlite://{}", path.display())).await?;
+    let policy = Arc::new(bench_policy());
+    let ledger = Ledger::open(store, bench_stream(), policy, Options::default()).await?;
+    let per_task = settings.commands / settings.submitters;
+    let work = (0..settings.submitters)
+        .map(|task| submissions(task, per_task))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let started = Instant::now();
+    let tasks: Vec<_> = work
+        .into_iter()
+        .map(|submissions| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                let mut refused = 0u64;
+                for submission in submissions {
+                    match ledger.submit(submission).await?.result {
+                        Decision::Accepted(_) => {}
+                        Decision::Refused(_) | Decision::AlreadyRecorded => refused += 1,
+                    }
+                }
+                anyhow::Ok(refused)
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for task in tasks {
+        refused += task.await??;
+    }
+    Ok((started.elapsed(), refused))
+}
+
+/// The baseline's rows: events of the same commands, sealed the same way.
+fn baseline_rows(count: u64) -> anyhow::Result<Vec<NewEvent>> {
+    let policy = bench_policy();
+    let mut state = State::default();
+    let mut prev_hash = GENESIS_HASH.to_string();
+    let mut rows = Vec::with_capacity(count as usize);
+    for submission in submissions(1, count)? {
+        let command: &Command = &submission.command;
+        let events = decide(&state, &submission.actor.id, command, &policy)
+            .map_err(|r| anyhow::anyhow!("baseline command refused: {r:?}"))?;
+        let context = Context {
+            actor: submission.actor.clone(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            command: submission.text.clone(),
+            recorded_at: Utc::now(),
+        };
+        for event in events {
+            let (new, hash) = envelope::seal(&event, Uuid::now_v7(), &context, &prev_hash);
+            prev_hash = hash;
+            state.evolve(&event, context.recorded_at);
+            rows.push(new);
+        }
+    }
+    Ok(rows)
+}
+
+/// One transaction, one INSERT, one COMMIT (one fsync) per command, on a table like the store's.
+fn run_baseline(path: &Path, rows: &[NewEvent]) -> anyhow::Result<Duration> {
+    let mut conn = Connection::open(path)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    ensure!(mode.eq_ignore_ascii_case("wal"), "journal mode is {mode}");
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE events (
+            position   INTEGER PRIMARY KEY,
+            stream     TEXT    NOT NULL,
+            revision   INTEGER NOT NULL,
+            id         BLOB    NOT NULL UNIQUE,
+            event_type TEXT    NOT NULL,
+            data       BLOB    NOT NULL,
+            metadata   BLOB    NOT NULL,
+            created_ms INTEGER NOT NULL,
+            UNIQUE (stream, revision)
+        ) STRICT;",
+    )?;
+    let stream = bench_stream();
+    let started = Instant::now();
+    for (revision, row) in (0i64..).zip(rows) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached(
+            "INSERT INTO events (stream, revision, id, event_type, data, metadata, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            stream,
+            revision,
+            row.id.as_bytes().as_slice(),
+            row.event_type,
+            row.data,
+            row.metadata,
+            Utc::now().timestamp_millis(),
+        ])?;
+        tx.commit()?;
+    }
+    Ok(started.elapsed())
+}
+
+async fn measure_throughput(dir: &Path, settings: &Settings) -> anyhow::Result<Throughput> {
+    let commands = settings.commands / settings.submitters * settings.submitters;
+    ensure!(
+        commands > 0,
+        "DOBROBOT_BENCH_COMMANDS must be at least the number of submitters"
+    );
+    let rows = Arc::new(baseline_rows(commands)?);
+    let mean_row_bytes = rows
+        .iter()
+        .map(|r| (r.data.len() + r.metadata.len() + r.event_type.len() + 16) as u64)
+        .sum::<u64>()
+        / rows.len() as u64;
+    let mut best_ledger = Duration::MAX;
+    let mut best_baseline = Duration::MAX;
+    let mut refused = 0;
+    for round in 1..=settings.repeat {
+        eprintln!("(b) round {round}/{}", settings.repeat);
+        let (ledger, r) = run_ledger(&dir.join(format!("ledger-{round}.sqlite")), settings).await?;
+        refused += r;
+        let path = dir.join(format!("baseline-{round}.sqlite"));
+        let rows = Arc::clone(&rows);
+        let baseline = tokio::task::spawn_blocking(move || run_baseline(&path, &rows)).await??;
+        eprintln!(
+            "    ledger {:.2}s, baseline {:.2}s",
+            ledger.as_secs_f64(),
+            baseline.as_secs_f64()
+        );
+        best_ledger = best_ledger.min(ledger);
+        best_baseline = best_baseline.min(baseline);
+    }
+    Ok(Throughput {
+        commands,
+        ledger: best_ledger,
+        baseline: best_baseline,
+        refused,
+        mean_row_bytes,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+/// `1234567` -> `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn rate(count: u64, elapsed: Duration, unit: &str) -> String {
+    format!(
+        "{} {unit}",
+        group(per_second(count, elapsed).round() as u64)
+    )
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok { "yes" } else { "**no**" }
+}
+
+fn print_results(settings: &Settings, a: &Rebuild, b: &Throughput) {
+    let rebuild_ratio = per_second(a.events, a.rebuild) / per_second(a.events, a.baseline);
+    let throughput_ratio = per_second(b.commands, b.ledger) / per_second(b.commands, b.baseline);
+    println!("| measurement | ours | baseline (same run) | ratio | target | met |");
+    println!("|---|---:|---:|---:|---:|:---:|");
+    println!(
+        "| (a) rebuild Live + Deployments + History from {} events | {} | {} | {:.2} | >= 0.5 | {} |",
+        group(a.events),
+        rate(a.events, a.rebuild, "events/s"),
+        rate(a.events, a.baseline, "events/s"),
+        rebuild_ratio,
+        met(rebuild_ratio >= 0.5),
+    );
+    println!(
+        "| (b) {} commands through `Ledger::submit`, {} submitters, synchronous=FULL | {} | {} | {:.1}x | >= 4x | {} |",
+        group(b.commands),
+        settings.submitters,
+        rate(b.commands, b.ledger, "commands/s"),
+        rate(b.commands, b.baseline, "commands/s"),
+        throughput_ratio,
+        met(throughput_ratio >= 4.0),
+    );
+    println!();
+    println!(
+        "Best of {} rounds each. (a) baseline: the same rows read through the store in pages of \
+         {READ_PAGE}, data and metadata parsed to `serde_json::Value`. (b) baseline: one INSERT + \
+         COMMIT per command with rusqlite, WAL, synchronous=FULL, mean row {} bytes; {} of the \
+         ledger's commands were refused.",
+        settings.repeat, b.mean_row_bytes, b.refused
+    );
+    println!();
+    println!("Where the time of (a) goes (best of each):");
+    println!();
+    println!("| step | time | events/s |");
+    println!("|---|---:|---:|");
+    let steps = [
+        ("store reads only (SQLite, row copies)", a.read_only),
+        (
+            "reads + `serde_json::Value` of data and metadata (baseline)",
+            a.baseline,
+        ),
+        (
+            "reads + `envelope::decode` (typed event and metadata)",
+            a.decode,
+        ),
+        (
+            "reads + decode + Live, Deployments, History (ours)",
+            a.rebuild,
+        ),
+    ];
+    for (name, elapsed) in steps {
+        println!(
+            "| {name} | {:.2} s | {} |",
+            elapsed.as_secs_f64(),
+            group(per_second(a.events, elapsed).round() as u64)
+        );
+    }
+}
