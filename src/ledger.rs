@@ -152,7 +152,7 @@ impl Ledger {
             stream,
             policy,
             options,
-            state: State::default(),
+            state: Arc::new(State::default()),
             revision: None,
             last_hash: GENESIS_HASH.to_string(),
             deliveries: HashSet::new(),
@@ -185,7 +185,8 @@ struct Writer {
     stream: String,
     policy: Arc<Policy>,
     options: Options,
-    state: State,
+    /// Shared with the outcomes and the snapshot of the last batch; copied once per batch.
+    state: Arc<State>,
     revision: Option<u64>,
     last_hash: String,
     /// Deterministic ids (v5) already in the stream.
@@ -269,7 +270,7 @@ impl Writer {
     fn draft(&self, jobs: &[Job]) -> Draft {
         let now = envelope::truncate_to_millis(self.options.clock.now());
         let mut draft = Draft {
-            state: self.state.clone(),
+            state: State::clone(&self.state),
             events: Vec::new(),
             last_hash: self.last_hash.clone(),
             decisions: Vec::with_capacity(jobs.len()),
@@ -336,9 +337,9 @@ impl Writer {
         if let Some(first) = first_revision {
             self.revision = Some(first + draft.events.len() as u64 - 1);
         }
-        self.state = draft.state;
+        self.state = Arc::new(draft.state);
         self.last_hash = draft.last_hash;
-        let state = Arc::new(self.state.clone());
+        let state = self.state.clone();
         let current = self.revision.unwrap_or(0);
         draft
             .decisions
@@ -376,7 +377,7 @@ impl Writer {
 
     fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), LedgerError> {
         let decoded = envelope::decode(recorded)?;
-        self.state.evolve(&decoded.event, decoded.metadata.recorded_at);
+        Arc::make_mut(&mut self.state).evolve(&decoded.event, decoded.metadata.recorded_at);
         if recorded.id.get_version_num() == 5 {
             self.deliveries.insert(recorded.id);
         }
@@ -387,7 +388,7 @@ impl Writer {
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
-            state: Arc::new(self.state.clone()),
+            state: self.state.clone(),
             revision: self.revision,
         }
     }
