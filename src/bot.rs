@@ -95,7 +95,8 @@ impl Bot {
                     Ok(outcome) => match outcome.result {
                         Decision::Accepted(events) => Reply::new(
                             ReplyKind::Done,
-                            self.renderer.accepted(&events, &outcome.state, &self.policy),
+                            self.renderer
+                                .accepted(&events, &outcome.state, &self.policy),
                         ),
                         Decision::Refused(refusal) => {
                             Reply::new(ReplyKind::Refused, self.renderer.refusal(&refusal))
@@ -126,7 +127,10 @@ impl Bot {
         };
         match result {
             Ok(text) => Reply::new(ReplyKind::Done, text),
-            Err(error) => Reply::new(ReplyKind::Failed, format!("Cannot read the ledger: {error}")),
+            Err(error) => Reply::new(
+                ReplyKind::Failed,
+                format!("Cannot read the ledger: {error}"),
+            ),
         }
     }
 

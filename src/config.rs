@@ -121,7 +121,10 @@ impl Config {
     }
 
     /// Applies overrides from `lookup` (the environment, or a map in tests).
-    pub fn with_env(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn with_env(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let list = |v: String| -> Vec<String> {
             v.split(',')
                 .map(str::trim)
@@ -283,8 +286,12 @@ services = ["api", "billing"]
             ticket_pattern: "([".into(),
             ..Config::default()
         };
-        assert!(matches!(bad_pattern.policy(), Err(ConfigError::Pattern { .. })));
-        let bad_bool = Config::default().with_env(|n| (n == "DOBROBOT_FOUR_EYES").then(|| "maybe".into()));
+        assert!(matches!(
+            bad_pattern.policy(),
+            Err(ConfigError::Pattern { .. })
+        ));
+        let bad_bool =
+            Config::default().with_env(|n| (n == "DOBROBOT_FOUR_EYES").then(|| "maybe".into()));
         assert!(matches!(bad_bool, Err(ConfigError::Bool { .. })));
     }
 }

@@ -81,8 +81,14 @@ pub enum DecodeError {
         id: Uuid,
         source: serde_json::Error,
     },
-    #[error("event at revision {revision} ({id}): metadata schema version {version} is newer than this build reads ({SCHEMA_VERSION})")]
-    FutureVersion { revision: u64, id: Uuid, version: u32 },
+    #[error(
+        "event at revision {revision} ({id}): metadata schema version {version} is newer than this build reads ({SCHEMA_VERSION})"
+    )]
+    FutureVersion {
+        revision: u64,
+        id: Uuid,
+        version: u32,
+    },
 }
 
 /// Serializes an event's data (the part after the type tag).
@@ -123,14 +129,13 @@ pub fn decode(recorded: &RecordedEvent) -> Result<Recorded, DecodeError> {
             version: metadata.schema_version,
         });
     }
-    let event = decode_event(&recorded.event_type, &recorded.data).map_err(|source| {
-        DecodeError::Data {
+    let event =
+        decode_event(&recorded.event_type, &recorded.data).map_err(|source| DecodeError::Data {
             revision: recorded.revision,
             id: recorded.id,
             event_type: recorded.event_type.clone(),
             source,
-        }
-    })?;
+        })?;
     Ok(Recorded {
         revision: recorded.revision,
         id: recorded.id,
@@ -238,9 +243,16 @@ fn chain_hash(
     metadata_with_empty_hash: &serde_json::Value,
 ) -> String {
     // serde_json's map is ordered by key, so this serialization is canonical.
-    let canonical = serde_json::to_vec(&sort_keys(metadata_with_empty_hash)).expect("a JSON value serializes");
+    let canonical =
+        serde_json::to_vec(&sort_keys(metadata_with_empty_hash)).expect("a JSON value serializes");
     let mut hasher = Sha256::new();
-    for part in [prev_hash.as_bytes(), id.as_bytes(), event_type.as_bytes(), data, &canonical] {
+    for part in [
+        prev_hash.as_bytes(),
+        id.as_bytes(),
+        event_type.as_bytes(),
+        data,
+        &canonical,
+    ] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }

@@ -241,7 +241,9 @@ impl Writer {
             if draft.events.is_empty() {
                 return Ok(self.commit(draft, None));
             }
-            let append = self.store.append(&self.stream, expected, draft.events.clone());
+            let append = self
+                .store
+                .append(&self.stream, expected, draft.events.clone());
             match tokio::time::timeout(self.options.store_timeout, append).await {
                 Err(_) => return Err(LedgerError::Timeout(self.options.store_timeout)),
                 Ok(Ok(result)) if result.written => {

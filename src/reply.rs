@@ -26,7 +26,9 @@ impl Renderer {
 
     /// The ticket's page in the tracker, when one is configured.
     pub fn tracker_link(&self, ticket: &TicketKey) -> Option<String> {
-        self.tracker_url.as_ref().map(|base| format!("{base}{ticket}"))
+        self.tracker_url
+            .as_ref()
+            .map(|base| format!("{base}{ticket}"))
     }
 
     /// What the bot says after a command was recorded. `state` is the state right after.
@@ -111,26 +113,40 @@ impl Renderer {
                     join(services)
                 );
                 if !conflict_groups.is_empty() {
-                    let _ = write!(text, " Conflict group locked: {}.", conflict_groups.join(", "));
+                    let _ = write!(
+                        text,
+                        " Conflict group locked: {}.",
+                        conflict_groups.join(", ")
+                    );
                 }
-                let _ = write!(text, " When done: `dep finish {ticket}` or `dep rollback {ticket} <reason>`.");
+                let _ = write!(
+                    text,
+                    " When done: `dep finish {ticket}` or `dep rollback {ticket} <reason>`."
+                );
                 text
             }
             Event::DeploymentFinished { ticket, by } => {
                 format!("Deployment of {} finished by {by}.", self.ticket(ticket))
             }
             Event::DeploymentRolledBack { ticket, by, reason } => {
-                format!("Deployment of {} rolled back by {by}: {reason}", self.ticket(ticket))
+                format!(
+                    "Deployment of {} rolled back by {by}: {reason}",
+                    self.ticket(ticket)
+                )
             }
             Event::FreezeStarted {
                 by,
                 reason,
                 services,
             } => {
-                let scope = services.as_ref().map_or("all services".to_string(), |s| join(s));
+                let scope = services
+                    .as_ref()
+                    .map_or("all services".to_string(), |s| join(s));
                 format!("{by} froze releases of {scope}: {reason}")
             }
-            Event::FreezeEnded { by } => format!("{by} ended the freeze. Releases may start again."),
+            Event::FreezeEnded { by } => {
+                format!("{by} ended the freeze. Releases may start again.")
+            }
             Event::CommandRefused { refusal, .. } => self.refusal(refusal),
         }
     }
@@ -178,13 +194,19 @@ impl Renderer {
                 self.ticket(ticket)
             ),
             Refusal::AlreadyAccepted { ticket, approver } => {
-                format!("{} was already accepted by {approver}.", self.ticket(ticket))
+                format!(
+                    "{} was already accepted by {approver}.",
+                    self.ticket(ticket)
+                )
             }
             Refusal::AdminNotNeeded { ticket } => {
                 format!("{} does not need an admin.", self.ticket(ticket))
             }
             Refusal::AdminAlreadyJoined { ticket, admin } => {
-                format!("{admin} already joined {} as its admin.", self.ticket(ticket))
+                format!(
+                    "{admin} already joined {} as its admin.",
+                    self.ticket(ticket)
+                )
             }
             Refusal::NotAccepted { ticket } => format!(
                 "{} is not accepted yet: an approver has to `accept {ticket}` first.",
@@ -200,7 +222,9 @@ impl Renderer {
                 reason,
                 services,
             } => {
-                let scope = services.as_ref().map_or("all services".to_string(), |s| join(s));
+                let scope = services
+                    .as_ref()
+                    .map_or("all services".to_string(), |s| join(s));
                 format!(
                     "Releases of {scope} are frozen by {by} since {}: {reason}",
                     time(*since)
@@ -238,7 +262,10 @@ impl Renderer {
                 format!("{} has not started deploying.", self.ticket(ticket))
             }
             Refusal::AlreadyFrozen { by, since } => {
-                format!("Releases are already frozen by {by} since {}.", time(*since))
+                format!(
+                    "Releases are already frozen by {by} since {}.",
+                    time(*since)
+                )
             }
             Refusal::NotFrozen => "Releases are not frozen.".to_string(),
         }
@@ -312,7 +339,11 @@ impl Renderer {
             return "No events match.".to_string();
         }
         let skipped = entries.len().saturating_sub(limit);
-        let noun = if entries.len() == 1 { "event" } else { "events" };
+        let noun = if entries.len() == 1 {
+            "event"
+        } else {
+            "events"
+        };
         let mut text = format!("History ({} {noun}", entries.len());
         if skipped > 0 {
             let _ = write!(text, ", the last {limit} shown");

@@ -53,7 +53,12 @@ pub async fn verify(store: &Arc<dyn EventStore>, stream: &str) -> Result<Report,
     let mut hash = GENESIS_HASH.to_string();
     loop {
         let page = store
-            .read(stream, Direction::Forwards, ReadFrom::Revision(expected), PAGE)
+            .read(
+                stream,
+                Direction::Forwards,
+                ReadFrom::Revision(expected),
+                PAGE,
+            )
             .await?;
         for recorded in &page {
             hash = check(recorded, expected, &hash).map_err(|problem| {

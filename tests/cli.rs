@@ -970,3 +970,60 @@ fn chat_reads_commands_from_stdin_and_prints_json_lines() {
         &["Release queue:", "PAY-1", "waiting for approval"],
     );
 }
+
+// --- serve -----------------------------------------------------------------------------------
+
+/// `serve` loads the ledger, then its projections follow the store: a command recorded by
+/// another process shows up in its log. Logs are JSON lines with `--log-format json`.
+#[test]
+fn serve_follows_the_ledger_as_commands_are_recorded() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let site = Site::new();
+    site.done("bob", "dobro #PAY-1 https://wiki/x Fix billing rounding");
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&site.config)
+        .current_dir(site.path())
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let (lines, logged) = mpsc::channel::<Value>();
+    let stderr = serve.stderr.take().expect("piped stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let json = serde_json::from_str(&line).expect("every log line is JSON");
+            if lines.send(json).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &dyn Fn(&Value) -> bool| -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match logged.recv_timeout(left) {
+                Ok(line) if what(&line) => return line,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("serve did not log what was expected in time");
+    };
+    let message = |line: &Value| line["fields"]["message"].as_str().unwrap_or("").to_string();
+
+    let serving = wait_for(&|l| message(l) == "dobrobot is serving the ledger");
+    assert_eq!(serving["fields"]["revision"], "Some(0)");
+    wait_for(&|l| message(l) == "projections caught up");
+
+    site.done("alice", "accept PAY-1");
+    let recorded = wait_for(&|l| message(l) == "recorded" && l["fields"]["revision"] == 1);
+    assert_eq!(recorded["fields"]["event"], "ReleaseApproved");
+    assert_eq!(recorded["fields"]["ticket"], "PAY-1");
+    assert_eq!(recorded["fields"]["actor"], "alice");
+
+    serve.kill().expect("stop serve");
+    serve.wait().expect("serve stopped");
+}

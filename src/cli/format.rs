@@ -6,11 +6,11 @@ use clap::ValueEnum;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use crate::domain::{Event, QueueItem, Waiting};
-use crate::reply::Renderer;
 use crate::domain::refusal::LockKey;
+use crate::domain::{Event, QueueItem, Waiting};
 use crate::projections::live::LockView;
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
+use crate::reply::Renderer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
@@ -43,7 +43,9 @@ pub fn write_rows<R: Row>(out: &mut dyn Write, format: Format, rows: &[R]) -> an
         }
         Format::Table => {
             let mut table = Table::new();
-            table.load_style(UTF8_FULL_CONDENSED).set_header(R::HEADERS.to_vec());
+            table
+                .load_style(UTF8_FULL_CONDENSED)
+                .set_header(R::HEADERS.to_vec());
             for row in rows {
                 table.add_row(row.cells());
             }
@@ -80,8 +82,14 @@ fn lock_name(lock: &LockKey) -> String {
 }
 
 impl Row for QueueItem {
-    const HEADERS: &'static [&'static str] =
-        &["position", "ticket", "services", "requester", "status", "waiting_for"];
+    const HEADERS: &'static [&'static str] = &[
+        "position",
+        "ticket",
+        "services",
+        "requester",
+        "status",
+        "waiting_for",
+    ];
 
     fn cells(&self) -> Vec<String> {
         let waiting: Vec<String> = self

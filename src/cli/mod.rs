@@ -27,7 +27,11 @@ use format::write_rows;
 pub use time_arg::{parse_duration, parse_time};
 
 #[derive(Debug, Parser)]
-#[command(name = "dobrobot", version, about = "A release ledger with a chat front")]
+#[command(
+    name = "dobrobot",
+    version,
+    about = "A release ledger with a chat front"
+)]
 pub struct Cli {
     /// Config file (TOML). Without one, dobrobot runs on its defaults.
     #[arg(long, global = true, env = "DOBROBOT_CONFIG")]
@@ -208,7 +212,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             write_rows(&mut out, listing.format, &live.locks())?;
         }
         Cmd::Deployments { since, listing } => {
-            let since = since.map(|s| parse_time(&s, now)).transpose().map_err(anyhow::Error::msg)?;
+            let since = since
+                .map(|s| parse_time(&s, now))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let deployments = build_deployments(&ctx, as_of(&listing)).await?;
             let rows: Vec<_> = deployments
                 .all
@@ -246,9 +253,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listing,
         } => {
             let service = ServiceName::parse(&service)?;
-            let since = since.map(|s| parse_time(&s, now)).transpose().map_err(anyhow::Error::msg)?;
+            let since = since
+                .map(|s| parse_time(&s, now))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let deployments = build_deployments(&ctx, as_of(&listing)).await?;
-            let rows: Vec<_> = deployments.who(&service, since).into_iter().cloned().collect();
+            let rows: Vec<_> = deployments
+                .who(&service, since)
+                .into_iter()
+                .cloned()
+                .collect();
             write_rows(&mut out, listing.format, &rows)?;
         }
         Cmd::Replay { at, listing } => {
@@ -342,7 +356,11 @@ fn replay(
         return Ok(());
     }
     let revision = live.revision.map_or("none".to_string(), |r| r.to_string());
-    writeln!(out, "As of {} (ledger revision {revision})", at.to_rfc3339())?;
+    writeln!(
+        out,
+        "As of {} (ledger revision {revision})",
+        at.to_rfc3339()
+    )?;
     if let crate::domain::state::Freeze::On { by, reason, .. } = live.freeze() {
         writeln!(out, "Frozen by {by}: {reason}")?;
     }

@@ -22,7 +22,10 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         }
     }
     if let Ok(date) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+        return Ok(date
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists")
+            .and_utc());
     }
     Err(format!(
         "`{text}` is not a time: use RFC 3339 (2026-11-25T03:12:00Z), `2026-11-25 03:12` (UTC), `now` or `2h ago`"
@@ -31,7 +34,12 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
 
 /// Parses a duration such as `2h`, `1h30m`, `45s`, `7d`, `2 hours`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{}` is not a duration: use e.g. 2h, 30m, 1h30m, 45s, 7d", text.trim());
+    let bad = || {
+        format!(
+            "`{}` is not a duration: use e.g. 2h, 30m, 1h30m, 45s, 7d",
+            text.trim()
+        )
+    };
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.is_empty() {
         return Err(bad());
@@ -39,13 +47,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::zero();
     let mut rest = compact.as_str();
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(bad());
         }
         let amount: i64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let seconds = match unit.to_ascii_lowercase().as_str() {
@@ -70,7 +82,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z").unwrap().to_utc()
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .to_utc()
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct WikiLinkRequired;
 
 impl TicketCheck for WikiLinkRequired {
     fn check(&self, request: &ReleaseRequest) -> Option<CheckFailure> {
-        request.wiki.is_none().then_some(CheckFailure::WikiLinkMissing)
+        request
+            .wiki
+            .is_none()
+            .then_some(CheckFailure::WikiLinkMissing)
     }
 }

@@ -149,11 +149,7 @@ pub fn refused(actor: &UserId, command: &Command, refusal: Refusal) -> Event {
 
 /// Every reason `dep start` of an open release would be refused now, apart from who asks:
 /// not accepted, no admin, a freeze, a held lock, an earlier ready request for a service.
-pub fn start_blockers(
-    state: &State,
-    release: &Release,
-    policy: &Policy,
-) -> Vec<Refusal> {
+pub fn start_blockers(state: &State, release: &Release, policy: &Policy) -> Vec<Refusal> {
     let ticket = &release.ticket;
     if let Stage::Deploying { .. } = release.stage {
         return vec![already_deploying(ticket)];
@@ -189,7 +185,12 @@ pub fn start_blockers(
         .iter()
         .cloned()
         .map(LockKey::Service)
-        .chain(policy.groups_of(&release.services).into_iter().map(LockKey::Group));
+        .chain(
+            policy
+                .groups_of(&release.services)
+                .into_iter()
+                .map(LockKey::Group),
+        );
     if let Some((lock, held)) = wanted
         .filter_map(|key| state.locks.get(&key).map(|held| (key, held)))
         .find(|(_, held)| &held.ticket != ticket)

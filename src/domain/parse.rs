@@ -645,7 +645,11 @@ mod tests {
             ("dep finish", "dep finish", "the ticket"),
             ("dep rollback", "dep rollback", "the ticket"),
             ("dep rollback PAY-1   ", "dep rollback", "a reason"),
-            ("dep", "dep", "`start`, `finish` or `rollback` and the ticket"),
+            (
+                "dep",
+                "dep",
+                "`start`, `finish` or `rollback` and the ticket",
+            ),
             ("freeze", "freeze", "a reason"),
             ("freeze services=web", "freeze", "a reason"),
             (

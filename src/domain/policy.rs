@@ -32,7 +32,10 @@ pub struct Policy {
 
 impl Policy {
     /// The standard checks: the ticket pattern, and a wiki link when `require_wiki_link`.
-    pub fn standard_checks(ticket_pattern: Regex, require_wiki_link: bool) -> Vec<Arc<dyn TicketCheck>> {
+    pub fn standard_checks(
+        ticket_pattern: Regex,
+        require_wiki_link: bool,
+    ) -> Vec<Arc<dyn TicketCheck>> {
         let mut checks: Vec<Arc<dyn TicketCheck>> = vec![Arc::new(TicketPattern(ticket_pattern))];
         if require_wiki_link {
             checks.push(Arc::new(WikiLinkRequired));
@@ -66,8 +69,11 @@ impl Policy {
     /// Every failed check of a request, in the order the checks are configured, then the
     /// missing services.
     pub fn check(&self, request: &ReleaseRequest) -> Vec<CheckFailure> {
-        let mut failures: Vec<CheckFailure> =
-            self.checks.iter().filter_map(|c| c.check(request)).collect();
+        let mut failures: Vec<CheckFailure> = self
+            .checks
+            .iter()
+            .filter_map(|c| c.check(request))
+            .collect();
         if self.services_for(request).is_empty() {
             failures.push(CheckFailure::NoServices {
                 project: request.ticket.project().to_string(),

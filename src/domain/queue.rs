@@ -48,7 +48,12 @@ pub fn queue(state: &State, policy: &Policy) -> Vec<QueueItem> {
         .map(|(i, release)| {
             let position = 1 + open[..i]
                 .iter()
-                .filter(|earlier| earlier.services.iter().any(|s| release.services.contains(s)))
+                .filter(|earlier| {
+                    earlier
+                        .services
+                        .iter()
+                        .any(|s| release.services.contains(s))
+                })
                 .count();
             let waiting_for = start_blockers(state, release, policy)
                 .into_iter()

@@ -63,16 +63,34 @@ pub enum Refusal {
         status: ReleaseStatus,
     },
     /// There is no open request for the ticket.
-    NoOpenRequest { ticket: TicketKey },
+    NoOpenRequest {
+        ticket: TicketKey,
+    },
     /// The actor lacks the role the command needs.
-    NotAllowed { role: Role },
+    NotAllowed {
+        role: Role,
+    },
     /// Four-eyes: the requester cannot approve their own release.
-    OwnRelease { ticket: TicketKey },
-    AlreadyAccepted { ticket: TicketKey, approver: UserId },
-    AdminNotNeeded { ticket: TicketKey },
-    AdminAlreadyJoined { ticket: TicketKey, admin: UserId },
-    NotAccepted { ticket: TicketKey },
-    AdminRequired { ticket: TicketKey },
+    OwnRelease {
+        ticket: TicketKey,
+    },
+    AlreadyAccepted {
+        ticket: TicketKey,
+        approver: UserId,
+    },
+    AdminNotNeeded {
+        ticket: TicketKey,
+    },
+    AdminAlreadyJoined {
+        ticket: TicketKey,
+        admin: UserId,
+    },
+    NotAccepted {
+        ticket: TicketKey,
+    },
+    AdminRequired {
+        ticket: TicketKey,
+    },
     /// A freeze covers one of the release's services.
     Frozen {
         by: UserId,
@@ -93,8 +111,15 @@ pub enum Refusal {
         ahead: TicketKey,
         service: ServiceName,
     },
-    AlreadyDeploying { ticket: TicketKey },
-    NotDeploying { ticket: TicketKey },
-    AlreadyFrozen { by: UserId, since: DateTime<Utc> },
+    AlreadyDeploying {
+        ticket: TicketKey,
+    },
+    NotDeploying {
+        ticket: TicketKey,
+    },
+    AlreadyFrozen {
+        by: UserId,
+        since: DateTime<Utc>,
+    },
     NotFrozen,
 }

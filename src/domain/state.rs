@@ -207,7 +207,8 @@ impl State {
                     self.locks.insert(key, held.clone());
                 }
             }
-            Event::DeploymentFinished { ticket, .. } | Event::DeploymentRolledBack { ticket, .. } => {
+            Event::DeploymentFinished { ticket, .. }
+            | Event::DeploymentRolledBack { ticket, .. } => {
                 self.releases.remove(ticket);
                 self.locks.retain(|_, held| &held.ticket != ticket);
             }

@@ -39,7 +39,9 @@ impl TicketKey {
         let (project, number) = key.split_once('-').ok_or_else(bad)?;
         let project_ok = project.len() <= 32
             && project.starts_with(|c: char| c.is_ascii_alphabetic())
-            && project.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            && project
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
         let number_ok =
             !number.is_empty() && number.len() <= 12 && number.chars().all(|c| c.is_ascii_digit());
         if project_ok && number_ok {
@@ -102,7 +104,8 @@ impl UserId {
             .trim_start_matches('@');
         let ok = !t.is_empty()
             && t.len() <= 64
-            && t.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            && t.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if ok {
             Ok(Self(t.to_string()))
         } else {
@@ -217,7 +220,10 @@ mod tests {
     fn services_are_lower_case_and_reasons_not_empty() {
         assert_eq!(ServiceName::parse("Billing").unwrap().as_str(), "billing");
         assert!(ServiceName::parse("bill ing").is_err());
-        assert_eq!(Reason::parse("  too   risky ").unwrap().as_str(), "too risky");
+        assert_eq!(
+            Reason::parse("  too   risky ").unwrap().as_str(),
+            "too risky"
+        );
         assert!(Reason::parse("   ").is_err());
     }
 }

@@ -100,7 +100,10 @@ impl Deployments {
             d.outcome = Some(outcome);
             d.ended_by = Some(by.clone());
             d.reason = reason;
-            if matches!(outcome, DeploymentOutcome::Finished | DeploymentOutcome::RolledBack) {
+            if matches!(
+                outcome,
+                DeploymentOutcome::Finished | DeploymentOutcome::RolledBack
+            ) {
                 d.finished_at = Some(at);
                 d.duration_secs = d.started_at.map(|s| (at - s).num_seconds());
                 d.lead_time_secs = Some((at - d.requested_at).num_seconds());
@@ -181,7 +184,9 @@ impl Projection for Deployments {
                 DeploymentOutcome::Rejected,
                 Some(reason.to_string()),
             ),
-            Event::FreezeStarted { .. } | Event::FreezeEnded { .. } | Event::CommandRefused { .. } => {}
+            Event::FreezeStarted { .. }
+            | Event::FreezeEnded { .. }
+            | Event::CommandRefused { .. } => {}
         }
     }
 }

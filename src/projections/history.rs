@@ -44,9 +44,8 @@ impl History {
 
     fn services_of(&self, event: &Event) -> Vec<ServiceName> {
         match event {
-            Event::ReleaseRequested { services, .. } | Event::DeploymentStarted { services, .. } => {
-                services.clone()
-            }
+            Event::ReleaseRequested { services, .. }
+            | Event::DeploymentStarted { services, .. } => services.clone(),
             Event::FreezeStarted {
                 services: Some(s), ..
             } => s.clone(),
@@ -62,15 +61,16 @@ impl History {
         let f = &self.filter;
         let event = &recorded.event;
         let at = recorded.metadata.recorded_at;
-        let whole_freeze = matches!(event, Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. });
+        let whole_freeze = matches!(
+            event,
+            Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. }
+        );
         f.ticket.as_ref().is_none_or(|t| event.ticket() == Some(t))
             && f.actor.as_ref().is_none_or(|a| event.actor() == a)
-            && f
-                .event_type
+            && f.event_type
                 .as_ref()
                 .is_none_or(|t| t.eq_ignore_ascii_case(event.type_name()))
-            && f
-                .service
+            && f.service
                 .as_ref()
                 .is_none_or(|s| whole_freeze || services.contains(s))
             && f.since.is_none_or(|s| at >= s)

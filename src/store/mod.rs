@@ -103,7 +103,9 @@ pub enum StoreError {
     },
     /// Some, not all, of a batch's event ids are already stored: the batch is neither new nor a
     /// repeat.
-    #[error("stream {stream}: event {id} is already stored, but the batch differs from the one stored")]
+    #[error(
+        "stream {stream}: event {id} is already stored, but the batch differs from the one stored"
+    )]
     PartialDuplicate { stream: String, id: Uuid },
     /// The backend cannot be reached or did not answer in time: nothing was recorded.
     #[error("the event store is unavailable: {0}")]
@@ -138,11 +140,14 @@ pub trait EventStore: Send + Sync {
 
     /// Events after `after` (exclusive; `None` = from the start), then `CaughtUp`, then live
     /// events as they are appended, until the subscription is dropped.
-    async fn subscribe(&self, stream: &str, after: Option<u64>) -> Result<Subscription, StoreError>;
+    async fn subscribe(&self, stream: &str, after: Option<u64>)
+    -> Result<Subscription, StoreError>;
 
     /// The last revision of the stream, `None` if it does not exist.
     async fn last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        let last = self.read(stream, Direction::Backwards, ReadFrom::End, 1).await?;
+        let last = self
+            .read(stream, Direction::Backwards, ReadFrom::End, 1)
+            .await?;
         Ok(last.first().map(|e| e.revision))
     }
 }
