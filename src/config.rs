@@ -228,26 +228,8 @@ fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
 mod tests {
     use super::*;
 
-    const ISSUE_EXAMPLE: &str = r#"
-environment = "prod"
-store = "sqlite://data/ledger.db"
-ticket_pattern = "^[A-Z][A-Z0-9]+-[0-9]+$"
-require_wiki_link = true
-four_eyes = true
-tracker_url = "https://tracker.example.com/browse/"   # makes tickets clickable
-
-[roles]
-approvers = ["alice", "U01APPROVER"]
-admins = ["oleg"]
-
-[services]            # ticket project key -> services it deploys
-PAY = ["billing"]
-API = ["api"]
-
-[[conflict_groups]]   # services that never deploy at the same time
-name = "backend-core"
-services = ["api", "billing"]
-"#;
+    /// The example in the repository, which is the config file of the README, as written.
+    const ISSUE_EXAMPLE: &str = include_str!("../dobrobot.example.toml");
 
     #[test]
     fn the_documented_file_works_as_written() {

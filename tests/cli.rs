@@ -12,26 +12,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The config file of the issue (section 8), as written.
-const ISSUE_CONFIG: &str = r#"environment = "prod"
-store = "sqlite://data/ledger.db"
-ticket_pattern = "^[A-Z][A-Z0-9]+-[0-9]+$"
-require_wiki_link = true
-four_eyes = true
-tracker_url = "https://tracker.example.com/browse/"   # makes tickets clickable
-
-[roles]
-approvers = ["alice", "U01APPROVER"]
-admins = ["oleg"]
-
-[services]            # ticket project key -> services it deploys
-PAY = ["billing"]
-API = ["api"]
-
-[[conflict_groups]]   # services that never deploy at the same time
-name = "backend-core"
-services = ["api", "billing"]
-"#;
+/// The example config of the repository (the README's, as the issue wrote it).
+const ISSUE_CONFIG: &str = include_str!("../dobrobot.example.toml");
 
 const TRACKER: &str = "https://tracker.example.com/browse/";
 

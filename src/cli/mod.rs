@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
@@ -67,53 +67,54 @@ enum Cmd {
     Locks(Listing),
     /// Every release request and how it ended.
     Deployments {
-        #[arg(long)]
-        since: Option<String>,
+        #[arg(long, value_parser = time_arg)]
+        since: Option<DateTime<Utc>>,
         #[command(flatten)]
         listing: Listing,
     },
     /// The audit history, filtered.
     History {
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long)]
-        ticket: Option<String>,
-        #[arg(long)]
-        actor: Option<String>,
+        #[arg(long, value_parser = ServiceName::parse)]
+        service: Option<ServiceName>,
+        #[arg(long, value_parser = TicketKey::parse)]
+        ticket: Option<TicketKey>,
+        #[arg(long, value_parser = UserId::parse)]
+        actor: Option<UserId>,
         /// Event type, e.g. DeploymentStarted.
         #[arg(long = "type")]
         event_type: Option<String>,
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long)]
-        until: Option<String>,
+        #[arg(long, value_parser = time_arg)]
+        since: Option<DateTime<Utc>>,
+        #[arg(long, value_parser = time_arg)]
+        until: Option<DateTime<Utc>>,
         #[command(flatten)]
         listing: Listing,
     },
     /// Who deployed a service, most recent first.
     Who {
-        service: String,
-        #[arg(long)]
-        since: Option<String>,
+        #[arg(value_parser = ServiceName::parse)]
+        service: ServiceName,
+        #[arg(long, value_parser = time_arg)]
+        since: Option<DateTime<Utc>>,
         #[command(flatten)]
         listing: Listing,
     },
     /// The queue and the locks as they were at a time.
     Replay {
-        #[arg(long)]
-        at: String,
+        #[arg(long, value_parser = time_arg)]
+        at: DateTime<Utc>,
         #[command(flatten)]
         listing: Listing,
     },
     /// Deployments on the services in the window before a time: what changed before it broke.
     Suspects {
-        #[arg(long)]
-        at: String,
-        #[arg(long, default_value = "2h")]
-        window: String,
+        #[arg(long, value_parser = time_arg)]
+        at: DateTime<Utc>,
+        #[arg(long, default_value = "2h", value_parser = parse_duration)]
+        window: Duration,
         /// Limit to these services (repeat or comma-separate).
-        #[arg(long, value_delimiter = ',')]
-        service: Vec<String>,
+        #[arg(long, value_delimiter = ',', value_parser = ServiceName::parse)]
+        service: Vec<ServiceName>,
         #[command(flatten)]
         listing: Listing,
     },
@@ -129,6 +130,11 @@ struct Listing {
     /// Build as of this revision instead of the latest.
     #[arg(long)]
     revision: Option<u64>,
+}
+
+/// A time argument, relative forms counted from now.
+fn time_arg(text: &str) -> Result<DateTime<Utc>, String> {
+    parse_time(text, Utc::now())
 }
 
 /// Runs the CLI; the process's exit code.
@@ -192,7 +198,6 @@ async fn context(cli: &Cli) -> Result<Context_> {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = context(&cli).await?;
-    let now = Utc::now();
     let mut out = std::io::stdout().lock();
     match cli.command {
         Cmd::Serve => {
@@ -212,10 +217,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             write_rows(&mut out, listing.format, &live.locks())?;
         }
         Cmd::Deployments { since, listing } => {
-            let since = since
-                .map(|s| parse_time(&s, now))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
             let deployments = build_deployments(&ctx, as_of(&listing)).await?;
             let rows: Vec<_> = deployments
                 .all
@@ -234,14 +235,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             until,
             listing,
         } => {
-            let time = |t: Option<String>| t.map(|t| parse_time(&t, now)).transpose();
             let filter = HistoryFilter {
-                service: service.map(|s| ServiceName::parse(&s)).transpose()?,
-                ticket: ticket.map(|t| TicketKey::parse(&t)).transpose()?,
-                actor: actor.map(|a| UserId::parse(&a)).transpose()?,
+                service,
+                ticket,
+                actor,
                 event_type,
-                since: time(since).map_err(anyhow::Error::msg)?,
-                until: time(until).map_err(anyhow::Error::msg)?,
+                since,
+                until,
             };
             let mut history = History::new(filter);
             projections::build(&ctx.store, &ctx.stream, as_of(&listing), &mut history).await?;
@@ -252,11 +252,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             since,
             listing,
         } => {
-            let service = ServiceName::parse(&service)?;
-            let since = since
-                .map(|s| parse_time(&s, now))
-                .transpose()
-                .map_err(anyhow::Error::msg)?;
             let deployments = build_deployments(&ctx, as_of(&listing)).await?;
             let rows: Vec<_> = deployments
                 .who(&service, since)
@@ -266,7 +261,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             write_rows(&mut out, listing.format, &rows)?;
         }
         Cmd::Replay { at, listing } => {
-            let at = parse_time(&at, now).map_err(anyhow::Error::msg)?;
             let live = build_live(&ctx, AsOf::Time(at)).await?;
             replay(&mut out, listing.format, at, &live, &ctx.policy)?;
         }
@@ -276,14 +270,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             service,
             listing,
         } => {
-            let at = parse_time(&at, now).map_err(anyhow::Error::msg)?;
-            let window = parse_duration(&window).map_err(anyhow::Error::msg)?;
-            let services = service
-                .iter()
-                .map(|s| ServiceName::parse(s))
-                .collect::<Result<Vec<_>, _>>()?;
             let deployments = build_deployments(&ctx, AsOf::Time(at)).await?;
-            let rows: Vec<_> = projections::suspects(&deployments, at, window, &services)
+            let rows: Vec<_> = projections::suspects(&deployments, at, window, &service)
                 .into_iter()
                 .cloned()
                 .collect();
