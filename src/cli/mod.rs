@@ -2,6 +2,8 @@
 //! Parsing is clap's; each subcommand is a few lines that call the library.
 
 mod format;
+mod migrate;
+mod projections_cmd;
 mod time_arg;
 
 use std::io::{BufRead, Write};
@@ -120,6 +122,25 @@ enum Cmd {
     },
     /// Check the ledger: contiguous revisions, intact hash chain, valid events.
     Verify,
+    /// Copy the ledger between two stores (e.g. sqlite://... to esdb://...), keeping event ids,
+    /// order, metadata and the hash chain; running it again appends nothing.
+    Migrate {
+        /// Source store URL.
+        #[arg(long)]
+        from: String,
+        /// Target store URL.
+        #[arg(long)]
+        to: String,
+    },
+    /// EventStoreDB server-side projections.
+    #[command(subcommand)]
+    Projections(ProjectionsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectionsCmd {
+    /// Create or update the server-side projections (projections/*.js) in EventStoreDB.
+    Install,
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +218,10 @@ async fn context(cli: &Cli) -> Result<Context_> {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Cmd::Migrate { from, to } = &cli.command {
+        let config = Config::load(cli.config.as_deref())?;
+        return migrate::run(&config, from, to).await;
+    }
     let ctx = context(&cli).await?;
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -276,6 +301,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .cloned()
                 .collect();
             write_rows(&mut out, listing.format, &rows)?;
+        }
+        Cmd::Migrate { .. } => unreachable!("handled before the store is opened"),
+        Cmd::Projections(ProjectionsCmd::Install) => {
+            drop(out);
+            return projections_cmd::install(&ctx.config, &ctx.store).await;
         }
         Cmd::Verify => {
             return match crate::verify::verify(&ctx.store, &ctx.stream).await {
