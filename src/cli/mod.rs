@@ -444,7 +444,22 @@ async fn serve(ctx: Context_) -> Result<()> {
     let follow = projections::follow(ctx.store.clone(), &ctx.stream, &mut live);
     tokio::select! {
         result = follow => result?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("stopping"),
+        signal = shutdown() => tracing::info!(signal, "stopping"),
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and service managers send).
+async fn shutdown() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "interrupt";
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupt",
+        _ = term.recv() => "terminate",
+    }
 }
