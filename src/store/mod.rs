@@ -5,6 +5,7 @@
 //! backend and EventStoreDB are interchangeable. The conformance suite in `tests/` holds every
 //! backend to these semantics.
 
+pub mod esdb;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -152,7 +153,12 @@ pub trait EventStore: Send + Sync {
     }
 }
 
-/// Opens the backend a store URL names: `sqlite://path` (or a bare `sqlite:path`).
+/// The URL schemes that name an EventStoreDB (KurrentDB) server or cluster.
+const ESDB_SCHEMES: [&str; 4] = ["esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover"];
+
+/// Opens the backend a store URL names: `sqlite://path` (or a bare `sqlite:path`), or an
+/// EventStoreDB connection string (`esdb://`, `esdb+discover://`, `kurrentdb://`,
+/// `kurrentdb+discover://`; TLS and credentials are part of the string).
 pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -161,8 +167,15 @@ pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
         let store = sqlite::SqliteStore::open(path).await?;
         return Ok(Arc::new(store));
     }
+    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+    if scheme.is_some_and(|s| ESDB_SCHEMES.iter().any(|e| s.eq_ignore_ascii_case(e))) {
+        let store = esdb::EsdbStore::open(url).await?;
+        return Ok(Arc::new(store));
+    }
     Err(StoreError::BadUrl {
-        url: url.to_string(),
-        reason: "expected sqlite://PATH".to_string(),
+        url: esdb::redact(url),
+        reason: "expected sqlite://PATH, or an EventStoreDB connection string \
+                 (esdb://, esdb+discover://, kurrentdb:// or kurrentdb+discover://)"
+            .to_string(),
     })
 }
