@@ -155,7 +155,11 @@ async fn catch_up(store: &Arc<dyn EventStore>, stream: &str) -> (Duration, usize
         }
     }
     let elapsed = started.elapsed();
-    assert_eq!(history.entries.len(), applied, "every event reached the history");
+    assert_eq!(
+        history.entries.len(),
+        applied,
+        "every event reached the history"
+    );
     (elapsed, applied)
 }
 
@@ -208,7 +212,10 @@ async fn run() {
             let r = raw(&client, &format!("raw-{round}"), &events).await;
             (ours(&store, &format!("ours-{round}"), &events).await, r)
         };
-        println!("(a) round {}/{ROUNDS}: backend {o:.2?}, raw client {r:.2?}", round + 1);
+        println!(
+            "(a) round {}/{ROUNDS}: backend {o:.2?}, raw client {r:.2?}",
+            round + 1
+        );
         best_ours = best_ours.min(o);
         best_raw = best_raw.min(r);
     }
@@ -230,13 +237,18 @@ async fn run() {
     let mut best_catchup = Duration::MAX;
     for round in 0..ROUNDS {
         let (time, applied) = catch_up(&store, stream).await;
-        assert_eq!(applied, catchup_events, "the subscription delivered the whole ledger");
+        assert_eq!(
+            applied, catchup_events,
+            "the subscription delivered the whole ledger"
+        );
         println!("(b) round {}/{ROUNDS}: caught up in {time:.2?}", round + 1);
         best_catchup = best_catchup.min(time);
     }
 
     println!();
-    println!("| measurement | dobrobot | raw `kurrentdb` client (same run) | ratio | target | met |");
+    println!(
+        "| measurement | dobrobot | raw `kurrentdb` client (same run) | ratio | target | met |"
+    );
     println!("|---|---:|---:|---:|---:|:---:|");
     println!(
         "| (a) {appends} single-event appends, exact expected revision | {} appends/s | {} appends/s | {overhead:.2} | <= 1.2 | {} |",

@@ -11,11 +11,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH};
+use std::sync::Arc;
+
+use dobrobot::domain::{Input, UserId, parse};
+use dobrobot::envelope::{Actor, Source};
+use dobrobot::ledger::{Ledger, Options, Submission};
+use dobrobot::store::{Direction, ReadFrom};
 use esdb_double::Double;
-use kurrentdb::{AppendToStreamOptions, Client, EventData, StreamState};
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -71,66 +73,70 @@ fn python_interpreter() -> Option<String> {
     }
 }
 
-/// Writes a short ledger into `stream` exactly as dobrobot stores it: sealed envelopes (JSON data,
-/// JSON metadata carrying the hash chain) appended with their event ids. Returns the ids and
-/// types in order.
-///
-/// Written with the `kurrentdb` client directly, in the shape of dobrobot's EventStoreDB backend;
-/// to be switched to that backend (`dobrobot::store::open`) once it lands.
+/// Records a short release through dobrobot's own ledger on its EventStoreDB backend, as the
+/// service does: a request, a refused accept (four eyes), an approval, an admin, a start.
+/// Returns the ids and types of what was stored, in order.
 async fn write_events_as_dobrobot(url: &str, stream: &str) -> Vec<(Uuid, String)> {
-    let actor: Actor = serde_json::from_value(serde_json::json!({
-        "id": "U01ALICE", "name": "Alice", "source": "slack"
-    }))
-    .expect("an actor");
-    let context = Context {
-        actor,
-        correlation_id: Uuid::new_v4(),
-        causation_id: None,
-        command: "dobro PAY-1 payments".to_owned(),
-        recorded_at: Utc.with_ymd_and_hms(2026, 1, 5, 9, 30, 0).unwrap(),
-    };
-    let events = [
-        (
-            "ReleaseRequested",
-            serde_json::json!({
-                "ticket": "PAY-1", "requester": "U01ALICE", "services": ["payments"],
-                "wiki": null, "comment": "", "need_admin": false
-            }),
-        ),
-        (
-            "ReleaseApproved",
-            serde_json::json!({ "ticket": "PAY-1", "approver": "U02BOB" }),
-        ),
-    ];
-
-    let client = Client::new(url.parse().expect("the double's URL")).expect("a client");
-    let mut prev_hash = GENESIS_HASH.to_owned();
-    let mut written = Vec::new();
-    for (revision, (event_type, data)) in events.into_iter().enumerate() {
-        let data = serde_json::to_vec(&data).expect("JSON");
-        let event = envelope::decode_event(event_type, &data).expect("a ledger event");
-        let id = Uuid::new_v4();
-        let (sealed, hash) = envelope::seal(&event, id, &context, &prev_hash);
-        let json = String::from_utf8(sealed.data.clone()).expect("JSON data");
-        let raw = RawValue::from_string(json).expect("JSON data");
-        let event_data = EventData::json(&sealed.event_type, &raw)
-            .expect("raw JSON serializes")
-            .id(sealed.id)
-            .metadata(sealed.metadata.clone().into());
-        let expected = match revision {
-            0 => StreamState::NoStream,
-            r => StreamState::StreamRevision(r as u64 - 1),
-        };
-        client
-            .append_to_stream(
-                stream,
-                &AppendToStreamOptions::default().stream_state(expected),
-                event_data,
-            )
-            .await
-            .expect("append to the double");
-        written.push((sealed.id, sealed.event_type));
-        prev_hash = hash;
+    let store = dobrobot::store::open(url)
+        .await
+        .expect("the EventStoreDB backend");
+    let policy = dobrobot::config::Config {
+        roles: dobrobot::config::Roles {
+            approvers: vec!["U02BOB".into()],
+            admins: vec!["U03OLEG".into()],
+        },
+        services: [("PAY".to_string(), vec!["payments".to_string()])].into(),
+        ..Default::default()
     }
-    written
+    .policy()
+    .expect("a valid policy");
+    let ledger = Ledger::open(
+        store.clone(),
+        stream.to_string(),
+        Arc::new(policy),
+        Options::default(),
+    )
+    .await
+    .expect("the ledger loads");
+    let chat = [
+        (
+            "U01ALICE",
+            "dobro #PAY-1 https://wiki.example.com/pay-1 payments change",
+        ),
+        ("U01ALICE", "accept PAY-1"),
+        ("U02BOB", "accept PAY-1"),
+        ("U03OLEG", "here PAY-1"),
+        ("U01ALICE", "dep start PAY-1"),
+    ];
+    for (user, text) in chat {
+        let Ok(Input::Command(command)) = parse(text) else {
+            panic!("`{text}` is a command");
+        };
+        let id = UserId::parse(user).expect("a user id");
+        let submission = Submission {
+            command,
+            actor: Actor {
+                name: id.to_string(),
+                id,
+                source: Source::Slack,
+            },
+            text: text.to_string(),
+            delivery: None,
+            correlation_id: None,
+        };
+        ledger.submit(submission).await.expect("recorded");
+    }
+    dobrobot::verify::verify(&store, stream)
+        .await
+        .expect("the ledger verifies on the double");
+    let stored = store
+        .read(stream, Direction::Forwards, ReadFrom::Start, 100)
+        .await
+        .expect("read back");
+    assert_eq!(
+        stored.len(),
+        chat.len(),
+        "one event per command, refusals included"
+    );
+    stored.into_iter().map(|e| (e.id, e.event_type)).collect()
 }

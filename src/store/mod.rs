@@ -21,6 +21,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
     pub id: Uuid,
+    /// Not empty: EventStoreDB refuses an event without a type.
     pub event_type: String,
     pub data: Vec<u8>,
     pub metadata: Vec<u8>,

@@ -377,7 +377,7 @@ pub async fn events_round_trip_byte_exact(h: &impl Harness) {
         },
         NewEvent {
             id: Uuid::from_u128(u128::MAX),
-            event_type: String::new(),
+            event_type: "x".to_string(),
             data: vec![0, 0, 0],
             metadata: vec![0xff, 0x00, 0xfe],
         },

@@ -64,8 +64,8 @@ pub(crate) fn stream_identifier(name: &str) -> StreamIdentifier {
     }
 }
 
-/// A proposed event; the server requires the `type` and `content-type` metadata and keeps only
-/// whether the content type is JSON.
+/// A proposed event; the server requires the `type` (not empty) and `content-type` metadata and
+/// keeps only whether the content type is JSON.
 pub(crate) fn proposed(
     id: Option<shared::Uuid>,
     metadata: &HashMap<String, String>,
@@ -75,6 +75,10 @@ pub(crate) fn proposed(
     let event_type = metadata
         .get("type")
         .ok_or_else(|| errors::required_metadata_missing("type"))?;
+    if event_type.is_empty() {
+        // The real server's answer to an empty type.
+        return Err(errors::invalid_argument("Empty eventType provided."));
+    }
     let content_type = metadata
         .get("content-type")
         .ok_or_else(|| errors::required_metadata_missing("content-type"))?;

@@ -315,3 +315,14 @@ async fn without_discovery_interval_zero_the_first_call_waits_half_a_second() {
     slow.server_info().await.unwrap();
     assert!(started.elapsed() >= std::time::Duration::from_millis(450));
 }
+
+#[tokio::test]
+async fn an_event_without_a_type_is_refused_and_nothing_is_written() {
+    let (double, client) = started().await;
+    let untyped = kurrentdb::EventData::binary("", vec![1u8, 2, 3].into());
+    let result = client
+        .append_to_stream("typeless", &Default::default(), untyped)
+        .await;
+    assert!(result.is_err(), "an empty type was accepted: {result:?}");
+    assert!(double.events("typeless").is_empty());
+}
