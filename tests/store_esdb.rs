@@ -19,13 +19,13 @@ use dobrobot::ledger::{self, Decision, Ledger, LedgerError, Options, Submission}
 use dobrobot::projections::{self, Projection};
 use dobrobot::store::esdb::EsdbStore;
 use dobrobot::store::{
-    self, AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError,
-    Subscription, SubscriptionItem,
+    self, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError, Subscription,
+    SubscriptionItem,
 };
 use dobrobot::verify;
 use esdb_double::Double;
 use futures::StreamExt;
-use support::conformance::Harness;
+use support::conformance::{Harness, event, events, repeated, written};
 use uuid::Uuid;
 
 struct Esdb {
@@ -70,35 +70,6 @@ const DELIVERY: Duration = Duration::from_secs(10);
 
 fn stream(what: &str) -> String {
     format!("esdb-{what}-{}", Uuid::now_v7().simple())
-}
-
-fn event(n: usize) -> NewEvent {
-    NewEvent {
-        id: Uuid::now_v7(),
-        event_type: "TestEvent".to_string(),
-        data: format!(r#"{{"n":{n}}}"#).into_bytes(),
-        metadata: br#"{"by":"store_esdb"}"#.to_vec(),
-    }
-}
-
-fn events(count: usize) -> Vec<NewEvent> {
-    (0..count).map(event).collect()
-}
-
-fn written(first_revision: u64, last_revision: u64) -> AppendResult {
-    AppendResult {
-        first_revision,
-        last_revision,
-        written: true,
-    }
-}
-
-fn repeated(first_revision: u64, last_revision: u64) -> AppendResult {
-    AppendResult {
-        first_revision,
-        last_revision,
-        written: false,
-    }
 }
 
 async fn next_item(sub: &mut Subscription) -> Result<SubscriptionItem, StoreError> {

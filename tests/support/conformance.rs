@@ -526,7 +526,7 @@ fn stream(what: &str) -> String {
     format!("conformance-{what}-{}", Uuid::now_v7().simple())
 }
 
-fn event(n: usize) -> NewEvent {
+pub fn event(n: usize) -> NewEvent {
     NewEvent {
         id: Uuid::now_v7(),
         event_type: "TestEvent".to_string(),
@@ -535,11 +535,11 @@ fn event(n: usize) -> NewEvent {
     }
 }
 
-fn events(count: usize) -> Vec<NewEvent> {
+pub fn events(count: usize) -> Vec<NewEvent> {
     (0..count).map(event).collect()
 }
 
-fn written(first_revision: u64, last_revision: u64) -> AppendResult {
+pub fn written(first_revision: u64, last_revision: u64) -> AppendResult {
     AppendResult {
         first_revision,
         last_revision,
@@ -547,7 +547,7 @@ fn written(first_revision: u64, last_revision: u64) -> AppendResult {
     }
 }
 
-fn repeated(first_revision: u64, last_revision: u64) -> AppendResult {
+pub fn repeated(first_revision: u64, last_revision: u64) -> AppendResult {
     AppendResult {
         first_revision,
         last_revision,
