@@ -55,6 +55,58 @@ pub struct Config {
     /// Ticket project key -> the services its releases deploy.
     pub services: BTreeMap<String, Vec<String>>,
     pub conflict_groups: Vec<ConflictGroupConfig>,
+    /// The Slack front; tokens usually come from the environment instead.
+    pub slack: SlackConfig,
+}
+
+/// `[slack]`: how dobrobot reaches Slack and where it talks.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// `xoxb-...` for the Web API (`SLACK_BOT_TOKEN`).
+    pub bot_token: Option<String>,
+    /// `xapp-...`: when set, Socket Mode is used (`SLACK_APP_TOKEN`).
+    pub app_token: Option<String>,
+    /// Verifies the Events API's signed requests (`SLACK_SIGNING_SECRET`).
+    pub signing_secret: Option<String>,
+    /// The Web API's base URL (`SLACK_API_URL`); tests point it at a local fake.
+    pub api_url: String,
+    /// Where the HTTP server listens (`DOBROBOT_HTTP_ADDR`).
+    pub http_addr: String,
+    /// The channel where each release gets its message (`DOBROBOT_SLACK_CHANNEL`).
+    pub release_channel: Option<String>,
+    /// How approvers and admins are told: `"group"` mentions the configured user groups (or
+    /// the people) in the release channel, `"dm"` messages each of them.
+    pub notify: String,
+    /// Mentioned when a request waits for approval for twice `approval_reminder`.
+    pub backup_approvers: Vec<String>,
+    /// A request waiting this long for approval gets a reminder in its thread.
+    pub approval_reminder: String,
+    /// A deployment running longer than this reminds its requester and admin.
+    pub deployment_expected: String,
+    /// A lock held this long is flagged as stale.
+    pub stale_lock: String,
+    /// No reminders between these times (UTC), e.g. `"22:00-08:00"`.
+    pub quiet_hours: Option<String>,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            bot_token: None,
+            app_token: None,
+            signing_secret: None,
+            api_url: "https://slack.com/api/".into(),
+            http_addr: "127.0.0.1:8080".into(),
+            release_channel: None,
+            notify: "group".into(),
+            backup_approvers: Vec::new(),
+            approval_reminder: "30m".into(),
+            deployment_expected: "1h".into(),
+            stale_lock: "4h".into(),
+            quiet_hours: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -83,6 +135,7 @@ impl Default for Config {
             roles: Roles::default(),
             services: BTreeMap::new(),
             conflict_groups: Vec::new(),
+            slack: SlackConfig::default(),
         }
     }
 }
@@ -97,6 +150,12 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "DOBROBOT_TRACKER_URL",
     "DOBROBOT_APPROVERS",
     "DOBROBOT_ADMINS",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_API_URL",
+    "DOBROBOT_HTTP_ADDR",
+    "DOBROBOT_SLACK_CHANNEL",
 ];
 
 impl Config {
@@ -155,6 +214,25 @@ impl Config {
         }
         if let Some(v) = lookup("DOBROBOT_ADMINS") {
             self.roles.admins = list(v);
+        }
+        let secret = |v: String| Some(v).filter(|v| !v.is_empty());
+        if let Some(v) = lookup("SLACK_BOT_TOKEN") {
+            self.slack.bot_token = secret(v);
+        }
+        if let Some(v) = lookup("SLACK_APP_TOKEN") {
+            self.slack.app_token = secret(v);
+        }
+        if let Some(v) = lookup("SLACK_SIGNING_SECRET") {
+            self.slack.signing_secret = secret(v);
+        }
+        if let Some(v) = lookup("SLACK_API_URL") {
+            self.slack.api_url = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_HTTP_ADDR") {
+            self.slack.http_addr = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_SLACK_CHANNEL") {
+            self.slack.release_channel = secret(v);
         }
         Ok(self)
     }
