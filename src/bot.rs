@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::config::{Config, ConfigError};
 use crate::domain::{HistoryFilter, Input, Policy, Query, ServiceName, parse};
 use crate::envelope::Actor;
-use crate::ledger::{Decision, Ledger, LedgerError, Options, Submission};
+use crate::ledger::{Decision, Ledger, LedgerError, Options, Outcome, Submission};
 use crate::projections::{self, AsOf, Deployments, History, ProjectionError};
 use crate::reply::Renderer;
 use crate::store::{self, EventStore, StoreError};
@@ -39,6 +39,22 @@ impl Reply {
     }
 }
 
+/// A reply, with the ledger's outcome when the message was a command it decided.
+#[derive(Debug, Clone)]
+pub struct Handled {
+    pub reply: Reply,
+    pub outcome: Option<Outcome>,
+}
+
+impl Handled {
+    fn reply(reply: Reply) -> Self {
+        Handled {
+            reply,
+            outcome: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(transparent)]
@@ -53,6 +69,8 @@ pub struct Bot {
     pub ledger: Ledger,
     pub store: Arc<dyn EventStore>,
     pub stream: String,
+    /// The policy as configured (role entries may be Slack user groups); commands are decided
+    /// by `ledger.policy()`, which the Slack front keeps expanded.
     pub policy: Arc<Policy>,
     pub renderer: Renderer,
 }
@@ -77,12 +95,26 @@ impl Bot {
 
     /// Handles one message from `actor`. `delivery` identifies a redelivering source's message.
     pub async fn handle(&self, actor: Actor, text: &str, delivery: Option<String>) -> Reply {
+        self.handle_with_outcome(actor, text, delivery).await.reply
+    }
+
+    /// Like `handle`, with what the ledger made of a command, for fronts that show more than
+    /// the reply (the Slack front updates the release's message).
+    pub async fn handle_with_outcome(
+        &self,
+        actor: Actor,
+        text: &str,
+        delivery: Option<String>,
+    ) -> Handled {
         let input = match parse(text) {
             Ok(input) => input,
-            Err(error) => return Reply::new(ReplyKind::Invalid, self.renderer.parse_error(&error)),
+            Err(error) => {
+                let reply = Reply::new(ReplyKind::Invalid, self.renderer.parse_error(&error));
+                return Handled::reply(reply);
+            }
         };
         match input {
-            Input::Query(query) => self.answer(query).await,
+            Input::Query(query) => Handled::reply(self.answer(query).await),
             Input::Command(command) => {
                 let submission = Submission {
                     command,
@@ -92,23 +124,32 @@ impl Bot {
                     correlation_id: None,
                 };
                 match self.ledger.submit(submission).await {
-                    Ok(outcome) => match outcome.result {
-                        Decision::Accepted(events) => Reply::new(
-                            ReplyKind::Done,
-                            self.renderer
-                                .accepted(&events, &outcome.state, &self.policy),
-                        ),
-                        Decision::Refused(refusal) => {
-                            Reply::new(ReplyKind::Refused, self.renderer.refusal(&refusal))
+                    Ok(outcome) => {
+                        let reply = match &outcome.result {
+                            Decision::Accepted(events) => Reply::new(
+                                ReplyKind::Done,
+                                self.renderer.accepted(
+                                    events,
+                                    &outcome.state,
+                                    &self.ledger.policy(),
+                                ),
+                            ),
+                            Decision::Refused(refusal) => {
+                                Reply::new(ReplyKind::Refused, self.renderer.refusal(refusal))
+                            }
+                            Decision::AlreadyRecorded => {
+                                Reply::new(ReplyKind::Done, self.renderer.already_recorded())
+                            }
+                        };
+                        Handled {
+                            reply,
+                            outcome: Some(outcome),
                         }
-                        Decision::AlreadyRecorded => {
-                            Reply::new(ReplyKind::Done, self.renderer.already_recorded())
-                        }
-                    },
-                    Err(error) => Reply::new(
+                    }
+                    Err(error) => Handled::reply(Reply::new(
                         ReplyKind::Failed,
                         format!("Your command was not recorded: {error}. Please try again."),
-                    ),
+                    )),
                 }
             }
         }
@@ -119,7 +160,7 @@ impl Bot {
             Query::Help => Ok(self.renderer.help()),
             Query::Queue => {
                 let snapshot = self.ledger.snapshot();
-                let items = crate::domain::queue(&snapshot.state, &self.policy);
+                let items = crate::domain::queue(&snapshot.state, &self.ledger.policy());
                 Ok(self.renderer.queue(&items))
             }
             Query::Who { service } => self.who(&service).await,

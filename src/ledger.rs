@@ -137,6 +137,7 @@ struct Job {
 pub struct Ledger {
     jobs: mpsc::Sender<Job>,
     snapshot: watch::Receiver<Snapshot>,
+    policy: Arc<watch::Sender<Arc<Policy>>>,
 }
 
 impl Ledger {
@@ -147,10 +148,11 @@ impl Ledger {
         policy: Arc<Policy>,
         options: Options,
     ) -> Result<Self, LedgerError> {
+        let (policy, policy_rx) = watch::channel(policy);
         let mut writer = Writer {
             store,
             stream,
-            policy,
+            policy: policy_rx,
             options,
             state: Arc::new(State::default()),
             revision: None,
@@ -161,7 +163,23 @@ impl Ledger {
         let (snapshot_tx, snapshot) = watch::channel(writer.snapshot());
         let (jobs, rx) = mpsc::channel(4096);
         tokio::spawn(writer.run(rx, snapshot_tx));
-        Ok(Ledger { jobs, snapshot })
+        Ok(Ledger {
+            jobs,
+            snapshot,
+            policy: Arc::new(policy),
+        })
+    }
+
+    /// The rules commands are decided by now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.borrow().clone()
+    }
+
+    /// Replaces the rules for the commands decided from now on (the Slack front expands user
+    /// groups into their members and refreshes them). `decide` stays a pure function of the
+    /// policy it is given.
+    pub fn set_policy(&self, policy: Arc<Policy>) {
+        self.policy.send_replace(policy);
     }
 
     /// Decides and records one command.
@@ -183,7 +201,7 @@ impl Ledger {
 struct Writer {
     store: Arc<dyn EventStore>,
     stream: String,
-    policy: Arc<Policy>,
+    policy: watch::Receiver<Arc<Policy>>,
     options: Options,
     /// Shared with the outcomes and the snapshot of the last batch; copied once per batch.
     state: Arc<State>,
@@ -278,6 +296,7 @@ impl Writer {
             decisions: Vec::with_capacity(jobs.len()),
         };
         let mut batch_deliveries = HashSet::new();
+        let policy = self.policy.borrow().clone();
         for job in jobs {
             let sub = &job.submission;
             let delivery_id = sub
@@ -298,8 +317,12 @@ impl Writer {
             );
             let _entered = span.enter();
             let (events, decision) =
-                match decide(&draft.state, &sub.actor.id, &sub.command, &self.policy) {
+                match decide(&draft.state, &sub.actor.id, &sub.command, &policy) {
                     Ok(events) => (events.clone(), Decision::Accepted(events)),
+                    // A reminder's refusal only says it is no longer due: nothing to record.
+                    Err(refusal) if !sub.command.records_refusal() => {
+                        (Vec::new(), Decision::Refused(refusal))
+                    }
                     Err(refusal) => (
                         vec![refused(&sub.actor.id, &sub.command, refusal.clone())],
                         Decision::Refused(refusal),
@@ -324,7 +347,8 @@ impl Writer {
                 draft.events.push(new);
                 draft.state.evolve(event, now);
             }
-            draft.decisions.push((decision, Some(offset)));
+            let recorded = !events.is_empty();
+            draft.decisions.push((decision, recorded.then_some(offset)));
         }
         draft
     }

@@ -148,6 +148,13 @@ impl Renderer {
                 format!("{by} ended the freeze. Releases may start again.")
             }
             Event::CommandRefused { refusal, .. } => self.refusal(refusal),
+            Event::ReminderSent { ticket, kind, .. } => {
+                format!(
+                    "Reminder sent about {}: {}.",
+                    self.ticket(ticket),
+                    kind_text(*kind)
+                )
+            }
         }
     }
 
@@ -268,6 +275,21 @@ impl Renderer {
                 )
             }
             Refusal::NotFrozen => "Releases are not frozen.".to_string(),
+            Refusal::ReminderOutOfStage {
+                ticket,
+                reminder,
+                status,
+            } => format!(
+                "No {} reminder for {}: it is {}.",
+                kind_text(*reminder),
+                self.ticket(ticket),
+                status_text(*status)
+            ),
+            Refusal::AlreadyReminded { ticket, reminder } => format!(
+                "The {} reminder for {} was already sent.",
+                kind_text(*reminder),
+                self.ticket(ticket)
+            ),
         }
     }
 
@@ -445,5 +467,101 @@ fn and_list(items: &[String]) -> String {
         None => String::new(),
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Reminders (`domain::reminders`) and the waitlist (`slack::waitlist`).
+impl Renderer {
+    /// A reminder, posted in the release's thread. The front puts the people it is for
+    /// (`due.mention`) in front of it, as mentions.
+    pub fn reminder(&self, due: &crate::domain::Due, now: DateTime<Utc>) -> String {
+        use crate::domain::ReminderKind;
+        let ticket = &due.ticket;
+        let waited = elapsed(due.since, now);
+        match due.kind {
+            ReminderKind::Approval => format!(
+                "{} by {} has waited {waited} for approval. \
+                 `accept {ticket}` or `reject {ticket} <reason>`.",
+                self.ticket(ticket),
+                due.requester
+            ),
+            ReminderKind::Escalation => format!(
+                "{} by {} has waited {waited} for approval and nobody has answered. \
+                 Please `accept {ticket}` or `reject {ticket} <reason>`.",
+                self.ticket(ticket),
+                due.requester
+            ),
+            ReminderKind::OverdueDeployment => format!(
+                "The deployment of {} has been running for {waited}, longer than expected. \
+                 Finish it with `dep finish {ticket}` or roll back with \
+                 `dep rollback {ticket} <reason>`.",
+                self.ticket(ticket)
+            ),
+            ReminderKind::StaleLock => {
+                let locks: Vec<String> = due.locks.iter().map(lock_text).collect();
+                format!(
+                    "Stale lock: the deployment of {} has held {} since {} ({waited}). \
+                     Others cannot deploy until it finishes (`dep finish {ticket}`) or rolls \
+                     back (`dep rollback {ticket} <reason>`).",
+                    self.ticket(ticket),
+                    and_list(&locks),
+                    time(due.since)
+                )
+            }
+        }
+    }
+
+    /// The direct message to someone whose `dep start` a lock held up, when that lock is free.
+    /// `item` is their release as the queue shows it now; `place` their place on the waitlist.
+    pub fn waitlist_freed(&self, freed: &TicketKey, item: &QueueItem, place: usize) -> String {
+        let ticket = &item.ticket;
+        let mut text = format!(
+            "The deployment of {} is over and its locks are free. You were #{place} waiting \
+             to start {}.",
+            self.ticket(freed),
+            self.ticket(ticket)
+        );
+        if item.waiting_for.is_empty() {
+            let _ = write!(text, " You can `dep start {ticket}` now.");
+        } else {
+            let what: Vec<String> = item.waiting_for.iter().map(waiting_text).collect();
+            let _ = write!(
+                text,
+                " {} still waits for {}.",
+                self.ticket(ticket),
+                and_list(&what)
+            );
+        }
+        text
+    }
+}
+
+fn kind_text(kind: crate::domain::ReminderKind) -> &'static str {
+    use crate::domain::ReminderKind;
+    match kind {
+        ReminderKind::Approval => "approval",
+        ReminderKind::Escalation => "escalation",
+        ReminderKind::OverdueDeployment => "overdue deployment",
+        ReminderKind::StaleLock => "stale lock",
+    }
+}
+
+fn lock_text(lock: &LockKey) -> String {
+    match lock {
+        LockKey::Service(s) => format!("the {s} lock"),
+        LockKey::Group(g) => format!("the {g} group lock"),
+    }
+}
+
+/// How long from `since` to `now`, to the minute: `45 min`, `1 h 5 min`, `2 d 3 h`.
+fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - since).num_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours, minutes) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
     }
 }

@@ -21,7 +21,7 @@ pub const METADATA: &str = "metadata";
 
 /// Every schema file: its name (`schemas/<name>.json`) and its text. One per event type, in the
 /// order of `Event::TYPES`, then the metadata.
-pub const FILES: [(&str, &str); 12] = [
+pub const FILES: [(&str, &str); 13] = [
     (
         "ReleaseRequested",
         include_str!("../schemas/ReleaseRequested.json"),
@@ -60,6 +60,7 @@ pub const FILES: [(&str, &str); 12] = [
         "CommandRefused",
         include_str!("../schemas/CommandRefused.json"),
     ),
+    ("ReminderSent", include_str!("../schemas/ReminderSent.json")),
     (METADATA, include_str!("../schemas/metadata.json")),
 ];
 
@@ -173,6 +174,10 @@ mod tests {
                        "refusal": {"kind": "lock_held",
                                    "lock": {"kind": "group", "name": "backend-core"},
                                    "ticket": "API-7", "by": "dev", "since": SINCE}}),
+            ),
+            (
+                "ReminderSent",
+                json!({"ticket": TICKET, "kind": "escalation", "by": "dobrobot"}),
             ),
         ]
     }

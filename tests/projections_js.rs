@@ -2,9 +2,10 @@
 //!
 //! A real `Ledger` on a SQLite file records a long, random but seeded run of chat commands
 //! (requests, approvals, admins, starts, finishes, rollbacks, rejections, cancellations,
-//! freezes, and the refusals they earn). The stored events are dumped as JSON lines and fed to
-//! each projection, as `dobrobot projections install` would install it, under Node in
-//! `tests/js/harness.js`, which provides EventStoreDB's projection API. Then:
+//! freezes, and the refusals they earn), with the system's reminders among them. The stored
+//! events are dumped as JSON lines and fed to each projection, as `dobrobot projections
+//! install` would install it, under Node in `tests/js/harness.js`, which provides
+//! EventStoreDB's projection API. Then:
 //!
 //! - the queue projection's state equals `domain::queue` after every event it handles;
 //! - by-ticket links exactly the events the audit history lists for each ticket;
@@ -20,10 +21,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
+use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::state::{AdminPresence, Freeze, Release, Stage};
 use dobrobot::domain::{
-    ConflictGroup, Event, HistoryFilter, Input, Policy, Reason, ServiceName, State, TicketKey,
-    UserId, parse, queue, start_blockers,
+    Command, ConflictGroup, Event, HistoryFilter, Input, Policy, Reason, ReminderKind, ServiceName,
+    State, TicketKey, UserId, parse, queue, start_blockers,
 };
 use dobrobot::envelope::{self, Actor, Recorded, Source};
 use dobrobot::esdb_projections::{self, Action, Projection};
@@ -530,7 +532,7 @@ impl Run {
         .expect("open the ledger");
 
         let mut generator = Generator::new(SEED);
-        for _ in 0..COMMANDS {
+        for i in 0..COMMANDS {
             let state = ledger.snapshot().state;
             let (who, text) = generator.next(&state, &policy);
             let command = match parse(&text) {
@@ -549,6 +551,29 @@ impl Run {
                 correlation_id: None,
             };
             ledger.submit(submission).await.expect("recorded");
+            // Now and then the system reminds about the oldest open release, each kind in
+            // turn; one about a stage the release is not in is refused and records nothing.
+            let oldest = ledger
+                .snapshot()
+                .state
+                .in_order()
+                .first()
+                .map(|r| r.ticket.clone());
+            if let Some(ticket) = oldest.filter(|_| i % 9 == 4) {
+                let kind = ReminderKind::ALL[(i / 9) % ReminderKind::ALL.len()];
+                let submission = Submission {
+                    command: Command::Remind { ticket, kind },
+                    actor: Actor {
+                        id: system_actor(),
+                        name: "dobrobot".to_string(),
+                        source: Source::System,
+                    },
+                    text: format!("reminder: {kind}"),
+                    delivery: None,
+                    correlation_id: None,
+                };
+                ledger.submit(submission).await.expect("recorded");
+            }
         }
 
         let raw = store
@@ -962,8 +987,11 @@ fn assert_same_queue(out: &Value, policy: &Policy, events: &[Recorded]) -> usize
         .iter();
     for recorded in events {
         state.evolve(&recorded.event, recorded.metadata.recorded_at);
-        if matches!(recorded.event, Event::CommandRefused { .. }) {
-            // No handler: the projection never sees it, and it changes no state.
+        if matches!(
+            recorded.event,
+            Event::CommandRefused { .. } | Event::ReminderSent { .. }
+        ) {
+            // No handler: the projection never sees it, and it changes no queue.
             continue;
         }
         let js = states

@@ -2,8 +2,9 @@
 //! unchanged.
 //!
 //! Three sources of events: a hand-made instance of every variant (with every refusal, every
-//! failed check, both lock kinds, a freeze with and without services), a walk through the rules
-//! with real chat commands, and random command sequences. Exhaustive `match`es make a new
+//! failed check, both lock kinds, a freeze with and without services, every reminder kind), a
+//! walk through the rules with real chat commands and the system's reminders, and random
+//! command sequences. Exhaustive `match`es make a new
 //! variant fail to compile here until it has a sample.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,9 +14,11 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::{
-    CheckFailure, ConflictGroup, Event, Input, LockKey, Policy, Reason, Refusal, ReleaseStatus,
-    Role, ServiceName, State, TicketKey, UserId, WikiLink, decide, parse, refused,
+    CheckFailure, Command, ConflictGroup, Event, Input, LockKey, Policy, Reason, Refusal,
+    ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink, decide,
+    parse, refused,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::schemas::{self, METADATA, validate_event, validate_metadata};
@@ -69,9 +72,11 @@ fn event_index(event: &Event) -> usize {
         Event::FreezeStarted { .. } => 8,
         Event::FreezeEnded { .. } => 9,
         Event::CommandRefused { .. } => 10,
+        Event::ReminderSent { .. } => 11,
     }
 }
 
+/// The refusals a `CommandRefused` may hold: all but a reminder's, which is never recorded.
 const REFUSAL_VARIANTS: usize = 17;
 
 fn refusal_index(refusal: &Refusal) -> usize {
@@ -93,7 +98,25 @@ fn refusal_index(refusal: &Refusal) -> usize {
         Refusal::NotDeploying { .. } => 14,
         Refusal::AlreadyFrozen { .. } => 15,
         Refusal::NotFrozen => 16,
+        Refusal::ReminderOutOfStage { .. } | Refusal::AlreadyReminded { .. } => {
+            panic!("a reminder's refusal is never recorded: {refusal:?}")
+        }
     }
+}
+
+/// The refusals of `Command::Remind`, which the ledger does not record.
+fn unrecorded_refusals() -> Vec<Refusal> {
+    vec![
+        Refusal::ReminderOutOfStage {
+            ticket: t("PAY-1"),
+            reminder: ReminderKind::Approval,
+            status: ReleaseStatus::Accepted,
+        },
+        Refusal::AlreadyReminded {
+            ticket: t("PAY-1"),
+            reminder: ReminderKind::StaleLock,
+        },
+    ]
 }
 
 fn check_index(failure: &CheckFailure) -> usize {
@@ -285,6 +308,13 @@ fn every_event() -> Vec<Event> {
         },
         Event::FreezeEnded { by: u("bob") },
     ];
+    for kind in ReminderKind::ALL {
+        events.push(Event::ReminderSent {
+            ticket: ticket.clone(),
+            kind,
+            by: system_actor(),
+        });
+    }
     for (i, refusal) in every_refusal().into_iter().enumerate() {
         let ticket = refusal_ticket(&refusal);
         let command = ["dobro", "accept", "dep start", "freeze", "unfreeze"][i % 5];
@@ -311,6 +341,7 @@ fn every_variant_matches_its_schema_and_round_trips() {
     let mut checks = BTreeSet::new();
     let mut locks = BTreeSet::new();
     let mut freezes = BTreeSet::new();
+    let mut reminders = BTreeSet::new();
     for event in &events {
         check(event);
         kinds.insert(event_index(event));
@@ -333,9 +364,17 @@ fn every_variant_matches_its_schema_and_round_trips() {
             Event::FreezeStarted { services, .. } => {
                 freezes.insert(services.is_some());
             }
+            Event::ReminderSent { kind, .. } => {
+                reminders.insert(*kind);
+            }
             _ => {}
         }
     }
+    assert_eq!(
+        reminders.len(),
+        ReminderKind::ALL.len(),
+        "a reminder kind has no sample"
+    );
     assert_eq!(
         kinds.len(),
         Event::TYPES.len(),
@@ -345,6 +384,24 @@ fn every_variant_matches_its_schema_and_round_trips() {
     assert_eq!(checks.len(), 4, "a failed check has no sample");
     assert_eq!(locks.len(), 2, "a lock kind has no sample");
     assert_eq!(freezes.len(), 2, "a freeze scope has no sample");
+}
+
+#[test]
+fn a_reminders_refusal_is_not_recorded_and_the_schema_has_no_room_for_it() {
+    for refusal in unrecorded_refusals() {
+        let command = Command::Remind {
+            ticket: t("PAY-1"),
+            kind: ReminderKind::Approval,
+        };
+        assert!(!command.records_refusal());
+        // Were one recorded by mistake, `verify` would flag it.
+        let event = refused(&system_actor(), &command, refusal);
+        let value = serde_json::to_value(&event).unwrap();
+        assert!(
+            validate_event("CommandRefused", &value["data"]).is_err(),
+            "{value}"
+        );
+    }
 }
 
 #[test]
@@ -455,18 +512,39 @@ fn policy() -> Policy {
     }
 }
 
-/// Runs chat commands through `decide`, records what comes out, and returns every event.
+/// The system's reminder written as `remind <kind> <ticket>` in a script (no chat text parses
+/// to a reminder).
+fn system_reminder(text: &str) -> Option<(UserId, Command)> {
+    let [verb, kind, ticket] = text.split(' ').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let kind = ReminderKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+    (verb == "remind").then(|| {
+        (
+            system_actor(),
+            Command::Remind {
+                ticket: t(ticket),
+                kind,
+            },
+        )
+    })
+}
+
+/// Runs chat commands (and system reminders) through `decide`, records what comes out as the
+/// ledger would, and returns every event.
 fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
     let policy = policy();
     let mut state = State::default();
     let mut emitted = Vec::new();
     for (actor, text) in commands {
-        let Ok(Input::Command(command)) = parse(text.as_ref()) else {
-            continue;
+        let (actor, command) = match (system_reminder(text.as_ref()), parse(text.as_ref())) {
+            (Some(reminder), _) => reminder,
+            (None, Ok(Input::Command(command))) => (u(actor), command),
+            (None, _) => continue,
         };
-        let actor = u(actor);
         let events = match decide(&state, &actor, &command, &policy) {
             Ok(events) => events,
+            Err(_) if !command.records_refusal() => Vec::new(),
             Err(refusal) => vec![refused(&actor, &command, refusal)],
         };
         for event in events {
@@ -481,6 +559,9 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
 fn events_from_a_walk_through_the_rules_match_their_schemas() {
     let script = [
         ("dev", "dobro #PAY-1 <https://wiki/x|Notes> fix &amp; ship"),
+        ("system", "remind approval PAY-1"),
+        ("system", "remind escalation PAY-1"),
+        ("system", "remind approval PAY-1"),
         ("dev", "dobro PAY-1 https://wiki/x again"),
         ("eve", "dobro X_Y-7 no notes"),
         (
@@ -503,6 +584,9 @@ fn events_from_a_walk_through_the_rules_match_their_schemas() {
         ("eve", "dep start PAY-1"),
         ("dev", "dep start PAY-1"),
         ("dev", "dep start PAY-1"),
+        ("system", "remind overdue_deployment PAY-1"),
+        ("system", "remind stale_lock PAY-1"),
+        ("system", "remind approval PAY-1"),
         ("dev", "cancel PAY-1"),
         ("bob", "accept OPS-1"),
         ("eve", "dep start OPS-1"),
@@ -546,23 +630,28 @@ const TICKETS: &[&str] = &["PAY-1", "PAY-2", "API-1", "WEB-1", "OPS-1", "X_Y-1"]
 
 fn chat() -> impl Strategy<Value = (&'static str, String)> {
     let ticket = prop::sample::select(TICKETS);
-    let text = (0..12usize, ticket, any::<bool>()).prop_map(|(verb, ticket, flag)| match verb {
-        0 => {
-            let extra = if flag { " no_need_admin" } else { "" };
-            format!("dobro {ticket} https://wiki/x notes{extra}")
-        }
-        1 => format!("dobro {ticket} services=web,billing"),
-        2 => format!("accept {ticket}"),
-        3 => format!("reject {ticket} not now"),
-        4 => format!("cancel {ticket}"),
-        5 => format!("here {ticket}"),
-        6 | 7 => format!("dep start {ticket}"),
-        8 => format!("dep finish {ticket}"),
-        9 => format!("dep rollback {ticket} broken"),
-        10 if flag => "freeze audit services=billing".to_string(),
-        10 => "freeze audit".to_string(),
-        _ => "unfreeze".to_string(),
-    });
+    let kind = prop::sample::select(ReminderKind::ALL.to_vec());
+    let text =
+        (0..13usize, ticket, any::<bool>(), kind).prop_map(
+            |(verb, ticket, flag, kind)| match verb {
+                0 => {
+                    let extra = if flag { " no_need_admin" } else { "" };
+                    format!("dobro {ticket} https://wiki/x notes{extra}")
+                }
+                1 => format!("dobro {ticket} services=web,billing"),
+                2 => format!("accept {ticket}"),
+                3 => format!("reject {ticket} not now"),
+                4 => format!("cancel {ticket}"),
+                5 => format!("here {ticket}"),
+                6 | 7 => format!("dep start {ticket}"),
+                8 => format!("dep finish {ticket}"),
+                9 => format!("dep rollback {ticket} broken"),
+                10 if flag => "freeze audit services=billing".to_string(),
+                10 => "freeze audit".to_string(),
+                11 => "unfreeze".to_string(),
+                _ => format!("remind {kind} {ticket}"),
+            },
+        );
     (prop::sample::select(ACTORS), text)
 }
 

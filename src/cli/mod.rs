@@ -20,8 +20,10 @@ use crate::bot::{Bot, ReplyKind};
 use crate::config::Config;
 use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue};
 use crate::envelope::{Actor, Source};
+use crate::http;
 use crate::ledger::Options;
 use crate::projections::{self, AsOf, Deployments, History, Live};
+use crate::slack::SlackFront;
 use crate::store::{self, EventStore};
 
 pub use format::Format;
@@ -431,7 +433,9 @@ async fn chat(ctx: Context_, user: &str, text: &str, json: bool) -> Result<ExitC
 }
 
 async fn serve(ctx: Context_) -> Result<()> {
-    let bot = Bot::open(&ctx.config, Options::default()).await?;
+    // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bot = Arc::new(Bot::open(&ctx.config, Options::default()).await?);
     let snapshot = bot.ledger.snapshot();
     tracing::info!(
         store = %ctx.config.store,
@@ -440,11 +444,50 @@ async fn serve(ctx: Context_) -> Result<()> {
         open_requests = snapshot.state.releases.len(),
         "dobrobot is serving the ledger"
     );
+    let slack = &ctx.config.slack;
+    let front = match &slack.bot_token {
+        Some(_) => Some(
+            SlackFront::open(&ctx.config, bot.clone())
+                .await
+                .context("starting the Slack front")?,
+        ),
+        None => None,
+    };
+    let socket = match (&slack.app_token, &front) {
+        (Some(_), Some(front)) => Some(
+            crate::slack::socket::SocketMode::start(slack, front.clone())
+                .await
+                .context("starting Slack's Socket Mode")?,
+        ),
+        (Some(_), None) => anyhow::bail!("SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN"),
+        (None, _) => None,
+    };
+    let endpoints = slack
+        .signing_secret
+        .clone()
+        .map(|signing_secret| http::SlackEndpoints {
+            signing_secret,
+            front: front.clone(),
+        });
+    let listener = tokio::net::TcpListener::bind(&slack.http_addr)
+        .await
+        .with_context(|| format!("binding {}", slack.http_addr))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        slack_events = endpoints.is_some(),
+        slack_web_api = front.is_some(),
+        "HTTP server listening"
+    );
+    let server = axum::serve(listener, http::router(endpoints)).into_future();
     let mut live = Live::default();
     let follow = projections::follow(ctx.store.clone(), &ctx.stream, &mut live);
     tokio::select! {
         result = follow => result?,
+        result = server => result.context("the HTTP server stopped")?,
         signal = shutdown() => tracing::info!(signal, "stopping"),
+    }
+    if let Some(socket) = socket {
+        socket.shutdown().await;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::reminders::ReminderKind;
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
 /// A request for permission to release (`dobro`).
@@ -44,6 +45,11 @@ pub enum Command {
     },
     /// `unfreeze`
     Unfreeze,
+    /// A reminder, by the system (`domain::reminders`); no chat text parses to it.
+    Remind {
+        ticket: TicketKey,
+        kind: ReminderKind,
+    },
 }
 
 impl Command {
@@ -57,7 +63,8 @@ impl Command {
             | Command::Here { ticket }
             | Command::Start { ticket }
             | Command::Finish { ticket }
-            | Command::Rollback { ticket, .. } => Some(ticket),
+            | Command::Rollback { ticket, .. }
+            | Command::Remind { ticket, .. } => Some(ticket),
             Command::Freeze { .. } | Command::Unfreeze => None,
         }
     }
@@ -75,7 +82,15 @@ impl Command {
             Command::Rollback { .. } => "dep rollback",
             Command::Freeze { .. } => "freeze",
             Command::Unfreeze => "unfreeze",
+            Command::Remind { .. } => "remind",
         }
+    }
+
+    /// Whether a refusal of the command is recorded (`CommandRefused`). A person's refused
+    /// command is part of the audit history; a reminder refused because it is no longer due
+    /// (the release moved on, another replica sent it) is not news, so it records nothing.
+    pub fn records_refusal(&self) -> bool {
+        !matches!(self, Command::Remind { .. })
     }
 }
 

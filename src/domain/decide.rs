@@ -11,8 +11,8 @@ use super::state::{AdminPresence, Freeze, Release, Stage, State};
 use super::types::{TicketKey, UserId};
 
 /// Decides a command by `actor`. `Err` is a refusal, which the ledger records as a
-/// `CommandRefused` event (see [`refused`]). No rule depends on the clock: when a thing happened
-/// is the ledger's recording time, so `decide` takes no `now`.
+/// `CommandRefused` event (see [`refused`]) unless it is a reminder's. No rule depends on the
+/// clock: when a thing happened is the ledger's recording time, so `decide` takes no `now`.
 pub fn decide(
     state: &State,
     actor: &UserId,
@@ -134,10 +134,34 @@ pub fn decide(
                 Freeze::On { .. } => Ok(vec![Event::FreezeEnded { by: actor.clone() }]),
             }
         }
+        // When a reminder is due is `reminders::due`'s rule; this one keeps each to its stage
+        // and to once per stage, whoever (whichever replica) asks.
+        Command::Remind { ticket, kind } => {
+            let release = open(state, ticket)?;
+            if release.status() != kind.stage() {
+                return Err(Refusal::ReminderOutOfStage {
+                    ticket: ticket.clone(),
+                    reminder: *kind,
+                    status: release.status(),
+                });
+            }
+            if release.reminders.contains(kind) {
+                return Err(Refusal::AlreadyReminded {
+                    ticket: ticket.clone(),
+                    reminder: *kind,
+                });
+            }
+            Ok(vec![Event::ReminderSent {
+                ticket: ticket.clone(),
+                kind: *kind,
+                by: actor.clone(),
+            }])
+        }
     }
 }
 
-/// The event that records a refused command.
+/// The event that records a refused command (for commands whose refusals are recorded, see
+/// `Command::records_refusal`).
 pub fn refused(actor: &UserId, command: &Command, refusal: Refusal) -> Event {
     Event::CommandRefused {
         by: actor.clone(),

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::refusal::Refusal;
+use super::reminders::ReminderKind;
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,11 +72,19 @@ pub enum Event {
         ticket: Option<TicketKey>,
         refusal: Refusal,
     },
+    /// A reminder about the release's current stage went out (`domain::reminders`); at most
+    /// one of each kind per stage.
+    ReminderSent {
+        ticket: TicketKey,
+        kind: ReminderKind,
+        /// The system actor.
+        by: UserId,
+    },
 }
 
 impl Event {
     /// Every event type name, in the order of the enum: one schema file each.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 12] = [
         "ReleaseRequested",
         "ReleaseApproved",
         "ReleaseRejected",
@@ -87,6 +96,7 @@ impl Event {
         "FreezeStarted",
         "FreezeEnded",
         "CommandRefused",
+        "ReminderSent",
     ];
 
     pub fn type_name(&self) -> &'static str {
@@ -102,6 +112,7 @@ impl Event {
             Event::FreezeStarted { .. } => 8,
             Event::FreezeEnded { .. } => 9,
             Event::CommandRefused { .. } => 10,
+            Event::ReminderSent { .. } => 11,
         };
         Self::TYPES[index]
     }
@@ -116,7 +127,8 @@ impl Event {
             | Event::AdminJoined { ticket, .. }
             | Event::DeploymentStarted { ticket, .. }
             | Event::DeploymentFinished { ticket, .. }
-            | Event::DeploymentRolledBack { ticket, .. } => Some(ticket),
+            | Event::DeploymentRolledBack { ticket, .. }
+            | Event::ReminderSent { ticket, .. } => Some(ticket),
             Event::CommandRefused { ticket, .. } => ticket.as_ref(),
             Event::FreezeStarted { .. } | Event::FreezeEnded { .. } => None,
         }
@@ -136,7 +148,8 @@ impl Event {
             | Event::DeploymentRolledBack { by, .. }
             | Event::FreezeStarted { by, .. }
             | Event::FreezeEnded { by }
-            | Event::CommandRefused { by, .. } => by,
+            | Event::CommandRefused { by, .. }
+            | Event::ReminderSent { by, .. } => by,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The release process, pure: what people ask (`command`), what happened (`event`), what is
-//! true now (`state`), the rules (`decide`), the config-driven rules (`policy`, `checks`), and
-//! the live queue (`queue`). No I/O and no async here; time comes in as data.
+//! true now (`state`), the rules (`decide`), the config-driven rules (`policy`, `checks`), the
+//! live queue (`queue`) and what is overdue (`reminders`). No I/O and no async here; time comes
+//! in as data.
 
 pub mod checks;
 pub mod command;
@@ -10,6 +11,7 @@ pub mod parse;
 pub mod policy;
 pub mod queue;
 pub mod refusal;
+pub mod reminders;
 #[cfg(test)]
 mod scenario;
 pub mod state;
@@ -22,5 +24,6 @@ pub use parse::{ParseError, parse};
 pub use policy::{ConflictGroup, Policy};
 pub use queue::{QueueItem, Waiting, queue};
 pub use refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
+pub use reminders::{Due, ReminderKind, ReminderSettings};
 pub use state::State;
 pub use types::{ParseValueError, Reason, ServiceName, TicketKey, UserId, WikiLink};

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::reminders::ReminderKind;
 use super::types::{Reason, ServiceName, TicketKey, UserId};
 
 /// Who may do a thing, as named in a refusal.
@@ -122,4 +123,16 @@ pub enum Refusal {
         since: DateTime<Utc>,
     },
     NotFrozen,
+    /// A reminder about a stage the release is no longer (or not yet) in. Never recorded, like
+    /// every refusal of a reminder (`Command::records_refusal`), so not in the schema either.
+    ReminderOutOfStage {
+        ticket: TicketKey,
+        reminder: ReminderKind,
+        status: ReleaseStatus,
+    },
+    /// The reminder was already sent in the release's current stage. Never recorded.
+    AlreadyReminded {
+        ticket: TicketKey,
+        reminder: ReminderKind,
+    },
 }

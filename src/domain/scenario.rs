@@ -4,7 +4,8 @@
 //! before, from `at(0)`), parses the command from real chat text with `parse`, and compares what
 //! `decide` returns with the expected events or refusal value, never with reply text. `then`
 //! and `then_refused` hand back the scenario with the outcome recorded, so a story can go on:
-//! a refusal is recorded as `CommandRefused` and must leave the state as it was.
+//! a refusal is recorded as `CommandRefused` (unless the command's refusals are not recorded:
+//! reminders) and must leave the state as it was.
 //!
 //! The policy fixture: approvers alice and bob, admin oleg, `PAY -> billing`, `API -> api`,
 //! `WEB -> web`, and the conflict group `backend-core` of api and billing. Requesters are
@@ -24,6 +25,7 @@ use super::parse::{ParseError, parse};
 use super::policy::{ConflictGroup, Policy};
 use super::queue::{QueueItem, Waiting, queue};
 use super::refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
+use super::reminders::{ReminderKind, system_actor};
 use super::state::State;
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
@@ -121,7 +123,9 @@ impl Decided {
             Err(refusal) => {
                 assert_eq!(refusal, expected, "`{}` by {actor}", command.verb());
                 let before = scenario.state.clone();
-                scenario.record(&refused(&actor, &command, refusal));
+                if command.records_refusal() {
+                    scenario.record(&refused(&actor, &command, refusal));
+                }
                 assert_eq!(
                     scenario.state, before,
                     "a recorded refusal changed the state"
@@ -282,6 +286,23 @@ pub fn frozen(by: &str, why: &str, services: Option<&[&str]>) -> Event {
 
 pub fn unfrozen(by: &str) -> Event {
     Event::FreezeEnded { by: u(by) }
+}
+
+/// The system's reminder command.
+pub fn remind(ticket: &str, kind: ReminderKind) -> (UserId, Command) {
+    let command = Command::Remind {
+        ticket: t(ticket),
+        kind,
+    };
+    (system_actor(), command)
+}
+
+pub fn reminded(ticket: &str, kind: ReminderKind) -> Event {
+    Event::ReminderSent {
+        ticket: t(ticket),
+        kind,
+        by: system_actor(),
+    }
 }
 
 /// Requested, accepted and joined by an admin: ready to start.
@@ -1092,6 +1113,173 @@ fn a_refusal_is_recorded_with_who_what_and_why() {
             refusal,
         }
     );
+}
+
+// --- reminders -------------------------------------------------------------------------------
+
+use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
+
+#[test]
+fn a_request_waiting_for_approval_is_reminded_once_then_escalated_once() {
+    Scenario::given([requested("PAY-1", "dev")])
+        .when(remind("PAY-1", Approval))
+        .then([reminded("PAY-1", Approval)])
+        .when(remind("PAY-1", Approval))
+        .then_refused(Refusal::AlreadyReminded {
+            ticket: t("PAY-1"),
+            reminder: Approval,
+        })
+        .when(remind("PAY-1", Escalation))
+        .then([reminded("PAY-1", Escalation)])
+        .when(remind("PAY-1", Escalation))
+        .then_refused(Refusal::AlreadyReminded {
+            ticket: t("PAY-1"),
+            reminder: Escalation,
+        });
+}
+
+#[test]
+fn approval_reminders_stop_once_the_request_is_accepted() {
+    for kind in [Approval, Escalation] {
+        Scenario::given([requested("PAY-1", "dev"), approved("PAY-1", "alice")])
+            .when(remind("PAY-1", kind))
+            .then_refused(Refusal::ReminderOutOfStage {
+                ticket: t("PAY-1"),
+                reminder: kind,
+                status: ReleaseStatus::Accepted,
+            });
+    }
+}
+
+#[test]
+fn deployment_reminders_are_only_about_a_running_deployment() {
+    for kind in [OverdueDeployment, StaleLock] {
+        Scenario::given([requested("PAY-1", "dev")])
+            .when(remind("PAY-1", kind))
+            .then_refused(Refusal::ReminderOutOfStage {
+                ticket: t("PAY-1"),
+                reminder: kind,
+                status: ReleaseStatus::Requested,
+            });
+        Scenario::given(deploying("PAY-1", "dev"))
+            .when(remind("PAY-1", kind))
+            .then([reminded("PAY-1", kind)])
+            .when(remind("PAY-1", kind))
+            .then_refused(Refusal::AlreadyReminded {
+                ticket: t("PAY-1"),
+                reminder: kind,
+            });
+    }
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(remind("PAY-1", Approval))
+        .then_refused(Refusal::ReminderOutOfStage {
+            ticket: t("PAY-1"),
+            reminder: Approval,
+            status: ReleaseStatus::Deploying,
+        });
+}
+
+#[test]
+fn a_closed_release_gets_no_reminder() {
+    let closed = [
+        vec![requested("PAY-1", "dev"), cancelled("PAY-1", "dev")],
+        vec![requested("PAY-1", "dev"), rejected("PAY-1", "bob", "no")],
+        [
+            deploying("PAY-1", "dev").to_vec(),
+            vec![finished("PAY-1", "dev")],
+        ]
+        .concat(),
+        [
+            deploying("PAY-1", "dev").to_vec(),
+            vec![rolled_back("PAY-1", "dev", "5xx")],
+        ]
+        .concat(),
+    ];
+    for given in closed {
+        for kind in ReminderKind::ALL {
+            Scenario::given(given.clone())
+                .when(remind("PAY-1", kind))
+                .then_refused(Refusal::NoOpenRequest { ticket: t("PAY-1") });
+        }
+    }
+}
+
+#[test]
+fn a_new_request_for_the_same_ticket_is_reminded_afresh() {
+    Scenario::given([
+        requested("PAY-1", "dev"),
+        reminded("PAY-1", Approval),
+        reminded("PAY-1", Escalation),
+        cancelled("PAY-1", "dev"),
+        requested("PAY-1", "dev"),
+    ])
+    .when(remind("PAY-1", Approval))
+    .then([reminded("PAY-1", Approval)]);
+}
+
+#[test]
+fn the_state_keeps_the_reminders_of_the_current_stage_only() {
+    let scenario = Scenario::given([
+        requested("PAY-1", "dev"),
+        reminded("PAY-1", Approval),
+        // A fact that does not fit the stage (from another version) changes nothing.
+        reminded("PAY-1", StaleLock),
+    ]);
+    let sent = |scenario: &Scenario| scenario.state().releases[&t("PAY-1")].reminders.clone();
+    assert_eq!(sent(&scenario), BTreeSet::from([Approval]));
+    let scenario = Scenario::given([
+        requested("PAY-1", "dev"),
+        reminded("PAY-1", Approval),
+        approved("PAY-1", "alice"),
+    ]);
+    assert_eq!(sent(&scenario), BTreeSet::new());
+    let mut given = deploying("PAY-1", "dev").to_vec();
+    given.insert(1, reminded("PAY-1", Escalation));
+    given.push(reminded("PAY-1", OverdueDeployment));
+    assert_eq!(
+        sent(&Scenario::given(given)),
+        BTreeSet::from([OverdueDeployment])
+    );
+}
+
+#[test]
+fn a_reminder_changes_nothing_but_the_reminders_sent() {
+    let before = Scenario::given(deploying("PAY-1", "dev"));
+    let after = Scenario::given(deploying("PAY-1", "dev"))
+        .when(remind("PAY-1", OverdueDeployment))
+        .then([reminded("PAY-1", OverdueDeployment)]);
+    assert_eq!(before.queue(), after.queue());
+    assert_eq!(before.state().locks, after.state().locks);
+}
+
+#[test]
+fn a_refused_reminder_is_not_recorded_but_a_persons_refusal_is() {
+    let (_, remind) = remind("PAY-1", Approval);
+    assert!(!remind.records_refusal());
+    for text in [
+        "dobro PAY-1 https://wiki/x",
+        "accept PAY-1",
+        "reject PAY-1 no",
+        "cancel PAY-1",
+        "here PAY-1",
+        "dep start PAY-1",
+        "dep finish PAY-1",
+        "dep rollback PAY-1 no",
+        "freeze audit",
+        "unfreeze",
+    ] {
+        assert!(cmd("dev", text).1.records_refusal(), "{text}");
+    }
+}
+
+#[test]
+fn no_chat_text_is_a_reminder() {
+    for text in ["remind PAY-1 approval", "reminder PAY-1"] {
+        assert!(
+            matches!(parse(text), Err(ParseError::Unknown { .. })),
+            "{text}"
+        );
+    }
 }
 
 // --- the queue -------------------------------------------------------------------------------

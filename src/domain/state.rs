@@ -3,12 +3,13 @@
 //! `evolve` never fails: an event is a fact, and a fact that does not fit (a finish for a
 //! release that is not open, say, from a ledger written by another version) changes nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::event::Event;
 use super::refusal::{LockKey, ReleaseStatus};
+use super::reminders::ReminderKind;
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
 /// Whether a release needs an admin, and who joined.
@@ -46,6 +47,8 @@ pub struct Release {
     pub seq: u64,
     pub stage: Stage,
     pub admin: AdminPresence,
+    /// The reminders sent in the current stage (each kind belongs to one stage).
+    pub reminders: BTreeSet<ReminderKind>,
 }
 
 impl Release {
@@ -155,6 +158,7 @@ impl State {
                         } else {
                             AdminPresence::NotNeeded
                         },
+                        reminders: BTreeSet::new(),
                     },
                 );
             }
@@ -164,6 +168,7 @@ impl State {
                         approver: approver.clone(),
                         at,
                     };
+                    r.reminders.clear();
                 }
             }
             Event::AdminJoined { ticket, admin } => {
@@ -192,6 +197,7 @@ impl State {
                         by: by.clone(),
                         since: at,
                     };
+                    r.reminders.clear();
                 }
                 let held = Held {
                     ticket: ticket.clone(),
@@ -229,6 +235,13 @@ impl State {
             }
             Event::FreezeEnded { .. } => self.freeze = Freeze::Off,
             Event::CommandRefused { .. } => {}
+            Event::ReminderSent { ticket, kind, .. } => {
+                if let Some(r) = self.releases.get_mut(ticket)
+                    && r.status() == kind.stage()
+                {
+                    r.reminders.insert(*kind);
+                }
+            }
         }
     }
 }

@@ -186,7 +186,8 @@ impl Projection for Deployments {
             ),
             Event::FreezeStarted { .. }
             | Event::FreezeEnded { .. }
-            | Event::CommandRefused { .. } => {}
+            | Event::CommandRefused { .. }
+            | Event::ReminderSent { .. } => {}
         }
     }
 }

@@ -65,11 +65,14 @@ const PAGE: usize = 4096;
 
 /// Reads the stream from the start and feeds each event of the `as_of` prefix to `projection`.
 /// Returns the last revision applied.
-pub async fn build(
+///
+/// Generic rather than `&mut dyn Projection` so that the future is `Send` when the projection
+/// is: the Slack front runs the bot's queries in spawned tasks.
+pub async fn build<P: Projection + ?Sized>(
     store: &Arc<dyn EventStore>,
     stream: &str,
     as_of: AsOf,
-    projection: &mut dyn Projection,
+    projection: &mut P,
 ) -> Result<Option<u64>, ProjectionError> {
     let mut next = 0u64;
     let mut last = None;

@@ -1,0 +1,671 @@
+//! Reminders: what in the release process has waited too long, and whom to tell.
+//!
+//! A reminder is about one stage of one release: `approval` and `escalation` about a request
+//! waiting for approval, `overdue_deployment` and `stale_lock` about a deployment. [`due`] is a
+//! pure function of the state, the time and the settings; whoever sends reminders (the Slack
+//! scheduler) records each one through `Command::Remind` before telling anyone, so that the
+//! ledger, not a replica's memory, knows what was sent: the state keeps the reminders sent in a
+//! release's current stage, `decide` refuses a second one, and [`Due::delivery`] names the
+//! reminder the same way on every replica so that two replicas racing append it once.
+//!
+//! Quiet hours hold everything back: nothing is due while they last, and what fell due in them
+//! is due when they end. When the escalation is due the plain reminder is skipped, so a
+//! scheduler that was down for a while does not send both at once.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::policy::Policy;
+use super::refusal::{LockKey, ReleaseStatus};
+use super::state::{AdminPresence, Release, Stage, State};
+use super::types::{ParseValueError, TicketKey, UserId};
+
+/// What a reminder is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    /// A request has waited for approval longer than `approval_reminder`: the approvers.
+    Approval,
+    /// ... and for twice that: the backup approvers.
+    Escalation,
+    /// A deployment runs longer than `deployment_expected`: its requester and admin.
+    OverdueDeployment,
+    /// A deployment has held its locks longer than `stale_lock`.
+    StaleLock,
+}
+
+impl ReminderKind {
+    pub const ALL: [ReminderKind; 4] = [
+        ReminderKind::Approval,
+        ReminderKind::Escalation,
+        ReminderKind::OverdueDeployment,
+        ReminderKind::StaleLock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderKind::Approval => "approval",
+            ReminderKind::Escalation => "escalation",
+            ReminderKind::OverdueDeployment => "overdue_deployment",
+            ReminderKind::StaleLock => "stale_lock",
+        }
+    }
+
+    /// The stage of a release the reminder is about; it is void once the release moves on.
+    pub fn stage(self) -> ReleaseStatus {
+        match self {
+            ReminderKind::Approval | ReminderKind::Escalation => ReleaseStatus::Requested,
+            ReminderKind::OverdueDeployment | ReminderKind::StaleLock => ReleaseStatus::Deploying,
+        }
+    }
+}
+
+impl fmt::Display for ReminderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The id reminder commands are recorded under (`Source::System` in the metadata).
+pub fn system_actor() -> UserId {
+    UserId::parse("dobrobot").expect("a valid user id")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SettingsError {
+    #[error("`{0}` is not a duration (expected something like 30m, 1h, 1h30m, 90s, 2d)")]
+    Duration(String),
+    #[error("`{0}` is not a UTC time window (expected HH:MM-HH:MM, e.g. 22:00-08:00)")]
+    QuietHours(String),
+    #[error("backup approver: {0}")]
+    BackupApprover(#[from] ParseValueError),
+}
+
+/// A positive duration written as `30m`, `1h`, `1h30m`, `90s` or `2d`.
+pub fn parse_duration(text: &str) -> Result<TimeDelta, SettingsError> {
+    let error = || SettingsError::Duration(text.to_string());
+    let mut total = TimeDelta::zero();
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: i64 = number.parse().map_err(|_| error())?;
+        number.clear();
+        let part = match c {
+            's' => TimeDelta::try_seconds(n),
+            'm' => TimeDelta::try_minutes(n),
+            'h' => TimeDelta::try_hours(n),
+            'd' => TimeDelta::try_days(n),
+            _ => None,
+        };
+        total = part.and_then(|p| total.checked_add(&p)).ok_or_else(error)?;
+    }
+    if !number.is_empty() || total <= TimeDelta::zero() {
+        return Err(error());
+    }
+    Ok(total)
+}
+
+/// A daily window in UTC, `start` included, `end` not; it may wrap midnight (`22:00-08:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl QuietHours {
+    pub fn parse(text: &str) -> Result<Self, SettingsError> {
+        let error = || SettingsError::QuietHours(text.to_string());
+        let (start, end) = text.split_once('-').ok_or_else(error)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| error());
+        let (start, end) = (time(start)?, time(end)?);
+        // An empty window, or one that is the whole day, is a typo rather than a wish.
+        if start == end {
+            return Err(error());
+        }
+        Ok(QuietHours { start, end })
+    }
+
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        let t = at.time();
+        if self.start < self.end {
+            self.start <= t && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        }
+    }
+}
+
+/// When reminders fall due and whom an escalation goes to (`[slack]` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderSettings {
+    /// A request waiting this long for approval gets a reminder; twice this, an escalation.
+    pub approval_after: TimeDelta,
+    pub deployment_expected: TimeDelta,
+    pub stale_lock: TimeDelta,
+    pub quiet_hours: Option<QuietHours>,
+    /// Escalations mention them; with none configured, the approvers again.
+    pub backup_approvers: Vec<UserId>,
+}
+
+impl Default for ReminderSettings {
+    /// The defaults of `[slack]`: 30 minutes, 1 hour, 4 hours, no quiet hours, no backups.
+    fn default() -> Self {
+        ReminderSettings {
+            approval_after: TimeDelta::minutes(30),
+            deployment_expected: TimeDelta::hours(1),
+            stale_lock: TimeDelta::hours(4),
+            quiet_hours: None,
+            backup_approvers: Vec::new(),
+        }
+    }
+}
+
+/// A reminder that is due now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    pub ticket: TicketKey,
+    pub kind: ReminderKind,
+    /// When the stage began: the request, or the start of the deployment (and of its locks).
+    pub since: DateTime<Utc>,
+    /// When the reminder fell due (earlier than now if the scheduler was away or it was quiet).
+    pub at: DateTime<Utc>,
+    pub requester: UserId,
+    /// Whom it mentions, in order, each once.
+    pub mention: Vec<UserId>,
+    /// The locks the deployment holds; empty unless `kind` is `stale_lock`.
+    pub locks: Vec<LockKey>,
+}
+
+impl Due {
+    /// The command that records it.
+    pub fn command(&self) -> super::Command {
+        super::Command::Remind {
+            ticket: self.ticket.clone(),
+            kind: self.kind,
+        }
+    }
+
+    /// The delivery id it is recorded under: the same on every replica, and new for each stage
+    /// of each request (a request for the same ticket later starts a new stage).
+    pub fn delivery(&self) -> String {
+        format!(
+            "reminder:{}:{}:{}",
+            self.ticket,
+            self.kind,
+            self.since.timestamp_millis()
+        )
+    }
+}
+
+/// Every reminder due at `now`, in request order; nothing during quiet hours.
+pub fn due(
+    state: &State,
+    now: DateTime<Utc>,
+    settings: &ReminderSettings,
+    policy: &Policy,
+) -> Vec<Due> {
+    if settings.quiet_hours.is_some_and(|q| q.contains(now)) {
+        return Vec::new();
+    }
+    let mut due = Vec::new();
+    for release in state.in_order() {
+        let sent = |kind| release.reminders.contains(&kind);
+        let mut push = |kind, since: DateTime<Utc>, after: TimeDelta| {
+            let at = since + after;
+            if at <= now && !sent(kind) {
+                due.push(reminder(state, release, kind, since, at, settings, policy));
+                true
+            } else {
+                false
+            }
+        };
+        match &release.stage {
+            Stage::Requested => {
+                let since = release.requested_at;
+                let escalated = sent(ReminderKind::Escalation)
+                    || push(ReminderKind::Escalation, since, settings.approval_after * 2);
+                if !escalated {
+                    push(ReminderKind::Approval, since, settings.approval_after);
+                }
+            }
+            Stage::Accepted { .. } => {}
+            Stage::Deploying { since, .. } => {
+                let since = *since;
+                push(
+                    ReminderKind::OverdueDeployment,
+                    since,
+                    settings.deployment_expected,
+                );
+                let locked = state
+                    .locks
+                    .values()
+                    .filter(|held| held.ticket == release.ticket)
+                    .map(|held| held.since)
+                    .min();
+                if let Some(locked) = locked {
+                    push(ReminderKind::StaleLock, locked, settings.stale_lock);
+                }
+            }
+        }
+    }
+    due
+}
+
+fn reminder(
+    state: &State,
+    release: &Release,
+    kind: ReminderKind,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+    settings: &ReminderSettings,
+    policy: &Policy,
+) -> Due {
+    let mut mention: Vec<UserId> = Vec::new();
+    let mut add = |people: &mut dyn Iterator<Item = &UserId>| {
+        for person in people {
+            if !mention.contains(person) {
+                mention.push(person.clone());
+            }
+        }
+    };
+    let deployer = match &release.stage {
+        Stage::Deploying { by, .. } => Some(by),
+        _ => None,
+    };
+    let admin = match &release.admin {
+        AdminPresence::Joined { admin, .. } => Some(admin),
+        _ => None,
+    };
+    match kind {
+        ReminderKind::Approval => add(&mut policy.approvers.iter()),
+        ReminderKind::Escalation if settings.backup_approvers.is_empty() => {
+            add(&mut policy.approvers.iter())
+        }
+        ReminderKind::Escalation => add(&mut settings.backup_approvers.iter()),
+        ReminderKind::OverdueDeployment | ReminderKind::StaleLock => {
+            add(&mut [Some(&release.requester), deployer, admin]
+                .into_iter()
+                .flatten())
+        }
+    }
+    let locks = match kind {
+        ReminderKind::StaleLock => state
+            .locks
+            .iter()
+            .filter(|(_, held)| held.ticket == release.ticket)
+            .map(|(key, _)| key.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    Due {
+        ticket: release.ticket.clone(),
+        kind,
+        since,
+        at,
+        requester: release.requester.clone(),
+        mention,
+        locks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::super::scenario::{
+        Scenario, admin_joined, approved, at, deploying, policy, reminded, requested,
+        requested_no_admin, started, t, u,
+    };
+    use super::*;
+    use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
+
+    fn minutes(n: i64) -> TimeDelta {
+        TimeDelta::minutes(n)
+    }
+
+    fn settings() -> ReminderSettings {
+        ReminderSettings::default()
+    }
+
+    /// (ticket, kind, when it fell due) of every reminder due at `now`.
+    fn due_at(
+        scenario: &Scenario,
+        now: DateTime<Utc>,
+        settings: &ReminderSettings,
+    ) -> Vec<(String, ReminderKind, DateTime<Utc>)> {
+        due(scenario.state(), now, settings, &policy())
+            .into_iter()
+            .map(|d| (d.ticket.to_string(), d.kind, d.at))
+            .collect()
+    }
+
+    fn kinds(scenario: &Scenario, now: DateTime<Utc>) -> Vec<ReminderKind> {
+        due_at(scenario, now, &settings())
+            .into_iter()
+            .map(|(_, kind, _)| kind)
+            .collect()
+    }
+
+    #[test]
+    fn durations_parse() {
+        let cases = [
+            ("30m", minutes(30)),
+            ("1h", minutes(60)),
+            ("4h", minutes(240)),
+            ("1h30m", minutes(90)),
+            ("90s", TimeDelta::seconds(90)),
+            ("2d", TimeDelta::days(2)),
+            (" 45m ", minutes(45)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text), Ok(expected), "{text}");
+        }
+        for text in [
+            "",
+            "30",
+            "m",
+            "0m",
+            "30x",
+            "-5m",
+            "1.5h",
+            "h1",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Err(SettingsError::Duration(text.to_string())),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_hours_parse_and_may_wrap_midnight() {
+        let day = |h, m| Utc.with_ymd_and_hms(2025, 3, 3, h, m, 0).single().unwrap();
+        let night = QuietHours::parse("22:00-08:00").unwrap();
+        for (h, m, quiet) in [
+            (21, 59, false),
+            (22, 0, true),
+            (23, 59, true),
+            (0, 0, true),
+            (7, 59, true),
+            (8, 0, false),
+            (12, 0, false),
+        ] {
+            assert_eq!(night.contains(day(h, m)), quiet, "{h}:{m:02}");
+        }
+        let lunch = QuietHours::parse("12:00 - 13:30").unwrap();
+        for (h, m, quiet) in [
+            (11, 59, false),
+            (12, 0, true),
+            (13, 29, true),
+            (13, 30, false),
+        ] {
+            assert_eq!(lunch.contains(day(h, m)), quiet, "{h}:{m:02}");
+        }
+        for text in ["", "22:00", "22:00-", "25:00-08:00", "8-9", "08:00-08:00"] {
+            assert_eq!(
+                QuietHours::parse(text),
+                Err(SettingsError::QuietHours(text.to_string())),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_is_reminded_after_the_wait_and_escalated_after_twice_that() {
+        // Requested at at(0).
+        let scenario = Scenario::given([requested("PAY-1", "dev")]);
+        assert_eq!(kinds(&scenario, at(0) + minutes(29)), []);
+        assert_eq!(
+            due_at(&scenario, at(0) + minutes(30), &settings()),
+            [("PAY-1".to_string(), Approval, at(0) + minutes(30))]
+        );
+        let scenario = Scenario::given([requested("PAY-1", "dev"), reminded("PAY-1", Approval)]);
+        assert_eq!(kinds(&scenario, at(0) + minutes(59)), []);
+        assert_eq!(
+            due_at(&scenario, at(0) + minutes(60), &settings()),
+            [("PAY-1".to_string(), Escalation, at(0) + minutes(60))]
+        );
+        let scenario = Scenario::given([
+            requested("PAY-1", "dev"),
+            reminded("PAY-1", Approval),
+            reminded("PAY-1", Escalation),
+        ]);
+        assert_eq!(kinds(&scenario, at(0) + TimeDelta::days(3)), []);
+    }
+
+    #[test]
+    fn a_late_scheduler_escalates_without_the_plain_reminder_first() {
+        let scenario = Scenario::given([requested("PAY-1", "dev")]);
+        assert_eq!(kinds(&scenario, at(0) + minutes(75)), [Escalation]);
+        let scenario = Scenario::given([requested("PAY-1", "dev"), reminded("PAY-1", Escalation)]);
+        assert_eq!(kinds(&scenario, at(0) + minutes(75)), []);
+    }
+
+    #[test]
+    fn an_accepted_release_waiting_to_start_is_not_reminded() {
+        let scenario = Scenario::given([
+            requested("PAY-1", "dev"),
+            approved("PAY-1", "alice"),
+            admin_joined("PAY-1", "oleg"),
+        ]);
+        assert_eq!(kinds(&scenario, at(0) + TimeDelta::days(1)), []);
+    }
+
+    #[test]
+    fn a_long_deployment_is_overdue_then_its_locks_stale() {
+        // Started at at(3).
+        let scenario = Scenario::given(deploying("PAY-1", "dev"));
+        let start = at(3);
+        assert_eq!(kinds(&scenario, start + minutes(59)), []);
+        assert_eq!(
+            due_at(&scenario, start + minutes(60), &settings()),
+            [("PAY-1".to_string(), OverdueDeployment, start + minutes(60))]
+        );
+        assert_eq!(
+            kinds(&scenario, start + minutes(240)),
+            [OverdueDeployment, StaleLock]
+        );
+        let mut given = deploying("PAY-1", "dev").to_vec();
+        given.push(reminded("PAY-1", OverdueDeployment));
+        let scenario = Scenario::given(given.clone());
+        assert_eq!(kinds(&scenario, start + minutes(239)), []);
+        assert_eq!(kinds(&scenario, start + minutes(240)), [StaleLock]);
+        given.push(reminded("PAY-1", StaleLock));
+        assert_eq!(
+            kinds(&Scenario::given(given), start + TimeDelta::days(2)),
+            []
+        );
+    }
+
+    #[test]
+    fn the_stage_clock_restarts_with_each_stage() {
+        // Requested at at(0), reminded, approved at at(2), started at at(3): the deployment's
+        // hour counts from the start, not from the request.
+        let scenario = Scenario::given([
+            requested_no_admin("PAY-1", "dev"),
+            reminded("PAY-1", Approval),
+            approved("PAY-1", "alice"),
+            started("PAY-1", "dev"),
+        ]);
+        assert_eq!(kinds(&scenario, at(0) + minutes(61)), []);
+        assert_eq!(kinds(&scenario, at(3) + minutes(60)), [OverdueDeployment]);
+    }
+
+    #[test]
+    fn nothing_is_due_in_quiet_hours_and_what_fell_due_goes_out_when_they_end() {
+        // Requested at 10:00 (at(0)); quiet 10:15-11:00 for the test.
+        let scenario = Scenario::given([requested("PAY-1", "dev")]);
+        let quiet = ReminderSettings {
+            quiet_hours: Some(QuietHours::parse("10:15-11:00").unwrap()),
+            ..settings()
+        };
+        assert_eq!(due_at(&scenario, at(0) + minutes(40), &quiet), []);
+        assert_eq!(due_at(&scenario, at(0) + minutes(59), &quiet), []);
+        assert_eq!(
+            due_at(&scenario, at(0) + minutes(60), &quiet),
+            [("PAY-1".to_string(), Escalation, at(0) + minutes(60))]
+        );
+        let scenario = Scenario::given([requested("PAY-1", "dev")]);
+        let night = ReminderSettings {
+            quiet_hours: Some(QuietHours::parse("10:20-10:45").unwrap()),
+            ..settings()
+        };
+        assert_eq!(due_at(&scenario, at(0) + minutes(44), &night), []);
+        assert_eq!(
+            due_at(&scenario, at(0) + minutes(45), &night),
+            [("PAY-1".to_string(), Approval, at(0) + minutes(30))]
+        );
+    }
+
+    #[test]
+    fn quiet_hours_across_midnight_hold_a_deployment_reminder_until_morning() {
+        // The scenario's clock starts at 10:00; a deployment started at 10:03 with an expected
+        // duration of 12 hours is overdue at 22:03, in the night.
+        let scenario = Scenario::given(deploying("PAY-1", "dev"));
+        let night = ReminderSettings {
+            deployment_expected: TimeDelta::hours(12),
+            stale_lock: TimeDelta::days(7),
+            quiet_hours: Some(QuietHours::parse("22:00-08:00").unwrap()),
+            ..settings()
+        };
+        let day = |d, h, m| Utc.with_ymd_and_hms(2025, 3, d, h, m, 0).single().unwrap();
+        assert_eq!(due_at(&scenario, day(3, 22, 3), &night), []);
+        assert_eq!(due_at(&scenario, day(4, 0, 30), &night), []);
+        assert_eq!(due_at(&scenario, day(4, 7, 59), &night), []);
+        assert_eq!(
+            due_at(&scenario, day(4, 8, 0), &night),
+            [("PAY-1".to_string(), OverdueDeployment, day(3, 22, 3))]
+        );
+    }
+
+    #[test]
+    fn reminders_come_in_request_order() {
+        let scenario = Scenario::given([
+            requested("WEB-1", "eve"),
+            requested("PAY-1", "dev"),
+            requested("API-1", "dev"),
+        ]);
+        let tickets: Vec<String> = due_at(&scenario, at(2) + minutes(30), &settings())
+            .into_iter()
+            .map(|(ticket, _, _)| ticket)
+            .collect();
+        assert_eq!(tickets, ["WEB-1", "PAY-1", "API-1"]);
+    }
+
+    #[test]
+    fn each_reminder_mentions_the_people_it_is_for() {
+        let mention = |scenario: &Scenario, now, settings: &ReminderSettings| {
+            due(scenario.state(), now, settings, &policy())
+                .into_iter()
+                .map(|d| (d.kind, d.mention))
+                .collect::<Vec<_>>()
+        };
+        let waiting = Scenario::given([requested("PAY-1", "dev")]);
+        assert_eq!(
+            mention(&waiting, at(0) + minutes(30), &settings()),
+            [(Approval, vec![u("alice"), u("bob")])]
+        );
+        // No backups configured: the approvers again.
+        assert_eq!(
+            mention(&waiting, at(0) + minutes(60), &settings()),
+            [(Escalation, vec![u("alice"), u("bob")])]
+        );
+        let backups = ReminderSettings {
+            backup_approvers: vec![u("S0BACKUP"), u("carol")],
+            ..settings()
+        };
+        assert_eq!(
+            mention(&waiting, at(0) + minutes(60), &backups),
+            [(Escalation, vec![u("S0BACKUP"), u("carol")])]
+        );
+        // Requested by dev, admin oleg joined, started by oleg: dev and oleg, once each.
+        let deploying = Scenario::given([
+            requested("PAY-1", "dev"),
+            approved("PAY-1", "alice"),
+            admin_joined("PAY-1", "oleg"),
+            started("PAY-1", "oleg"),
+        ]);
+        assert_eq!(
+            mention(&deploying, at(3) + minutes(240), &settings()),
+            [
+                (OverdueDeployment, vec![u("dev"), u("oleg")]),
+                (StaleLock, vec![u("dev"), u("oleg")]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stale_lock_names_every_lock_the_deployment_holds() {
+        let scenario = Scenario::given(deploying("PAY-1", "dev"));
+        let stale: Vec<Due> = due(
+            scenario.state(),
+            at(3) + minutes(240),
+            &settings(),
+            &policy(),
+        )
+        .into_iter()
+        .filter(|d| d.kind == StaleLock)
+        .collect();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(
+            stale[0].locks,
+            [
+                LockKey::Service(super::super::scenario::s("billing")),
+                LockKey::Group("backend-core".to_string()),
+            ]
+        );
+        assert_eq!(stale[0].since, at(3));
+    }
+
+    #[test]
+    fn the_delivery_id_names_the_ticket_kind_and_stage() {
+        let scenario = Scenario::given([requested("PAY-1", "dev")]);
+        let first = &due(
+            scenario.state(),
+            at(0) + minutes(30),
+            &settings(),
+            &policy(),
+        )[0];
+        assert_eq!(
+            first.delivery(),
+            format!("reminder:PAY-1:approval:{}", at(0).timestamp_millis())
+        );
+        assert_eq!(
+            first.command(),
+            super::super::Command::Remind {
+                ticket: t("PAY-1"),
+                kind: Approval
+            }
+        );
+        // Requested again later: another stage, another id.
+        let again = Scenario::given([
+            requested("PAY-1", "dev"),
+            super::super::scenario::cancelled("PAY-1", "dev"),
+            requested("PAY-1", "dev"),
+        ]);
+        let second = &due(again.state(), at(2) + minutes(30), &settings(), &policy())[0];
+        assert_ne!(first.delivery(), second.delivery());
+    }
+
+    #[test]
+    fn kinds_serialize_as_snake_case_and_belong_to_one_stage() {
+        for kind in ReminderKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::String(kind.as_str().to_string())
+            );
+        }
+        assert_eq!(Approval.stage(), ReleaseStatus::Requested);
+        assert_eq!(Escalation.stage(), ReleaseStatus::Requested);
+        assert_eq!(OverdueDeployment.stage(), ReleaseStatus::Deploying);
+        assert_eq!(StaleLock.stage(), ReleaseStatus::Deploying);
+    }
+}

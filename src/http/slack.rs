@@ -1,0 +1,178 @@
+//! Slack's three HTTP endpoints. Each verifies the signature (401 and nothing recorded when it
+//! fails), answers at once, and spawns the work:
+//!
+//! - `POST /slack/events`: the Events API (`url_verification` is answered with its challenge;
+//!   `event_callback` carries `app_mention` and `message.im`). A retry (`X-Slack-Retry-Num`) is
+//!   handled like the first delivery: its delivery id is the same, so the ledger records
+//!   nothing new.
+//! - `POST /slack/interactivity`: a form with a `payload` JSON; `block_actions` are buttons.
+//! - `POST /slack/commands`: the `/dobro` slash command's form.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::post;
+use serde_json::json;
+use slack_morphism::prelude::*;
+use tracing::{info, warn};
+
+use crate::slack::{Inbound, SlackFront, inbound};
+
+use super::SlackEndpoints;
+use super::signature::{self, Unverified};
+
+pub fn routes(endpoints: SlackEndpoints) -> Router {
+    Router::new()
+        .route("/slack/events", post(events))
+        .route("/slack/interactivity", post(interactivity))
+        .route("/slack/commands", post(commands))
+        .with_state(Arc::new(endpoints))
+}
+
+async fn events(
+    State(endpoints): State<Arc<SlackEndpoints>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match verified(&endpoints, &headers, &body) {
+        Ok(body) => body,
+        Err(unverified) => return unverified.into_response(),
+    };
+    let event: SlackPushEvent = match serde_json::from_str(body) {
+        Ok(event) => event,
+        Err(error) => {
+            warn!(%error, "an Events API body that is not a push event");
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
+    match event {
+        SlackPushEvent::UrlVerification(check) => {
+            Json(json!({ "challenge": check.challenge })).into_response()
+        }
+        SlackPushEvent::EventCallback(callback) => {
+            let retry = headers
+                .get("x-slack-retry-num")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            info!(event_id = %callback.event_id.0, retry = ?retry, "Slack event");
+            if let Some(inbound) = inbound::from_push_event(&callback) {
+                spawn(&endpoints.front, vec![inbound]);
+            }
+            StatusCode::OK.into_response()
+        }
+        SlackPushEvent::AppRateLimited(limited) => {
+            warn!(team = %limited.team_id, "Slack is rate limiting this app's events");
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn interactivity(
+    State(endpoints): State<Arc<SlackEndpoints>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match verified(&endpoints, &headers, &body) {
+        Ok(body) => body,
+        Err(unverified) => return unverified.into_response(),
+    };
+    let Some(payload) = form(body).remove("payload") else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    match serde_json::from_str::<SlackInteractionEvent>(&payload) {
+        Ok(SlackInteractionEvent::BlockActions(actions)) => {
+            spawn(&endpoints.front, inbound::from_block_actions(&actions));
+            StatusCode::OK.into_response()
+        }
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(error) => {
+            warn!(%error, "an interactivity payload that cannot be read");
+            StatusCode::BAD_REQUEST.into_response()
+        }
+    }
+}
+
+async fn commands(
+    State(endpoints): State<Arc<SlackEndpoints>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match verified(&endpoints, &headers, &body) {
+        Ok(body) => body,
+        Err(unverified) => return unverified.into_response(),
+    };
+    let Some(command) = slash_command(form(body)) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    spawn(
+        &endpoints.front,
+        vec![inbound::from_slash_command(&command)],
+    );
+    // An empty 200 shows nothing; the answer follows as an ephemeral message.
+    StatusCode::OK.into_response()
+}
+
+/// The verified body; a request that is not Slack's is logged and gets 401.
+fn verified<'b>(
+    endpoints: &SlackEndpoints,
+    headers: &HeaderMap,
+    body: &'b [u8],
+) -> Result<&'b str, Unverified> {
+    signature::verify(&endpoints.signing_secret, headers, body, signature::now())
+        .inspect_err(|error| warn!(%error, "refused a request that is not signed by Slack"))
+}
+
+impl IntoResponse for Unverified {
+    fn into_response(self) -> Response {
+        (StatusCode::UNAUTHORIZED, self.to_string()).into_response()
+    }
+}
+
+/// Runs the commands in order, after the acknowledgement.
+fn spawn(front: &Option<Arc<SlackFront>>, inbounds: Vec<Inbound>) {
+    if inbounds.is_empty() {
+        return;
+    }
+    let Some(front) = front.clone() else {
+        warn!("no SLACK_BOT_TOKEN: a Slack command was acknowledged and dropped");
+        return;
+    };
+    tokio::spawn(async move {
+        for inbound in inbounds {
+            front.handle(inbound).await;
+        }
+    });
+}
+
+fn form(body: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn slash_command(mut form: HashMap<String, String>) -> Option<SlackCommandEvent> {
+    let mut take = |name: &str| form.remove(name);
+    let team_id = take("team_id")?;
+    let channel_id = take("channel_id")?;
+    let user_id = take("user_id")?;
+    let command = take("command")?;
+    let response_url = take("response_url")?.parse().ok()?;
+    let trigger_id = take("trigger_id")?;
+    let text = take("text");
+    Some(
+        SlackCommandEvent::new(
+            SlackTeamId(team_id),
+            SlackChannelId(channel_id),
+            SlackUserId(user_id),
+            SlackCommandId(command),
+            SlackResponseUrl(response_url),
+            SlackTriggerId(trigger_id),
+        )
+        .opt_text(text),
+    )
+}

@@ -1,0 +1,317 @@
+//! A release's message in the release channel, as Block Kit: what is asked, where it stands,
+//! and buttons for the next step. Pure: the same release at the same stage is the same JSON,
+//! checked by snapshot tests.
+//!
+//! A button's value is the command text it stands for, so pressing it is the same command as
+//! typing it, decided by the ledger with the same checks; showing a button decides nothing.
+
+use chrono::{DateTime, Utc};
+use slack_morphism::prelude::*;
+
+use crate::domain::state::{AdminPresence, Release, Stage};
+use crate::domain::{Event, Reason, TicketKey, UserId};
+
+use super::directory::{is_slack_user, mention};
+use super::messages::Card;
+
+/// The reason a button gives, where the command needs one; a typed command can say more.
+pub const REJECT_REASON: &str = "rejected with the button";
+pub const ROLLBACK_REASON: &str = "rolled back with the button";
+
+/// Where a release stands, as its message shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Requested { admin: Admin },
+    Accepted { approver: UserId, admin: Admin },
+    Deploying { by: UserId, since: DateTime<Utc> },
+    Finished { by: UserId },
+    RolledBack { by: UserId, reason: Reason },
+    Rejected { by: UserId, reason: Reason },
+    Cancelled { by: UserId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admin {
+    NotNeeded,
+    Needed,
+    Joined(UserId),
+}
+
+impl Status {
+    /// An open release's status.
+    pub fn of(release: &Release) -> Status {
+        let admin = match &release.admin {
+            AdminPresence::NotNeeded => Admin::NotNeeded,
+            AdminPresence::Needed => Admin::Needed,
+            AdminPresence::Joined { admin, .. } => Admin::Joined(admin.clone()),
+        };
+        match &release.stage {
+            Stage::Requested => Status::Requested { admin },
+            Stage::Accepted { approver, .. } => Status::Accepted {
+                approver: approver.clone(),
+                admin,
+            },
+            Stage::Deploying { by, since, .. } => Status::Deploying {
+                by: by.clone(),
+                since: *since,
+            },
+        }
+    }
+
+    /// How `event` closed a release, if it did.
+    pub fn closed_by(event: &Event) -> Option<Status> {
+        match event {
+            Event::DeploymentFinished { by, .. } => Some(Status::Finished { by: by.clone() }),
+            Event::DeploymentRolledBack { by, reason, .. } => Some(Status::RolledBack {
+                by: by.clone(),
+                reason: reason.clone(),
+            }),
+            Event::ReleaseRejected {
+                approver, reason, ..
+            } => Some(Status::Rejected {
+                by: approver.clone(),
+                reason: reason.clone(),
+            }),
+            Event::ReleaseCancelled { by, .. } => Some(Status::Cancelled { by: by.clone() }),
+            _ => None,
+        }
+    }
+}
+
+/// Renders tickets as tracker links when a tracker is configured.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    pub tracker_url: Option<String>,
+}
+
+impl Links {
+    /// `<https://tracker/browse/PAY-1|PAY-1>`, or `PAY-1`.
+    pub fn ticket(&self, ticket: &TicketKey) -> String {
+        match &self.tracker_url {
+            Some(base) => format!("<{base}{ticket}|{ticket}>"),
+            None => ticket.to_string(),
+        }
+    }
+
+    /// A text of the `Renderer` as Slack should show it: its tickets as tracker links and the
+    /// people it names (by Slack id) as mentions, except inside `code`, where Slack would show
+    /// the markup.
+    pub fn format(&self, text: &str, tickets: &[&TicketKey], people: &[&UserId]) -> String {
+        text.split('`')
+            .enumerate()
+            .map(|(i, part)| {
+                if i % 2 == 1 {
+                    return part.to_string();
+                }
+                let linked = tickets.iter().fold(part.to_string(), |out, ticket| {
+                    replace_word(&out, &ticket.to_string(), &self.ticket(ticket))
+                });
+                people
+                    .iter()
+                    .filter(|p| is_slack_user(p.as_str()))
+                    .fold(linked, |out, p| replace_word(&out, p.as_str(), &person(p)))
+            })
+            .collect::<Vec<_>>()
+            .join("`")
+    }
+}
+
+/// Replaces `word` where it stands alone (not inside `PAY-10`, a URL or a link).
+fn replace_word(text: &str, word: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(word) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + word.len()..].chars().next();
+        let joined_before = before.is_some_and(|c| c.is_alphanumeric() || "-_/|<@".contains(c));
+        let joined_after = after.is_some_and(|c| c.is_alphanumeric() || "-_|>".contains(c));
+        out.push_str(&rest[..at]);
+        out.push_str(if joined_before || joined_after {
+            word
+        } else {
+            with
+        });
+        rest = &rest[at + word.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The release's message: the text (for notifications and old clients) and the blocks.
+pub fn release_message(
+    links: &Links,
+    ticket: &TicketKey,
+    card: &Card,
+    status: &Status,
+) -> SlackMessageContent {
+    let link = links.ticket(ticket);
+    let mut about = format!(
+        "*Release {link}* requested by {}\nServices: {}",
+        person(&card.requester),
+        card.services
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(wiki) = &card.wiki {
+        about.push_str(&format!("\nRelease notes: <{wiki}>"));
+    }
+    if !card.comment.is_empty() {
+        about.push_str(&format!("\n> {}", card.comment));
+    }
+    let status_line = status_line(status);
+    let mut blocks: Vec<SlackBlock> = vec![
+        SlackSectionBlock::new()
+            .with_block_id(SlackBlockId("release".into()))
+            .with_text(md!(about))
+            .into(),
+        SlackContextBlock::new(vec![md!(status_line.clone())])
+            .with_block_id(SlackBlockId("status".into()))
+            .into(),
+    ];
+    let buttons = buttons(ticket, status);
+    if !buttons.is_empty() {
+        blocks.push(
+            SlackActionsBlock::new(buttons)
+                .with_block_id(SlackBlockId("next".into()))
+                .into(),
+        );
+    }
+    SlackMessageContent::new()
+        .with_text(format!(
+            "Release {link} by {}: {status_line}",
+            person(&card.requester)
+        ))
+        .with_blocks(blocks)
+}
+
+fn status_line(status: &Status) -> String {
+    let admin = |admin: &Admin, ready: &str| match admin {
+        Admin::NotNeeded => ready.to_string(),
+        Admin::Needed => "waiting for an admin".to_string(),
+        Admin::Joined(who) => format!("admin: {}", person(who)),
+    };
+    match status {
+        Status::Requested { admin: a } => format!(
+            ":hourglass_flowing_sand: Waiting for approval · {}",
+            admin(a, "no admin needed")
+        ),
+        Status::Accepted { approver, admin: a } => {
+            let next = match a {
+                Admin::Needed => "waiting for an admin".to_string(),
+                Admin::NotNeeded => "ready to start".to_string(),
+                Admin::Joined(who) => format!("admin: {} · ready to start", person(who)),
+            };
+            format!(
+                ":white_check_mark: Accepted by {} · {next}",
+                person(approver)
+            )
+        }
+        Status::Deploying { by, since } => format!(
+            ":rocket: Deploying since {}, started by {}",
+            since.format("%Y-%m-%d %H:%M UTC"),
+            person(by)
+        ),
+        Status::Finished { by } => format!(":checkered_flag: Finished by {}", person(by)),
+        Status::RolledBack { by, reason } => {
+            format!(":rewind: Rolled back by {}: {reason}", person(by))
+        }
+        Status::Rejected { by, reason } => {
+            format!(":no_entry: Rejected by {}: {reason}", person(by))
+        }
+        Status::Cancelled { by } => format!(":wastebasket: Cancelled by {}", person(by)),
+    }
+}
+
+fn buttons(ticket: &TicketKey, status: &Status) -> Vec<SlackActionBlockElement> {
+    let button =
+        |action: &str, label: &str, value: String, style: Option<SlackBlockButtonStyle>| {
+            SlackActionBlockElement::Button(
+                SlackBlockButtonElement::new(pt!(label))
+                    .with_action_id(SlackActionId(action.into()))
+                    .with_value(value)
+                    .opt_style(style),
+            )
+        };
+    let here = || button("here", "I'm here", format!("here {ticket}"), None);
+    let primary = Some(SlackBlockButtonStyle::Primary);
+    let danger = Some(SlackBlockButtonStyle::Danger);
+    match status {
+        Status::Requested { admin } => {
+            let mut row = vec![
+                button("accept", "Accept", format!("accept {ticket}"), primary),
+                button(
+                    "reject",
+                    "Reject",
+                    format!("reject {ticket} {REJECT_REASON}"),
+                    danger,
+                ),
+            ];
+            if *admin == Admin::Needed {
+                row.push(here());
+            }
+            row
+        }
+        Status::Accepted {
+            admin: Admin::Needed,
+            ..
+        } => vec![here()],
+        Status::Accepted { .. } => vec![button(
+            "start",
+            "Start",
+            format!("dep start {ticket}"),
+            primary,
+        )],
+        Status::Deploying { .. } => vec![
+            button("finish", "Finish", format!("dep finish {ticket}"), primary),
+            button(
+                "rollback",
+                "Rollback",
+                format!("dep rollback {ticket} {ROLLBACK_REASON}"),
+                danger,
+            ),
+        ],
+        Status::Finished { .. }
+        | Status::RolledBack { .. }
+        | Status::Rejected { .. }
+        | Status::Cancelled { .. } => Vec::new(),
+    }
+}
+
+/// A person as Slack shows them: a mention for a Slack id, the name otherwise.
+pub fn person(user: &UserId) -> String {
+    mention(user.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_become_links_only_where_they_stand_alone() {
+        let links = Links {
+            tracker_url: Some("https://t/browse/".into()),
+        };
+        let pay1 = TicketKey::parse("PAY-1").unwrap();
+        assert_eq!(
+            links.format("PAY-1 and PAY-10 and `here PAY-1`, PAY-1.", &[&pay1], &[]),
+            "<https://t/browse/PAY-1|PAY-1> and PAY-10 and `here PAY-1`, <https://t/browse/PAY-1|PAY-1>."
+        );
+        assert_eq!(
+            links.format("Ticket: https://t/browse/PAY-1", &[&pay1], &[]),
+            "Ticket: https://t/browse/PAY-1"
+        );
+    }
+
+    #[test]
+    fn slack_ids_become_mentions_and_other_names_stay() {
+        let links = Links::default();
+        let bob = UserId::parse("U0BOB").unwrap();
+        let alice = UserId::parse("alice").unwrap();
+        assert_eq!(
+            links.format("U0BOB asks; alice and U0BOBBY wait.", &[], &[&bob, &alice]),
+            "<@U0BOB> asks; alice and U0BOBBY wait."
+        );
+    }
+}

@@ -1,0 +1,818 @@
+//! Reminders and the waitlist against a real SQLite ledger, with a clock the test moves.
+//!
+//! The scheduler is the real one (`slack::reminders::Scheduler`); only where it posts is a
+//! recorder (`ReminderSink`), as is where the waitlist sends DMs. Two ledgers on one file are two
+//! replicas; a new ledger on the file is a restart.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use insta::assert_snapshot;
+use tempfile::TempDir;
+
+use dobrobot::domain::reminders::{QuietHours, ReminderSettings};
+use dobrobot::domain::{
+    ConflictGroup, Due, Event, Input, Policy, ReminderKind, ServiceName, TicketKey, UserId, parse,
+};
+use dobrobot::envelope::{self, Actor, Recorded, Source};
+use dobrobot::ledger::{self, Clock, Decision, Ledger, Options, Outcome, Submission};
+use dobrobot::slack::SlackError;
+use dobrobot::slack::reminders::{ReminderSink, Scheduler, Tick};
+use dobrobot::slack::waitlist::{self, DirectMessages, Waitlist};
+use dobrobot::store::{self, Direction, EventStore, ReadFrom};
+use dobrobot::verify;
+
+use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
+
+// ---------------------------------------------------------------------------------------------
+// Fixture
+
+const DEV: &str = "U0DEV";
+const EVE: &str = "U0EVE";
+const FAY: &str = "U0FAY";
+const ALICE: &str = "U0ALICE";
+const BOB: &str = "U0BOB";
+const OLEG: &str = "U0OLEG";
+
+fn u(id: &str) -> UserId {
+    UserId::parse(id).expect("a test user")
+}
+
+fn t(key: &str) -> TicketKey {
+    TicketKey::parse(key).expect("a test ticket")
+}
+
+fn policy() -> Policy {
+    let billing = ServiceName::parse("billing").expect("a service");
+    Policy {
+        approvers: [u(ALICE), u(BOB)].into(),
+        admins: [u(OLEG)].into(),
+        services_by_project: [("PAY".to_string(), vec![billing.clone()])].into(),
+        conflict_groups: vec![ConflictGroup {
+            name: "backend-core".to_string(),
+            services: [billing].into(),
+        }],
+        ..Policy::default()
+    }
+}
+
+fn settings() -> ReminderSettings {
+    ReminderSettings {
+        backup_approvers: vec![u("S0BACKUP")],
+        ..ReminderSettings::default()
+    }
+}
+
+/// Monday 2026-03-02 09:00 UTC.
+fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+/// A clock the test sets; ledgers and schedulers share it.
+#[derive(Clone)]
+struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    fn new(at: DateTime<Utc>) -> Self {
+        TestClock(Arc::new(Mutex::new(at)))
+    }
+
+    fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+
+    fn clock(&self) -> Clock {
+        let now = self.0.clone();
+        Clock::from_fn(move || *now.lock().unwrap())
+    }
+}
+
+/// A SQLite file in a temp dir.
+struct Site {
+    _dir: TempDir,
+    url: String,
+    stream: String,
+    time: TestClock,
+}
+
+impl Site {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        Site {
+            _dir: dir,
+            url,
+            stream: ledger::stream_name("test"),
+            time: TestClock::new(monday()),
+        }
+    }
+
+    async fn store(&self) -> Arc<dyn EventStore> {
+        store::open(&self.url).await.expect("open the SQLite store")
+    }
+
+    /// A replica: its own store instance and ledger writer on the file.
+    async fn replica(&self) -> Replica {
+        let store = self.store().await;
+        let ledger = Ledger::open(
+            store.clone(),
+            self.stream.clone(),
+            Arc::new(policy()),
+            Options {
+                clock: self.time.clock(),
+                ..Options::default()
+            },
+        )
+        .await
+        .expect("open the ledger");
+        let posts = Arc::new(Posts::default());
+        let scheduler = Scheduler::new(
+            ledger.clone(),
+            settings(),
+            None,
+            self.time.clock(),
+            posts.clone(),
+        );
+        Replica {
+            store,
+            ledger,
+            scheduler,
+            posts,
+        }
+    }
+
+    /// The same with other settings.
+    async fn replica_with(&self, settings: ReminderSettings) -> Replica {
+        let mut replica = self.replica().await;
+        replica.scheduler = Scheduler::new(
+            replica.ledger.clone(),
+            settings,
+            None,
+            self.time.clock(),
+            replica.posts.clone(),
+        );
+        replica
+    }
+
+    fn at(&self, at: DateTime<Utc>) {
+        self.time.set(at);
+    }
+
+    async fn events(&self) -> Vec<Recorded> {
+        self.store()
+            .await
+            .read(&self.stream, Direction::Forwards, ReadFrom::Start, 100_000)
+            .await
+            .expect("read the ledger")
+            .iter()
+            .map(|r| envelope::decode(r).expect("every event decodes"))
+            .collect()
+    }
+
+    /// Every `ReminderSent` of the ledger, as (ticket, kind).
+    async fn reminders_sent(&self) -> Vec<(String, ReminderKind)> {
+        self.events()
+            .await
+            .into_iter()
+            .filter_map(|r| match r.event {
+                Event::ReminderSent { ticket, kind, .. } => Some((ticket.to_string(), kind)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn refusals(&self) -> usize {
+        self.events()
+            .await
+            .iter()
+            .filter(|r| matches!(r.event, Event::CommandRefused { .. }))
+            .count()
+    }
+}
+
+/// What a sink was given.
+#[derive(Default)]
+struct Posts {
+    posted: Mutex<Vec<(String, ReminderKind, String)>>,
+    failing: AtomicBool,
+}
+
+#[async_trait]
+impl ReminderSink for Posts {
+    async fn remind(&self, due: &Due, text: &str) -> Result<(), SlackError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(SlackError::Api("service_unavailable".to_string()));
+        }
+        self.posted
+            .lock()
+            .unwrap()
+            .push((due.ticket.to_string(), due.kind, text.to_string()));
+        Ok(())
+    }
+}
+
+impl Posts {
+    fn kinds(&self) -> Vec<(String, ReminderKind)> {
+        self.posted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(ticket, kind, _)| (ticket.clone(), *kind))
+            .collect()
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.posted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, text)| text.clone())
+            .collect()
+    }
+}
+
+struct Replica {
+    store: Arc<dyn EventStore>,
+    ledger: Ledger,
+    scheduler: Scheduler,
+    posts: Arc<Posts>,
+}
+
+impl Replica {
+    /// `who` types `text` in Slack.
+    async fn say(&self, who: &str, text: &str) -> Outcome {
+        let Ok(Input::Command(command)) = parse(text) else {
+            panic!("`{text}` is not a command");
+        };
+        let submission = Submission {
+            command,
+            actor: Actor {
+                id: u(who),
+                name: who.to_string(),
+                source: Source::Slack,
+            },
+            text: text.to_string(),
+            delivery: None,
+            correlation_id: None,
+        };
+        self.ledger.submit(submission).await.expect("recorded")
+    }
+
+    async fn done(&self, who: &str, text: &str) -> Vec<Event> {
+        match self.say(who, text).await.result {
+            Decision::Accepted(events) => events,
+            other => panic!("`{text}` by {who}: {other:?}"),
+        }
+    }
+
+    async fn tick(&mut self) -> Tick {
+        self.scheduler.tick().await
+    }
+}
+
+fn kinds(tick: &Tick) -> Vec<(String, ReminderKind)> {
+    tick.posted
+        .iter()
+        .map(|d| (d.ticket.to_string(), d.kind))
+        .collect()
+}
+
+fn pay(kind: ReminderKind) -> (String, ReminderKind) {
+    ("PAY-1".to_string(), kind)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reminders
+
+#[tokio::test]
+async fn each_reminder_falls_due_in_its_stage_and_is_recorded_and_posted_once() {
+    let site = Site::new();
+    let mut replica = site.replica().await;
+    let start = monday();
+    replica
+        .done(DEV, "dobro PAY-1 https://wiki/x fix the invoices")
+        .await;
+
+    site.at(start + Duration::minutes(29));
+    assert_eq!(replica.tick().await, Tick::default());
+    site.at(start + Duration::minutes(30));
+    assert_eq!(kinds(&replica.tick().await), [pay(Approval)]);
+    site.at(start + Duration::minutes(31));
+    assert_eq!(replica.tick().await, Tick::default());
+    site.at(start + Duration::minutes(60));
+    assert_eq!(kinds(&replica.tick().await), [pay(Escalation)]);
+    site.at(start + Duration::minutes(90));
+    assert_eq!(replica.tick().await, Tick::default());
+
+    site.at(start + Duration::minutes(100));
+    replica.done(ALICE, "accept PAY-1").await;
+    replica.done(OLEG, "here PAY-1").await;
+    site.at(start + Duration::minutes(110));
+    replica.done(DEV, "dep start PAY-1").await;
+    let started = start + Duration::minutes(110);
+    site.at(started + Duration::minutes(59));
+    assert_eq!(replica.tick().await, Tick::default());
+    site.at(started + Duration::minutes(60));
+    assert_eq!(kinds(&replica.tick().await), [pay(OverdueDeployment)]);
+    site.at(started + Duration::hours(4));
+    assert_eq!(kinds(&replica.tick().await), [pay(StaleLock)]);
+    site.at(started + Duration::hours(9));
+    assert_eq!(replica.tick().await, Tick::default());
+
+    let all = [
+        pay(Approval),
+        pay(Escalation),
+        pay(OverdueDeployment),
+        pay(StaleLock),
+    ];
+    assert_eq!(replica.posts.kinds(), all);
+    assert_eq!(site.reminders_sent().await, all);
+    assert_eq!(site.refusals().await, 0, "no reminder refusal is recorded");
+    // Recorded by the system, and valid against schemas/ReminderSent.json.
+    for recorded in site.events().await {
+        if let Event::ReminderSent { by, .. } = &recorded.event {
+            assert_eq!(by.as_str(), "dobrobot");
+            assert_eq!(recorded.metadata.actor.source, Source::System);
+        }
+    }
+    verify::verify(&replica.store, &site.stream)
+        .await
+        .expect("the ledger verifies");
+
+    let texts = replica.posts.texts();
+    assert_snapshot!(texts[0], @"<@U0ALICE> <@U0BOB> PAY-1 by <@U0DEV> has waited 30 min for approval. `accept PAY-1` or `reject PAY-1 <reason>`.");
+    assert_snapshot!(texts[1], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 1 h for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 <reason>`.");
+    assert_snapshot!(texts[2], @"<@U0DEV> <@U0OLEG> The deployment of PAY-1 has been running for 1 h, longer than expected. Finish it with `dep finish PAY-1` or roll back with `dep rollback PAY-1 <reason>`.");
+    assert_snapshot!(texts[3], @"<@U0DEV> <@U0OLEG> Stale lock: the deployment of PAY-1 has held the billing lock and the backend-core group lock since 2026-03-02 10:50 UTC (4 h). Others cannot deploy until it finishes (`dep finish PAY-1`) or rolls back (`dep rollback PAY-1 <reason>`).");
+}
+
+#[tokio::test]
+async fn a_release_that_moved_on_is_not_reminded() {
+    let site = Site::new();
+    let mut replica = site.replica().await;
+    replica.done(DEV, "dobro PAY-1 https://wiki/x").await;
+    site.at(monday() + Duration::minutes(20));
+    replica.done(ALICE, "accept PAY-1").await;
+    site.at(monday() + Duration::hours(3));
+    assert_eq!(replica.tick().await, Tick::default());
+    replica.done(DEV, "cancel PAY-1").await;
+    site.at(monday() + Duration::days(2));
+    assert_eq!(replica.tick().await, Tick::default());
+    assert_eq!(site.reminders_sent().await, []);
+}
+
+#[tokio::test]
+async fn a_second_replica_on_the_same_file_does_not_send_again() {
+    let site = Site::new();
+    let mut a = site.replica().await;
+    a.done(DEV, "dobro PAY-1 https://wiki/x").await;
+    // B starts after the request, so it knows it; it has not seen anything since.
+    let mut b = site.replica().await;
+
+    site.at(monday() + Duration::minutes(30));
+    assert_eq!(kinds(&a.tick().await), [pay(Approval)]);
+    // B's state is behind: it finds the reminder due, loses the append, learns it was sent.
+    let tick = b.tick().await;
+    assert_eq!(tick.posted, []);
+    assert_eq!(tick.skipped.len(), 1);
+    assert_eq!(b.tick().await, Tick::default());
+
+    // Both at once, for the escalation: one of them posts it.
+    site.at(monday() + Duration::minutes(60));
+    let (ta, tb) = tokio::join!(a.tick(), b.tick());
+    assert_eq!(ta.posted.len() + tb.posted.len(), 1, "{ta:?} {tb:?}");
+    assert_eq!(
+        [a.posts.kinds(), b.posts.kinds()].concat(),
+        [pay(Approval), pay(Escalation)]
+    );
+    assert_eq!(
+        site.reminders_sent().await,
+        [pay(Approval), pay(Escalation)]
+    );
+    assert_eq!(site.refusals().await, 0);
+}
+
+#[tokio::test]
+async fn a_replica_behind_the_ledger_does_not_remind_what_moved_on() {
+    let site = Site::new();
+    let a = site.replica().await;
+    a.done(DEV, "dobro PAY-1 https://wiki/x").await;
+    let mut b = site.replica().await;
+    site.at(monday() + Duration::minutes(10));
+    a.done(ALICE, "accept PAY-1").await;
+    // B still sees PAY-1 waiting for approval; the ledger refuses the reminder, records
+    // nothing, and B posts nothing.
+    site.at(monday() + Duration::minutes(45));
+    let tick = b.tick().await;
+    assert_eq!(tick.posted, []);
+    assert_eq!(tick.skipped.len(), 1);
+    assert_eq!(b.posts.kinds(), []);
+    assert_eq!(site.reminders_sent().await, []);
+    assert_eq!(
+        site.refusals().await,
+        0,
+        "a reminder's refusal is not recorded"
+    );
+    assert_eq!(b.tick().await, Tick::default());
+}
+
+#[tokio::test]
+async fn after_a_restart_nothing_is_sent_again() {
+    let site = Site::new();
+    let mut first = site.replica().await;
+    first.done(DEV, "dobro PAY-1 https://wiki/x").await;
+    site.at(monday() + Duration::minutes(45));
+    assert_eq!(kinds(&first.tick().await), [pay(Approval)]);
+    drop(first);
+
+    let mut restarted = site.replica().await;
+    assert_eq!(restarted.tick().await, Tick::default());
+    site.at(monday() + Duration::minutes(61));
+    assert_eq!(kinds(&restarted.tick().await), [pay(Escalation)]);
+    drop(restarted);
+
+    let mut again = site.replica().await;
+    site.at(monday() + Duration::hours(5));
+    assert_eq!(again.tick().await, Tick::default());
+    assert_eq!(
+        site.reminders_sent().await,
+        [pay(Approval), pay(Escalation)]
+    );
+}
+
+#[tokio::test]
+async fn quiet_hours_hold_reminders_until_morning() {
+    let site = Site::new();
+    let quiet = ReminderSettings {
+        quiet_hours: Some(QuietHours::parse("22:00-08:00").unwrap()),
+        ..settings()
+    };
+    let mut replica = site.replica_with(quiet).await;
+    let evening = Utc.with_ymd_and_hms(2026, 3, 2, 21, 45, 0).unwrap();
+    site.at(evening);
+    replica.done(DEV, "dobro PAY-1 https://wiki/x").await;
+    for (h, m) in [(22, 15), (23, 59), (0, 0), (3, 0), (7, 59)] {
+        let day = if h >= 22 { 2 } else { 3 };
+        site.at(Utc.with_ymd_and_hms(2026, 3, day, h, m, 0).unwrap());
+        assert_eq!(replica.tick().await, Tick::default(), "{h}:{m:02}");
+    }
+    // What fell due in the night goes out when it ends: the escalation, not both.
+    site.at(Utc.with_ymd_and_hms(2026, 3, 3, 8, 0, 0).unwrap());
+    assert_eq!(kinds(&replica.tick().await), [pay(Escalation)]);
+    assert_snapshot!(replica.posts.texts()[0], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 10 h 15 min for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 <reason>`.");
+}
+
+#[tokio::test]
+async fn a_post_that_fails_is_tried_again_and_recorded_once() {
+    let site = Site::new();
+    let mut replica = site.replica().await;
+    replica.done(DEV, "dobro PAY-1 https://wiki/x").await;
+    replica.posts.failing.store(true, Ordering::SeqCst);
+    site.at(monday() + Duration::minutes(30));
+    let tick = replica.tick().await;
+    assert_eq!((tick.posted.len(), tick.unposted), (0, 1));
+    replica.posts.failing.store(false, Ordering::SeqCst);
+    site.at(monday() + Duration::minutes(31));
+    assert_eq!(kinds(&replica.tick().await), [pay(Approval)]);
+    assert_eq!(replica.tick().await, Tick::default());
+    assert_eq!(site.reminders_sent().await, [pay(Approval)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The waitlist
+
+#[derive(Default)]
+struct Dms(Mutex<Vec<(String, String)>>);
+
+#[async_trait]
+impl DirectMessages for Dms {
+    async fn send_dm(&self, user: &UserId, text: &str) -> Result<(), SlackError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((user.to_string(), text.to_string()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_waitlist_is_told_in_order_when_the_lock_frees_and_survives_a_restart() {
+    let site = Site::new();
+    let replica = site.replica().await;
+    for (who, ticket) in [(DEV, "PAY-1"), (EVE, "PAY-2"), (FAY, "PAY-3")] {
+        replica
+            .done(who, &format!("dobro {ticket} https://wiki/x"))
+            .await;
+        replica.done(ALICE, &format!("accept {ticket}")).await;
+        replica.done(OLEG, &format!("here {ticket}")).await;
+    }
+    replica.done(DEV, "dep start PAY-1").await;
+    // PAY-2 and PAY-3 are held up by PAY-1's lock; fay asks first.
+    for (who, ticket) in [(FAY, "PAY-3"), (EVE, "PAY-2"), (FAY, "PAY-3")] {
+        let outcome = replica.say(who, &format!("dep start {ticket}")).await;
+        assert!(
+            matches!(outcome.result, Decision::Refused(_)),
+            "{outcome:?}"
+        );
+    }
+
+    let dms = Arc::new(Dms::default());
+    let waitlist = Waitlist::new(
+        replica.store.clone(),
+        site.stream.clone(),
+        None,
+        dms.clone(),
+    );
+    let finished = replica.done(DEV, "dep finish PAY-1").await;
+    let state = replica.ledger.snapshot().state;
+    let told = waitlist
+        .notify(&finished, &state, &policy())
+        .await
+        .expect("the ledger reads");
+    assert_eq!(told, [(u(FAY), t("PAY-3")), (u(EVE), t("PAY-2"))]);
+    let sent = dms.0.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].0, FAY);
+    assert_snapshot!(sent[0].1, @"The deployment of PAY-1 is over and its locks are free. You were #1 waiting to start PAY-3. PAY-3 still waits for its turn (after PAY-2).");
+    assert_eq!(sent[1].0, EVE);
+    assert_snapshot!(sent[1].1, @"The deployment of PAY-1 is over and its locks are free. You were #2 waiting to start PAY-2. You can `dep start PAY-2` now.");
+
+    // Nothing to tell for a command that ends no deployment.
+    let accepted = replica.done(DEV, "dobro PAY-4 https://wiki/x").await;
+    assert_eq!(
+        waitlist.notify(&accepted, &state, &policy()).await.unwrap(),
+        []
+    );
+
+    // The waitlist is the ledger's: a restarted process reads the same one.
+    drop(replica);
+    let restarted = site.replica().await;
+    let history: Vec<Event> = site.events().await.into_iter().map(|r| r.event).collect();
+    assert_eq!(
+        waitlist::waiting_on(&history, &t("PAY-1")),
+        [(u(FAY), t("PAY-3")), (u(EVE), t("PAY-2"))]
+    );
+    // Once eve starts, she is off it.
+    restarted.done(EVE, "dep start PAY-2").await;
+    let history: Vec<Event> = site.events().await.into_iter().map(|r| r.event).collect();
+    assert_eq!(
+        waitlist::waiting_on(&history, &t("PAY-1")),
+        [(u(FAY), t("PAY-3"))]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through Slack: the front posts the release's message, the scheduler replies in its thread,
+// the waitlist DMs; the fake Slack records what Slack would show.
+
+mod through_slack {
+    use std::time::Duration as StdDuration;
+
+    use dobrobot::bot::Bot;
+    use dobrobot::config::{Config, Roles};
+    use dobrobot::reply::Renderer;
+    use dobrobot::slack::api::SlackApi;
+    use dobrobot::slack::reminders::{self, ThreadReplies};
+    use dobrobot::slack::{Inbound, ReplyTo, SlackFront};
+    use fake_slack::FakeSlack;
+    use serde_json::Value;
+
+    use super::*;
+
+    const CHANNEL: &str = "C0RELEASES";
+    const WAIT: StdDuration = StdDuration::from_secs(10);
+
+    struct App {
+        slack: FakeSlack,
+        config: Config,
+        bot: Arc<Bot>,
+        front: Arc<SlackFront>,
+        time: TestClock,
+        deliveries: std::sync::atomic::AtomicU32,
+        _dir: TempDir,
+    }
+
+    impl App {
+        async fn start() -> App {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let slack = FakeSlack::start().await;
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let mut config = Config {
+                environment: "test".into(),
+                store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+                tracker_url: Some("https://tracker.example.com/browse/".into()),
+                roles: Roles {
+                    approvers: vec!["S0APPROVERS".into()],
+                    admins: vec!["S0ADMINS".into()],
+                },
+                ..Config::default()
+            };
+            config.services.insert("PAY".into(), vec!["billing".into()]);
+            config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());
+            config.slack.api_url = slack.api_url();
+            config.slack.release_channel = Some(CHANNEL.into());
+            config.slack.backup_approvers = vec!["S0BACKUP".into()];
+            let time = TestClock::new(monday());
+            let store = store::open(&config.store).await.expect("open the store");
+            let policy = Arc::new(config.policy().expect("a valid config"));
+            let ledger = Ledger::open(
+                store.clone(),
+                config.stream(),
+                policy.clone(),
+                Options {
+                    clock: time.clock(),
+                    ..Options::default()
+                },
+            )
+            .await
+            .expect("open the ledger");
+            let bot = Arc::new(Bot {
+                ledger,
+                store,
+                stream: config.stream(),
+                policy,
+                renderer: Renderer {
+                    tracker_url: config.tracker_url.clone(),
+                },
+            });
+            let front = SlackFront::open(&config, bot.clone())
+                .await
+                .expect("the front opens");
+            App {
+                slack,
+                config,
+                bot,
+                front,
+                time,
+                deliveries: Default::default(),
+                _dir: dir,
+            }
+        }
+
+        /// `user` mentions the bot with `text` in the release channel.
+        async fn mention(&self, user: &str, text: &str) {
+            let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
+            self.front
+                .handle(Inbound {
+                    user: u(user),
+                    text: text.to_string(),
+                    delivery: format!("slack-event:Ev{n}"),
+                    reply_to: ReplyTo::Channel {
+                        channel: CHANNEL.to_string(),
+                        thread_ts: format!("1772442000.{n:06}"),
+                    },
+                })
+                .await;
+        }
+
+        fn api(&self) -> SlackApi {
+            SlackApi::new(&self.slack.api_url(), fake_slack::BOT_TOKEN).expect("a client")
+        }
+
+        async fn scheduler(&self) -> Scheduler {
+            let sink = ThreadReplies::open(
+                self.api(),
+                self.bot.store.clone(),
+                &self.config.environment,
+                self.config.slack.release_channel.clone(),
+            )
+            .await
+            .expect("the release messages read");
+            Scheduler::new(
+                self.bot.ledger.clone(),
+                reminders::settings(&self.config.slack).expect("valid settings"),
+                self.config.tracker_url.clone(),
+                self.time.clock(),
+                Arc::new(sink),
+            )
+        }
+
+        /// The ts of the release message of the channel (the first top-level post).
+        fn release_message_ts(&self) -> String {
+            let posts = self.slack.calls_to("chat.postMessage");
+            let first = posts
+                .iter()
+                .position(|p| p["channel"] == CHANNEL && p["thread_ts"].is_null())
+                .expect("the release message was posted");
+            // The fake gives its ts in the answer; find it among the channel's messages.
+            let text = posts[first]["text"].clone();
+            self.slack
+                .messages(CHANNEL)
+                .into_iter()
+                .find(|m| m["text"] == text)
+                .and_then(|m| m["ts"].as_str().map(String::from))
+                .expect("the release message is in the channel")
+        }
+    }
+
+    fn text_of(params: &Value) -> String {
+        params["text"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_reminder_reaches_slack_in_the_release_messages_thread() {
+        let app = App::start().await;
+        app.mention("U0CAROL", "dobro PAY-1 https://wiki/x fix the invoices")
+            .await;
+        let ts = app.release_message_ts();
+        let mut scheduler = app.scheduler().await;
+
+        app.time.set(monday() + Duration::minutes(31));
+        let tick = scheduler.tick().await;
+        assert_eq!(kinds(&tick), [pay(Approval)]);
+        let posted = app
+            .slack
+            .wait_for(
+                "chat.postMessage",
+                |p| p["thread_ts"] == ts.as_str() && text_of(p).contains("has waited"),
+                WAIT,
+            )
+            .await;
+        assert_eq!(posted["channel"], CHANNEL);
+        // The approvers as the front expanded the S0APPROVERS group.
+        assert_snapshot!(text_of(&posted), @"<@U0ALICE> <https://tracker.example.com/browse/PAY-1|PAY-1> by <@U0CAROL> has waited 31 min for approval. `accept PAY-1` or `reject PAY-1 <reason>`.");
+
+        app.time.set(monday() + Duration::minutes(61));
+        assert_eq!(kinds(&scheduler.tick().await), [pay(Escalation)]);
+        let escalated = app
+            .slack
+            .wait_for(
+                "chat.postMessage",
+                |p| p["thread_ts"] == ts.as_str() && text_of(p).contains("nobody has answered"),
+                WAIT,
+            )
+            .await;
+        assert!(
+            text_of(&escalated).starts_with("<!subteam^S0BACKUP> "),
+            "{escalated}"
+        );
+
+        // A second scheduler (another replica's) sends nothing more.
+        let mut other = app.scheduler().await;
+        assert_eq!(other.tick().await.posted, []);
+        let reminders = app
+            .slack
+            .calls_to("chat.postMessage")
+            .into_iter()
+            .filter(|p| p["thread_ts"] == ts.as_str())
+            .filter(|p| text_of(p).contains("for approval"))
+            .count();
+        assert_eq!(reminders, 2);
+    }
+
+    #[tokio::test]
+    async fn the_waitlist_gets_a_dm_when_the_lock_frees() {
+        let app = App::start().await;
+        for (user, ticket) in [("U0CAROL", "PAY-1"), ("U0BOB", "PAY-2")] {
+            app.mention(user, &format!("dobro {ticket} https://wiki/x"))
+                .await;
+            app.mention("U0ALICE", &format!("accept {ticket}")).await;
+            app.mention("U0OLEG", &format!("here {ticket}")).await;
+        }
+        app.mention("U0CAROL", "dep start PAY-1").await;
+        app.mention("U0BOB", "dep start PAY-2").await;
+        app.slack
+            .wait_for(
+                "chat.postEphemeral",
+                |p| p["user"] == "U0BOB" && text_of(p).contains("locked"),
+                WAIT,
+            )
+            .await;
+        app.mention("U0CAROL", "dep finish PAY-1").await;
+
+        // What the front does after an accepted finish.
+        let finished: Vec<Event> = app
+            .bot
+            .store
+            .read(&app.bot.stream, Direction::Backwards, ReadFrom::End, 1)
+            .await
+            .expect("the ledger reads")
+            .iter()
+            .map(|r| envelope::decode(r).expect("decodes").event)
+            .collect();
+        assert!(matches!(finished[..], [Event::DeploymentFinished { .. }]));
+        let waitlist = Waitlist::new(
+            app.bot.store.clone(),
+            app.bot.stream.clone(),
+            app.config.tracker_url.clone(),
+            Arc::new(app.api()),
+        );
+        let state = app.bot.ledger.snapshot().state;
+        let told = waitlist
+            .notify(&finished, &state, &app.bot.ledger.policy())
+            .await
+            .expect("the ledger reads");
+        assert_eq!(told, [(u("U0BOB"), t("PAY-2"))]);
+        let dm = app
+            .slack
+            .wait_for(
+                "chat.postMessage",
+                |p| p["channel"] == FakeSlack::dm_channel("U0BOB"),
+                WAIT,
+            )
+            .await;
+        assert_snapshot!(text_of(&dm), @"The deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> is over and its locks are free. You were #1 waiting to start <https://tracker.example.com/browse/PAY-2|PAY-2>. You can `dep start PAY-2` now.");
+    }
+}
