@@ -1098,3 +1098,75 @@ async fn two_quick_presses_leave_the_message_at_the_newest_step() {
         blocks_text(&message)
     );
 }
+
+/// The waitlist: a `dep start` refused because another deployment holds the lock puts the
+/// person in line, and when that deployment finishes they get a direct message.
+#[tokio::test]
+async fn a_start_refused_for_a_lock_is_told_by_dm_when_the_lock_frees() {
+    let app = App::start().await;
+    let steps = [
+        (
+            "U0BOB",
+            "dobro #PAY-1 https://wiki/x fix rounding no_need_admin",
+        ),
+        ("U0ALICE", "accept PAY-1"),
+        ("U0BOB", "dep start PAY-1"),
+        (
+            "U0CAROL",
+            "dobro #PAY-2 https://wiki/y new invoices no_need_admin",
+        ),
+        ("U0ALICE", "accept PAY-2"),
+        ("U0CAROL", "dep start PAY-2"),
+    ];
+    for (n, (user, text)) in steps.into_iter().enumerate() {
+        app.slash(user, text, &format!("trigger-{n}")).await;
+        wait_until(|| async { app.ledger_events().await.len() == n + 1 }).await;
+    }
+    let refused = app.ledger_events().await;
+    assert!(
+        refused[5].starts_with("CommandRefused by U0CAROL"),
+        "{refused:?}"
+    );
+    let dm_to_carol = |p: &Value| {
+        p["channel"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('D') && c.contains("U0CAROL"))
+    };
+    assert!(
+        !app.slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .any(dm_to_carol),
+        "nobody is told before the lock frees"
+    );
+
+    app.slash("U0BOB", "dep finish PAY-1", "trigger-finish")
+        .await;
+    let told = app
+        .slack
+        .wait_for("chat.postMessage", dm_to_carol, WAIT)
+        .await;
+    let text = text_of(&told);
+    assert!(text.contains("PAY-1") && text.contains("PAY-2"), "{text}");
+    assert_eq!(
+        app.slack
+            .calls_to("chat.postMessage")
+            .iter()
+            .filter(|p| dm_to_carol(p))
+            .count(),
+        1,
+        "told once"
+    );
+}
+
+async fn wait_until<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

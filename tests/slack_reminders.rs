@@ -701,7 +701,10 @@ mod through_slack {
             self.slack
                 .messages(CHANNEL)
                 .into_iter()
-                .find(|m| m["text"] == text)
+                // Top-level only: a thread reply may carry the same text.
+                .find(|m| {
+                    m["text"] == text && (m["thread_ts"].is_null() || m["thread_ts"] == m["ts"])
+                })
                 .and_then(|m| m["ts"].as_str().map(String::from))
                 .expect("the release message is in the channel")
         }

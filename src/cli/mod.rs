@@ -462,6 +462,15 @@ async fn serve(ctx: Context_) -> Result<()> {
         (Some(_), None) => anyhow::bail!("SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN"),
         (None, _) => None,
     };
+    // Every replica runs the reminder scheduler; the ledger lets only one send each reminder.
+    let reminders = match &front {
+        Some(_) => Some(
+            crate::slack::reminders::start(&ctx.config, &bot)
+                .await
+                .context("starting the reminders")?,
+        ),
+        None => None,
+    };
     let endpoints = slack
         .signing_secret
         .clone()
@@ -485,6 +494,9 @@ async fn serve(ctx: Context_) -> Result<()> {
         result = follow => result?,
         result = server => result.context("the HTTP server stopped")?,
         signal = shutdown() => tracing::info!(signal, "stopping"),
+    }
+    if let Some(reminders) = reminders {
+        reminders.abort();
     }
     if let Some(socket) = socket {
         socket.shutdown().await;

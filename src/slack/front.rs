@@ -34,6 +34,7 @@ use super::error::SlackError;
 use super::inbound::{Inbound, ReplyTo};
 use super::messages::{Card, Posted, ReleaseMessages};
 use super::notify::{Audience, Delivery, Notice, notices};
+use super::waitlist::Waitlist;
 
 /// How often the members of the configured user groups are asked again.
 const GROUP_REFRESH: Duration = Duration::from_secs(10 * 60);
@@ -48,6 +49,8 @@ pub struct SlackFront {
     delivery: Delivery,
     /// Held while a release's message is updated and its thread replied to.
     in_order: Mutex<()>,
+    /// Who to tell when a deployment ends and frees the locks they waited for.
+    waitlist: Waitlist,
 }
 
 impl SlackFront {
@@ -62,6 +65,12 @@ impl SlackFront {
         let api = SlackApi::new(&config.slack.api_url, token)?;
         let directory = Directory::new(api.clone(), bot.policy.clone(), config.roles.clone());
         let messages = ReleaseMessages::open(bot.store.clone(), &config.environment).await?;
+        let waitlist = Waitlist::new(
+            bot.store.clone(),
+            bot.stream.clone(),
+            config.tracker_url.clone(),
+            Arc::new(api.clone()),
+        );
         let front = Arc::new(SlackFront {
             api,
             directory,
@@ -72,6 +81,7 @@ impl SlackFront {
             release_channel: config.slack.release_channel.clone(),
             delivery: Delivery::from_config(&config.slack.notify),
             in_order: Mutex::new(()),
+            waitlist,
             bot,
         });
         front.refresh_roles().await;
@@ -173,6 +183,10 @@ impl SlackFront {
             {
                 threads.push(posted);
             }
+        }
+        let policy = self.bot.ledger.policy();
+        if let Err(error) = self.waitlist.notify(events, &outcome.state, &policy).await {
+            warn!(%error, "the waitlist could not be read; nobody was told the lock is free");
         }
         if events.iter().all(|e| e.ticket().is_none())
             && let Some(channel) = &self.release_channel
