@@ -433,6 +433,7 @@ async fn chat(ctx: Context_, user: &str, text: &str, json: bool) -> Result<ExitC
 }
 
 async fn serve(ctx: Context_) -> Result<()> {
+    let mut shutdown = Shutdown::listen();
     // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bot = Arc::new(Bot::open(&ctx.config, Options::default()).await?);
@@ -493,7 +494,7 @@ async fn serve(ctx: Context_) -> Result<()> {
     tokio::select! {
         result = follow => result?,
         result = server => result.context("the HTTP server stopped")?,
-        signal = shutdown() => tracing::info!(signal, "stopping"),
+        signal = shutdown.wait() => tracing::info!(signal, "stopping"),
     }
     if let Some(reminders) = reminders {
         reminders.abort();
@@ -504,17 +505,34 @@ async fn serve(ctx: Context_) -> Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what `docker stop` and service managers send).
-async fn shutdown() -> &'static str {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "interrupt";
+/// Ctrl-C or SIGTERM (what `docker stop` and service managers send), listened for from the
+/// moment it is made: a signal during start-up is not lost, nor fatal.
+struct Shutdown {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Shutdown {
+            interrupt: signal(SignalKind::interrupt()).ok(),
+            terminate: signal(SignalKind::terminate()).ok(),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupt",
-        _ = term.recv() => "terminate",
+    }
+
+    async fn wait(&mut self) -> &'static str {
+        async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = next(&mut self.interrupt) => "interrupt",
+            _ = next(&mut self.terminate) => "terminate",
+        }
     }
 }
