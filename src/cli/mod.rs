@@ -465,8 +465,8 @@ async fn serve(ctx: Context_) -> Result<()> {
     };
     // Every replica runs the reminder scheduler; the ledger lets only one send each reminder.
     let reminders = match &front {
-        Some(_) => Some(
-            crate::slack::reminders::start(&ctx.config, &bot)
+        Some(front) => Some(
+            crate::slack::reminders::start(&ctx.config, &bot, front.api().clone())
                 .await
                 .context("starting the reminders")?,
         ),

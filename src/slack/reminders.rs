@@ -113,16 +113,14 @@ pub enum StartError {
     Slack(#[from] SlackError),
 }
 
-/// Starts the scheduler of a running bot, on the system clock, posting through Slack's Web API
-/// with the bot token; every replica may run one.
-pub async fn start(config: &Config, bot: &Bot) -> Result<JoinHandle<()>, StartError> {
+/// Starts the scheduler of a running bot, on the system clock, posting through the front's
+/// Web API client; every replica may run one.
+pub async fn start(
+    config: &Config,
+    bot: &Bot,
+    api: SlackApi,
+) -> Result<JoinHandle<()>, StartError> {
     let settings = settings(&config.slack)?;
-    let token = config
-        .slack
-        .bot_token
-        .as_deref()
-        .ok_or(SlackError::NotConfigured("SLACK_BOT_TOKEN is not set"))?;
-    let api = SlackApi::new(&config.slack.api_url, token)?;
     let sink = ThreadReplies::open(
         api,
         bot.store.clone(),
