@@ -13,9 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dobrobot::bot::Bot;
+use dobrobot::bot::{Bot, ReplyKind};
 use dobrobot::config::{Config, Roles};
+use dobrobot::domain::UserId;
 use dobrobot::envelope;
+use dobrobot::envelope::{Actor, Source};
 use dobrobot::http::{self, SlackEndpoints};
 use dobrobot::ledger::{Ledger, Options};
 use dobrobot::reply::Renderer;
@@ -42,6 +44,7 @@ struct App {
     http: reqwest::Client,
     store: Arc<Switchable>,
     stream: String,
+    bot: Arc<Bot>,
     _dir: tempfile::TempDir,
 }
 
@@ -103,7 +106,9 @@ impl App {
                 tracker_url: config.tracker_url.clone(),
             },
         });
-        let front = SlackFront::open(&config, bot).await.unwrap();
+        let front = SlackFront::open(&config, bot.clone()).await.unwrap();
+        // As `dobrobot serve` does: steps recorded elsewhere are shown too.
+        dobrobot::slack::follow_ledger(front.clone(), store.clone(), stream.clone());
         let router = http::router(Some(SlackEndpoints {
             signing_secret: SECRET.into(),
             front: Some(front),
@@ -117,6 +122,7 @@ impl App {
             http: reqwest::Client::new(),
             store,
             stream,
+            bot,
             _dir: dir,
         }
     }
@@ -1156,6 +1162,70 @@ async fn a_start_refused_for_a_lock_is_told_by_dm_when_the_lock_frees() {
             .count(),
         1,
         "told once"
+    );
+}
+
+/// A step recorded without Slack (`dobrobot chat` on the same store: another process, with its
+/// own writer) updates the release's message and replies in its thread like a step in Slack;
+/// a step in Slack is still shown once.
+#[tokio::test]
+async fn a_step_recorded_outside_slack_updates_the_message_and_its_thread() {
+    let app = App::start().await;
+    let ts = request_release(&app).await;
+    app.wait_thread_reply(&ts, "waits for your approval").await;
+
+    let store: Arc<dyn EventStore> = app.store.clone();
+    let ledger = Ledger::open(
+        store.clone(),
+        app.stream.clone(),
+        app.bot.ledger.policy(),
+        Options::default(),
+    )
+    .await
+    .unwrap();
+    let cli = Bot {
+        ledger,
+        store,
+        stream: app.stream.clone(),
+        policy: app.bot.policy.clone(),
+        renderer: Renderer::default(),
+    };
+    let alice = Actor {
+        id: UserId::parse("U0ALICE").unwrap(),
+        name: "alice".into(),
+        source: Source::Cli,
+    };
+    let reply = cli.handle(alice, "accept PAY-1", None).await;
+    assert_eq!(reply.kind, ReplyKind::Done, "{}", reply.text);
+
+    let accepted = app.wait_update(&ts, "Accepted by <@U0ALICE>").await;
+    assert!(
+        blocks_text(&accepted)
+            .contains(":white_check_mark: Accepted by <@U0ALICE> · waiting for an admin"),
+        "{}",
+        blocks_text(&accepted)
+    );
+    app.wait_thread_reply(&ts, "needs an admin").await;
+    let step = app.wait_thread_reply(&ts, "<@U0ALICE> accepted").await;
+    assert_snapshot!(step, @"<@U0BOB> <@U0ALICE> accepted <https://tracker.example.com/browse/PAY-1|PAY-1>. Next: an admin (<@U0OLEG>) joins with `here PAY-1`.");
+
+    // A step in Slack is shown by the front that handled it, not again by the follower.
+    app.press("U0OLEG", &ts, "here", "here PAY-1").await;
+    app.wait_thread_reply(&ts, "Admin found").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let thread = app.thread(&ts);
+    assert_eq!(
+        thread.iter().filter(|t| t.contains("Admin found")).count(),
+        1,
+        "{thread:#?}"
+    );
+    assert_eq!(
+        thread
+            .iter()
+            .filter(|t| t.contains("<@U0ALICE> accepted"))
+            .count(),
+        1,
+        "{thread:#?}"
     );
 }
 

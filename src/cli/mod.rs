@@ -472,6 +472,11 @@ async fn serve(ctx: Context_) -> Result<()> {
         ),
         None => None,
     };
+    // Steps recorded elsewhere (the CLI on the same store, another process) update the release
+    // messages too.
+    let follower = front.as_ref().map(|front| {
+        crate::slack::follow_ledger(front.clone(), ctx.store.clone(), ctx.stream.clone())
+    });
     let endpoints = slack
         .signing_secret
         .clone()
@@ -498,6 +503,9 @@ async fn serve(ctx: Context_) -> Result<()> {
     }
     if let Some(reminders) = reminders {
         reminders.abort();
+    }
+    if let Some(follower) = follower {
+        follower.abort();
     }
     if let Some(socket) = socket {
         socket.shutdown().await;

@@ -24,7 +24,7 @@ use crate::bot::{Bot, Handled, ReplyKind};
 use crate::config::Config;
 use crate::domain::state::{AdminPresence, Freeze, Stage};
 use crate::domain::{Event, Policy, State, TicketKey, UserId};
-use crate::envelope::{Actor, Source};
+use crate::envelope::{Actor, Recorded, Source};
 use crate::ledger::{Decision, Outcome};
 
 use super::api::SlackApi;
@@ -51,6 +51,16 @@ pub struct SlackFront {
     in_order: Mutex<()>,
     /// Who to tell when a deployment ends and frees the locks they waited for.
     waitlist: Waitlist,
+    /// The ledger as `follow_ledger` has read it: newer than the writer's snapshot when
+    /// another process has appended since this one last wrote.
+    followed: std::sync::Mutex<Followed>,
+}
+
+/// The state as of the last event the follower read.
+#[derive(Default)]
+struct Followed {
+    revision: Option<u64>,
+    state: Arc<State>,
 }
 
 impl SlackFront {
@@ -82,6 +92,7 @@ impl SlackFront {
             delivery: Delivery::from_config(&config.slack.notify),
             in_order: Mutex::new(()),
             waitlist,
+            followed: std::sync::Mutex::new(Followed::default()),
             bot,
         });
         front.refresh_roles().await;
@@ -126,6 +137,94 @@ impl SlackFront {
         }
         .instrument(span)
         .await
+    }
+
+    /// Folds one event of the ledger, in order, into what the front knows of its newest
+    /// state. `follow_ledger` calls it for every event, history included.
+    pub fn fold(&self, recorded: &Recorded) {
+        let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        if followed.revision.is_some_and(|r| r >= recorded.revision) {
+            return;
+        }
+        Arc::make_mut(&mut followed.state).evolve(&recorded.event, recorded.metadata.recorded_at);
+        followed.revision = Some(recorded.revision);
+    }
+
+    /// Shows a step recorded other than through this front (the CLI, another process): the
+    /// release's message is drawn again from the newest state and the step's text goes in its
+    /// thread, with the notices. Steps from Slack were shown by the front that handled them,
+    /// reminders by the scheduler, and refusals concern only who was refused: those are
+    /// skipped. Expects `recorded` to have been folded (`fold`) first. Never fails: what
+    /// cannot be shown is logged.
+    pub async fn show_recorded(&self, recorded: &Recorded) {
+        if matches!(
+            recorded.metadata.actor.source,
+            Source::Slack | Source::System
+        ) || matches!(recorded.event, Event::CommandRefused { .. })
+        {
+            return;
+        }
+        let span = info_span!(
+            "recorded_elsewhere",
+            revision = recorded.revision,
+            event = recorded.event.type_name(),
+            actor = %recorded.metadata.actor.id,
+        );
+        if let Err(error) = self.show_elsewhere(recorded).instrument(span).await {
+            warn!(%error, "a step recorded elsewhere could not be shown in Slack");
+        }
+    }
+
+    async fn show_elsewhere(&self, recorded: &Recorded) -> Result<(), SlackError> {
+        // The state right after the step: the follower's, which has folded it.
+        let folded = {
+            let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+            followed
+                .revision
+                .is_some_and(|r| r >= recorded.revision)
+                .then(|| followed.state.clone())
+        };
+        let state = match folded {
+            Some(state) => state,
+            None => self.newest_state(),
+        };
+        let policy = self.bot.ledger.policy();
+        let events = std::slice::from_ref(&recorded.event);
+        let reply = self.bot.renderer.accepted(events, &state, &policy);
+        let (tickets, people) = named_in(events, &state, &policy, &recorded.metadata.actor.id);
+        let text = self.links.format(
+            &reply,
+            &tickets.iter().collect::<Vec<_>>(),
+            &people.iter().collect::<Vec<_>>(),
+        );
+        match recorded.event.ticket() {
+            Some(ticket) => {
+                let channel = self.release_channel.clone();
+                self.show_release(channel, ticket, events, &state, recorded.revision, &text)
+                    .await?;
+            }
+            None => {
+                if let Some(channel) = &self.release_channel {
+                    self.api.post_message(channel, plain(&text), None).await?;
+                }
+            }
+        }
+        if let Err(error) = self.waitlist.notify(events, &state, &policy).await {
+            warn!(%error, "the waitlist could not be read; nobody was told the lock is free");
+        }
+        Ok(())
+    }
+
+    /// The newest state known: the writer's snapshot, or what the follower read when another
+    /// process appended after this one's last write.
+    fn newest_state(&self) -> Arc<State> {
+        let snapshot = self.bot.ledger.snapshot();
+        let followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+        match (followed.revision, snapshot.revision) {
+            (Some(f), Some(s)) if f > s => followed.state.clone(),
+            (Some(_), None) => followed.state.clone(),
+            _ => snapshot.state,
+        }
     }
 
     async fn show(&self, inbound: &Inbound, handled: Handled) -> Result<(), SlackError> {
@@ -177,8 +276,16 @@ impl SlackFront {
                 .filter(|e| e.ticket() == Some(ticket))
                 .cloned()
                 .collect();
+            let channel = self.release_channel_for(inbound);
             if let Some(posted) = self
-                .show_release(inbound, ticket, &of_ticket, outcome, text)
+                .show_release(
+                    channel,
+                    ticket,
+                    &of_ticket,
+                    &outcome.state,
+                    outcome.revision,
+                    text,
+                )
                 .await?
             {
                 threads.push(posted);
@@ -208,21 +315,22 @@ impl SlackFront {
         }
     }
 
-    /// Updates (or posts) one release's message after a recorded step, replies in its thread
-    /// and sends the notices. Returns where the message is.
+    /// Updates (or posts, in `channel`) one release's message after a recorded step, replies
+    /// in its thread and sends the notices. `state` is the state right after the step, recorded
+    /// at `revision`. Returns where the message is.
     async fn show_release(
         &self,
-        inbound: &Inbound,
+        channel: Option<String>,
         ticket: &TicketKey,
         events: &[Event],
-        outcome: &Outcome,
+        state: &State,
+        revision: u64,
         text: &str,
     ) -> Result<Option<Posted>, SlackError> {
         // One step at a time, drawn from the newest state, so that two quick steps (Accept,
         // then "I'm here") cannot leave the message showing the older one.
         let _in_order = self.in_order.lock().await;
-        let state: &State = &outcome.state;
-        let latest = self.bot.ledger.snapshot().state;
+        let latest = self.newest_state();
         let status = match events.iter().rev().find_map(Status::closed_by) {
             Some(closed) => Some(closed),
             // Closed or asked again since: a later step has drawn (or will draw) the message.
@@ -253,7 +361,7 @@ impl SlackFront {
                 let Some(card) = card_of(state, ticket, events) else {
                     return Ok(None);
                 };
-                let Some(channel) = self.release_channel_for(inbound) else {
+                let Some(channel) = channel else {
                     warn!(%ticket, "no release channel configured: the release has no message");
                     return Ok(None);
                 };
@@ -262,7 +370,7 @@ impl SlackFront {
                 self.messages
                     .record(Posted {
                         ticket: ticket.clone(),
-                        request_revision: outcome.revision,
+                        request_revision: revision,
                         channel,
                         ts,
                         card,

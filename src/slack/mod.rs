@@ -5,12 +5,14 @@
 //! `SlackFront::handle`.
 //!
 //! Besides answering people: reminders recorded in the ledger then posted in the release's
-//! thread (`reminders`), and DMs to those a lock held up when it frees (`waitlist`).
+//! thread (`reminders`), DMs to those a lock held up when it frees (`waitlist`), and steps
+//! recorded elsewhere (the CLI, another process) shown like Slack's own (`follow`).
 
 pub mod api;
 pub mod blocks;
 pub mod directory;
 pub mod error;
+pub mod follow;
 pub mod front;
 pub mod inbound;
 pub mod messages;
@@ -20,5 +22,6 @@ pub mod socket;
 pub mod waitlist;
 
 pub use error::SlackError;
+pub use follow::follow_ledger;
 pub use front::SlackFront;
 pub use inbound::{Inbound, ReplyTo};
