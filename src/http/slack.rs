@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
@@ -37,13 +37,9 @@ pub fn routes(endpoints: SlackEndpoints) -> Router {
 async fn events(
     State(endpoints): State<Arc<SlackEndpoints>>,
     headers: HeaderMap,
-    body: Bytes,
+    SignedBody(body): SignedBody,
 ) -> Response {
-    let body = match verified(&endpoints, &headers, &body) {
-        Ok(body) => body,
-        Err(unverified) => return unverified.into_response(),
-    };
-    let event: SlackPushEvent = match serde_json::from_str(body) {
+    let event: SlackPushEvent = match serde_json::from_str(&body) {
         Ok(event) => event,
         Err(error) => {
             warn!(%error, "an Events API body that is not a push event");
@@ -74,14 +70,9 @@ async fn events(
 
 async fn interactivity(
     State(endpoints): State<Arc<SlackEndpoints>>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedBody(body): SignedBody,
 ) -> Response {
-    let body = match verified(&endpoints, &headers, &body) {
-        Ok(body) => body,
-        Err(unverified) => return unverified.into_response(),
-    };
-    let Some(payload) = form(body).remove("payload") else {
+    let Some(payload) = form(&body).remove("payload") else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     match serde_json::from_str::<SlackInteractionEvent>(&payload) {
@@ -99,14 +90,9 @@ async fn interactivity(
 
 async fn commands(
     State(endpoints): State<Arc<SlackEndpoints>>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedBody(body): SignedBody,
 ) -> Response {
-    let body = match verified(&endpoints, &headers, &body) {
-        Ok(body) => body,
-        Err(unverified) => return unverified.into_response(),
-    };
-    let Some(command) = slash_command(form(body)) else {
+    let Some(command) = slash_command(form(&body)) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
     spawn(
@@ -117,14 +103,28 @@ async fn commands(
     StatusCode::OK.into_response()
 }
 
-/// The verified body; a request that is not Slack's is logged and gets 401.
-fn verified<'b>(
-    endpoints: &SlackEndpoints,
-    headers: &HeaderMap,
-    body: &'b [u8],
-) -> Result<&'b str, Unverified> {
-    signature::verify(&endpoints.signing_secret, headers, body, signature::now())
-        .inspect_err(|error| warn!(%error, "refused a request that is not signed by Slack"))
+/// A request body that Slack signed: the extractor every Slack endpoint takes, so none can
+/// skip the check. A request that is not Slack's is logged and gets 401; nothing runs.
+struct SignedBody(String);
+
+impl FromRequest<Arc<SlackEndpoints>> for SignedBody {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: Request,
+        endpoints: &Arc<SlackEndpoints>,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, endpoints)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        signature::verify(&endpoints.signing_secret, &headers, &body, signature::now())
+            .map(|text| SignedBody(text.to_string()))
+            .map_err(|error| {
+                warn!(%error, "refused a request that is not signed by Slack");
+                error.into_response()
+            })
+    }
 }
 
 impl IntoResponse for Unverified {
