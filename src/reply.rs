@@ -19,11 +19,6 @@ pub struct Renderer {
 }
 
 impl Renderer {
-    /// A ticket as it stands in a sentence.
-    pub fn ticket(&self, ticket: &TicketKey) -> String {
-        ticket.to_string()
-    }
-
     /// The ticket's page in the tracker, when one is configured.
     pub fn tracker_link(&self, ticket: &TicketKey) -> Option<String> {
         self.tracker_url
@@ -52,7 +47,7 @@ impl Renderer {
             } => {
                 let mut text = format!(
                     "{requester} asks to release {} ({}).",
-                    self.ticket(ticket),
+                    ticket,
                     join(services)
                 );
                 if !comment.is_empty() {
@@ -84,22 +79,22 @@ impl Renderer {
                     ),
                     _ => format!("Next: `dep start {ticket}`."),
                 };
-                format!("{approver} accepted {}. {next}", self.ticket(ticket))
+                format!("{approver} accepted {}. {next}", ticket)
             }
             Event::ReleaseRejected {
                 ticket,
                 approver,
                 reason,
-            } => format!("{approver} rejected {}: {reason}", self.ticket(ticket)),
+            } => format!("{approver} rejected {}: {reason}", ticket),
             Event::ReleaseCancelled { ticket, by } => {
-                format!("{by} cancelled the request for {}.", self.ticket(ticket))
+                format!("{by} cancelled the request for {}.", ticket)
             }
             Event::AdminJoined { ticket, admin } => {
                 let next = match state.release(ticket).map(|r| &r.stage) {
                     Some(Stage::Requested) => "Still waiting for approval.".to_string(),
                     _ => format!("Next: `dep start {ticket}`."),
                 };
-                format!("Admin found: {admin} joins {}. {next}", self.ticket(ticket))
+                format!("Admin found: {admin} joins {}. {next}", ticket)
             }
             Event::DeploymentStarted {
                 ticket,
@@ -109,7 +104,7 @@ impl Renderer {
             } => {
                 let mut text = format!(
                     "Deployment of {} started by {by} on {}.",
-                    self.ticket(ticket),
+                    ticket,
                     join(services)
                 );
                 if !conflict_groups.is_empty() {
@@ -126,13 +121,10 @@ impl Renderer {
                 text
             }
             Event::DeploymentFinished { ticket, by } => {
-                format!("Deployment of {} finished by {by}.", self.ticket(ticket))
+                format!("Deployment of {} finished by {by}.", ticket)
             }
             Event::DeploymentRolledBack { ticket, by, reason } => {
-                format!(
-                    "Deployment of {} rolled back by {by}: {reason}",
-                    self.ticket(ticket)
-                )
+                format!("Deployment of {} rolled back by {by}: {reason}", ticket)
             }
             Event::FreezeStarted {
                 by,
@@ -149,11 +141,7 @@ impl Renderer {
             }
             Event::CommandRefused { refusal, .. } => self.refusal(refusal),
             Event::ReminderSent { ticket, kind, .. } => {
-                format!(
-                    "Reminder sent about {}: {}.",
-                    self.ticket(ticket),
-                    kind_text(*kind)
-                )
+                format!("Reminder sent about {}: {}.", ticket, kind_text(*kind))
             }
         }
     }
@@ -162,7 +150,7 @@ impl Renderer {
     pub fn refusal(&self, refusal: &Refusal) -> String {
         match refusal {
             Refusal::ChecksFailed { ticket, failures } => {
-                let mut text = format!("{} is not ready to be requested:", self.ticket(ticket));
+                let mut text = format!("{} is not ready to be requested:", ticket);
                 for failure in failures {
                     let line = match failure {
                         CheckFailure::TicketPattern { pattern } => {
@@ -182,11 +170,11 @@ impl Renderer {
             }
             Refusal::AlreadyOpen { ticket, status } => format!(
                 "{} already has an open request ({}).",
-                self.ticket(ticket),
+                ticket,
                 status_text(*status)
             ),
             Refusal::NoOpenRequest { ticket } => {
-                format!("There is no open request for {}.", self.ticket(ticket))
+                format!("There is no open request for {}.", ticket)
             }
             Refusal::NotAllowed { role } => match role {
                 Role::Approver => "Only an approver can do that.".to_string(),
@@ -198,30 +186,24 @@ impl Renderer {
             },
             Refusal::OwnRelease { ticket } => format!(
                 "You requested {}, so another approver has to accept it (four eyes).",
-                self.ticket(ticket)
+                ticket
             ),
             Refusal::AlreadyAccepted { ticket, approver } => {
-                format!(
-                    "{} was already accepted by {approver}.",
-                    self.ticket(ticket)
-                )
+                format!("{} was already accepted by {approver}.", ticket)
             }
             Refusal::AdminNotNeeded { ticket } => {
-                format!("{} does not need an admin.", self.ticket(ticket))
+                format!("{} does not need an admin.", ticket)
             }
             Refusal::AdminAlreadyJoined { ticket, admin } => {
-                format!(
-                    "{admin} already joined {} as its admin.",
-                    self.ticket(ticket)
-                )
+                format!("{admin} already joined {} as its admin.", ticket)
             }
             Refusal::NotAccepted { ticket } => format!(
                 "{} is not accepted yet: an approver has to `accept {ticket}` first.",
-                self.ticket(ticket)
+                ticket
             ),
             Refusal::AdminRequired { ticket } => format!(
                 "{} needs an admin: an admin has to say `here {ticket}` first.",
-                self.ticket(ticket)
+                ticket
             ),
             Refusal::Frozen {
                 by,
@@ -249,7 +231,7 @@ impl Renderer {
                 };
                 format!(
                     "{what} locked by the deployment of {}, started by {by} at {}.",
-                    self.ticket(ticket),
+                    ticket,
                     time(*since)
                 )
             }
@@ -259,14 +241,13 @@ impl Renderer {
                 service,
             } => format!(
                 "{} waits its turn: {} was requested earlier for {service} and is ready to start.",
-                self.ticket(ticket),
-                self.ticket(ahead)
+                ticket, ahead
             ),
             Refusal::AlreadyDeploying { ticket } => {
-                format!("{} is already deploying.", self.ticket(ticket))
+                format!("{} is already deploying.", ticket)
             }
             Refusal::NotDeploying { ticket } => {
-                format!("{} has not started deploying.", self.ticket(ticket))
+                format!("{} has not started deploying.", ticket)
             }
             Refusal::AlreadyFrozen { by, since } => {
                 format!(
@@ -282,13 +263,13 @@ impl Renderer {
             } => format!(
                 "No {} reminder for {}: it is {}.",
                 kind_text(*reminder),
-                self.ticket(ticket),
+                ticket,
                 status_text(*status)
             ),
             Refusal::AlreadyReminded { ticket, reminder } => format!(
                 "The {} reminder for {} was already sent.",
                 kind_text(*reminder),
-                self.ticket(ticket)
+                ticket
             ),
         }
     }
@@ -322,7 +303,7 @@ impl Renderer {
             let _ = write!(
                 text,
                 "\n• {} ({}) by {} — {state}",
-                self.ticket(&item.ticket),
+                &item.ticket,
                 join(&item.services),
                 item.requester,
             );
@@ -348,7 +329,7 @@ impl Renderer {
             let _ = write!(
                 text,
                 "\n• {} by {} at {when}: {outcome}",
-                self.ticket(&d.ticket),
+                &d.ticket,
                 d.started_by.as_ref().unwrap_or(&d.requester)
             );
         }
@@ -482,20 +463,18 @@ impl Renderer {
             ReminderKind::Approval => format!(
                 "{} by {} has waited {waited} for approval. \
                  `accept {ticket}` or `reject {ticket} <reason>`.",
-                self.ticket(ticket),
-                due.requester
+                ticket, due.requester
             ),
             ReminderKind::Escalation => format!(
                 "{} by {} has waited {waited} for approval and nobody has answered. \
                  Please `accept {ticket}` or `reject {ticket} <reason>`.",
-                self.ticket(ticket),
-                due.requester
+                ticket, due.requester
             ),
             ReminderKind::OverdueDeployment => format!(
                 "The deployment of {} has been running for {waited}, longer than expected. \
                  Finish it with `dep finish {ticket}` or roll back with \
                  `dep rollback {ticket} <reason>`.",
-                self.ticket(ticket)
+                ticket
             ),
             ReminderKind::StaleLock => {
                 let locks: Vec<String> = due.locks.iter().map(lock_text).collect();
@@ -503,7 +482,7 @@ impl Renderer {
                     "Stale lock: the deployment of {} has held {} since {} ({waited}). \
                      Others cannot deploy until it finishes (`dep finish {ticket}`) or rolls \
                      back (`dep rollback {ticket} <reason>`).",
-                    self.ticket(ticket),
+                    ticket,
                     and_list(&locks),
                     time(due.since)
                 )
@@ -518,19 +497,13 @@ impl Renderer {
         let mut text = format!(
             "The deployment of {} is over and its locks are free. You were #{place} waiting \
              to start {}.",
-            self.ticket(freed),
-            self.ticket(ticket)
+            freed, ticket
         );
         if item.waiting_for.is_empty() {
             let _ = write!(text, " You can `dep start {ticket}` now.");
         } else {
             let what: Vec<String> = item.waiting_for.iter().map(waiting_text).collect();
-            let _ = write!(
-                text,
-                " {} still waits for {}.",
-                self.ticket(ticket),
-                and_list(&what)
-            );
+            let _ = write!(text, " {} still waits for {}.", ticket, and_list(&what));
         }
         text
     }
