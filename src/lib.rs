@@ -1,16 +1,20 @@
 //! dobrobot: a release ledger with a chat front. See the README for the flow of one command.
 
+pub mod answer;
+pub mod app;
 pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod envelope;
 pub mod esdb_projections;
+pub mod follower;
 pub mod http;
 pub mod ledger;
 pub mod migrate;
 pub mod projections;
-pub mod reply;
+pub mod reminders;
+pub mod render;
 pub mod schemas;
 pub mod slack;
 pub mod store;

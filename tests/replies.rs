@@ -11,12 +11,13 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use insta::assert_snapshot;
 use tempfile::TempDir;
 
-use dobrobot::bot::{Bot, ReplyKind};
+use dobrobot::answer::ReplyKind;
+use dobrobot::app::{App, Settings};
 use dobrobot::config::Config;
 use dobrobot::domain::{CheckFailure, Refusal, TicketKey, UserId};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::ledger::{Clock, Options};
-use dobrobot::reply::Renderer;
+use dobrobot::render::Renderer;
 
 const CONFIG: &str = r#"environment = "prod"
 ticket_pattern = "^[A-Z][A-Z0-9]+-[0-9]+$"
@@ -41,9 +42,10 @@ fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()
 }
 
-/// A bot on its own ledger file.
+/// The app as `dobrobot chat` builds it, on its own ledger file, rendering plain text.
 struct Chat {
-    bot: Bot,
+    app: App,
+    renderer: Renderer,
     _dir: TempDir,
 }
 
@@ -62,8 +64,17 @@ impl Chat {
             clock,
             ..Options::default()
         };
-        let bot = Bot::open(&config, options).await.expect("open the bot");
-        Chat { bot, _dir: dir }
+        let renderer = Renderer::plain(config.tracker_url.clone());
+        let settings = Settings {
+            ledger: options,
+            ..Settings::chat()
+        };
+        let app = App::build(config, settings).await.expect("build the app");
+        Chat {
+            app,
+            renderer,
+            _dir: dir,
+        }
     }
 
     async fn say(&self, user: &str, text: &str, delivery: Option<&str>) -> (ReplyKind, String) {
@@ -73,11 +84,12 @@ impl Chat {
             id,
             source: Source::Slack,
         };
-        let reply = self
+        let answer = self
+            .app
             .bot
             .handle(actor, text, delivery.map(String::from))
             .await;
-        (reply.kind, reply.text)
+        (answer.kind(), self.renderer.answer(&answer))
     }
 
     async fn expect(&self, kind: ReplyKind, user: &str, text: &str) -> String {
@@ -304,9 +316,7 @@ async fn refusals_for_locks_turns_and_freezes() {
 
 #[test]
 fn a_failed_tracker_check() {
-    let renderer = Renderer {
-        tracker_url: Some("https://tracker.example.com/browse/".into()),
-    };
+    let renderer = Renderer::plain(Some("https://tracker.example.com/browse/".into()));
     let refusal = Refusal::ChecksFailed {
         ticket: TicketKey::parse("PAY-1").unwrap(),
         failures: vec![CheckFailure::Tracker {

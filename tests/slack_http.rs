@@ -8,488 +8,29 @@
 //! message (posted, then `chat.update`d), the replies in its thread, the notices and the
 //! ephemeral refusals.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+mod support;
+
 use std::time::Duration;
 
-use async_trait::async_trait;
-use dobrobot::bot::{Bot, ReplyKind};
-use dobrobot::config::{Config, Roles};
-use dobrobot::domain::UserId;
-use dobrobot::envelope;
+use dobrobot::answer::ReplyKind;
+use dobrobot::app::{App, Settings};
 use dobrobot::envelope::{Actor, Source};
-use dobrobot::http::{self, SlackEndpoints};
-use dobrobot::ledger::{Ledger, Options};
-use dobrobot::reply::Renderer;
-use dobrobot::slack::SlackFront;
-use dobrobot::store::sqlite::SqliteStore;
-use dobrobot::store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent,
-    StoreError, Subscription,
-};
+use dobrobot::render::Renderer;
+use esdb_double::Double;
 use fake_slack::{FakeSlack, Outcome};
 use insta::assert_snapshot;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const CHANNEL: &str = "C0RELEASES";
-const WAIT: Duration = Duration::from_secs(10);
-
-/// The application under test, wired like `dobrobot serve`, with a store that can be taken
-/// down (a stand-in for an unreachable backend).
-struct App {
-    slack: FakeSlack,
-    base: String,
-    http: reqwest::Client,
-    store: Arc<Switchable>,
-    stream: String,
-    bot: Arc<Bot>,
-    _dir: tempfile::TempDir,
-}
-
-impl App {
-    async fn start() -> App {
-        App::start_with(|_| {}, |_| {}).await
-    }
-
-    /// Starts the app against a fake Slack that `prepare` has set up, with the test config
-    /// changed by `configure`.
-    async fn start_with(
-        prepare: impl FnOnce(&FakeSlack),
-        configure: impl FnOnce(&mut Config),
-    ) -> App {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let slack = FakeSlack::start().await;
-        prepare(&slack);
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
-            environment: "test".into(),
-            store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
-            tracker_url: Some("https://tracker.example.com/browse/".into()),
-            roles: Roles {
-                approvers: vec!["S0APPROVERS".into()],
-                admins: vec!["S0ADMINS".into()],
-            },
-            ..Config::default()
-        };
-        config.services.insert("PAY".into(), vec!["billing".into()]);
-        config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());
-        config.slack.signing_secret = Some(SECRET.into());
-        config.slack.api_url = slack.api_url();
-        config.slack.release_channel = Some(CHANNEL.into());
-        configure(&mut config);
-
-        let sqlite = SqliteStore::open(dir.path().join("ledger.db"))
-            .await
-            .unwrap();
-        let store = Arc::new(Switchable {
-            inner: sqlite,
-            down: AtomicBool::new(false),
-        });
-        let policy = Arc::new(config.policy().unwrap());
-        let stream = config.stream();
-        let options = Options {
-            store_timeout: Duration::from_secs(2),
-            ..Options::default()
-        };
-        let dyn_store: Arc<dyn EventStore> = store.clone();
-        let ledger = Ledger::open(dyn_store.clone(), stream.clone(), policy.clone(), options)
-            .await
-            .unwrap();
-        let bot = Arc::new(Bot {
-            ledger,
-            store: dyn_store,
-            stream: stream.clone(),
-            policy,
-            renderer: Renderer {
-                tracker_url: config.tracker_url.clone(),
-            },
-        });
-        let front = SlackFront::open(&config, bot.clone()).await.unwrap();
-        // As `dobrobot serve` does: steps recorded elsewhere are shown too.
-        dobrobot::slack::follow_ledger(front.clone(), store.clone(), stream.clone());
-        let router = http::router(Some(SlackEndpoints {
-            signing_secret: SECRET.into(),
-            front: Some(front),
-        }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        App {
-            slack,
-            base,
-            http: reqwest::Client::new(),
-            store,
-            stream,
-            bot,
-            _dir: dir,
-        }
-    }
-
-    /// POSTs a body signed as Slack signs it, `age` seconds ago.
-    async fn post_signed(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: String,
-        age: i64,
-        retry: Option<u32>,
-    ) -> reqwest::Response {
-        let timestamp = (chrono::Utc::now().timestamp() - age).to_string();
-        let signature = sign(SECRET, &timestamp, &body);
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .header("x-slack-request-timestamp", timestamp)
-            .header("x-slack-signature", signature);
-        if let Some(n) = retry {
-            request = request
-                .header("x-slack-retry-num", n.to_string())
-                .header("x-slack-retry-reason", "http_timeout");
-        }
-        request.body(body).send().await.unwrap()
-    }
-
-    async fn event(&self, payload: &Value) -> reqwest::Response {
-        self.post_signed(
-            "/slack/events",
-            "application/json",
-            payload.to_string(),
-            0,
-            None,
-        )
-        .await
-    }
-
-    async fn press(&self, user: &str, message_ts: &str, action_id: &str, value: &str) {
-        let payload = block_actions(user, message_ts, action_id, value);
-        let body = form(&[("payload", &payload.to_string())]);
-        let response = self
-            .post_signed(
-                "/slack/interactivity",
-                "application/x-www-form-urlencoded",
-                body,
-                0,
-                None,
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-    }
-
-    async fn slash(&self, user: &str, text: &str, trigger: &str) {
-        let body = slash_command(user, text, trigger);
-        let response = self
-            .post_signed(
-                "/slack/commands",
-                "application/x-www-form-urlencoded",
-                body,
-                0,
-                None,
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.text().await.unwrap(), "");
-    }
-
-    /// The ledger's event types, in order.
-    async fn ledger_events(&self) -> Vec<String> {
-        self.store
-            .inner
-            .read(&self.stream, Direction::Forwards, ReadFrom::Start, 1000)
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| {
-                let decoded = envelope::decode(e).unwrap();
-                format!(
-                    "{} by {} ({})",
-                    e.event_type, decoded.metadata.actor.id, decoded.metadata.actor.name
-                )
-            })
-            .collect()
-    }
-
-    /// The top-level messages posted to the release channel (not thread replies).
-    fn release_posts(&self) -> Vec<Value> {
-        self.slack
-            .calls_to("chat.postMessage")
-            .into_iter()
-            .filter(|p| p["channel"] == CHANNEL && p.get("thread_ts").is_none())
-            .collect()
-    }
-
-    /// Texts of the replies in a thread, in order.
-    fn thread(&self, ts: &str) -> Vec<String> {
-        self.slack
-            .calls_to("chat.postMessage")
-            .into_iter()
-            .filter(|p| p["thread_ts"] == ts)
-            .map(|p| p["text"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-
-    async fn wait_thread_reply(&self, ts: &str, contains: &str) -> String {
-        let found = self
-            .slack
-            .wait_for(
-                "chat.postMessage",
-                |p| p["thread_ts"] == ts && text_of(p).contains(contains),
-                WAIT,
-            )
-            .await;
-        text_of(&found).to_string()
-    }
-
-    async fn wait_update(&self, ts: &str, status_contains: &str) -> Value {
-        self.slack
-            .wait_for(
-                "chat.update",
-                |p| p["ts"] == ts && blocks_text(p).contains(status_contains),
-                WAIT,
-            )
-            .await
-    }
-
-    async fn wait_ephemeral(&self, user: &str, contains: &str) -> String {
-        let found = self
-            .slack
-            .wait_for(
-                "chat.postEphemeral",
-                |p| p["user"] == user && text_of(p).contains(contains),
-                WAIT,
-            )
-            .await;
-        text_of(&found).to_string()
-    }
-}
-
-/// The SQLite store, which can be made to fail every call as an unreachable backend does.
-struct Switchable {
-    inner: SqliteStore,
-    down: AtomicBool,
-}
-
-impl Switchable {
-    fn check(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable("connection refused".into()))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl EventStore for Switchable {
-    async fn append(
-        &self,
-        stream: &str,
-        expected: ExpectedRevision,
-        events: Vec<NewEvent>,
-    ) -> Result<AppendResult, StoreError> {
-        self.check()?;
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read(
-        &self,
-        stream: &str,
-        direction: Direction,
-        from: ReadFrom,
-        max: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.check()?;
-        self.inner.read(stream, direction, from, max).await
-    }
-
-    async fn subscribe(
-        &self,
-        stream: &str,
-        after: Option<u64>,
-    ) -> Result<Subscription, StoreError> {
-        self.check()?;
-        self.inner.subscribe(stream, after).await
-    }
-}
-
-// ---- Slack's payloads, as its documentation shows them ----
-
-fn sign(secret: &str, timestamp: &str, body: &str) -> String {
-    format!(
-        "v0={}",
-        hex::encode(hmac_sha256(
-            secret.as_bytes(),
-            format!("v0:{timestamp}:{body}").as_bytes()
-        ))
-    )
-}
-
-/// HMAC-SHA256 (RFC 2104), as Slack signs requests.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
-    let mut inner = Sha256::new();
-    inner.update(pad(0x36));
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(pad(0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().to_vec()
-}
-
-fn event_callback(event_id: &str, event: Value) -> Value {
-    json!({
-        "token": "XXYYZZ",
-        "team_id": fake_slack::TEAM_ID,
-        "api_app_id": fake_slack::APP_ID,
-        "event": event,
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": 1_764_062_400,
-        "authorizations": [{
-            "enterprise_id": null,
-            "team_id": fake_slack::TEAM_ID,
-            "user_id": fake_slack::BOT_USER_ID,
-            "is_bot": true,
-            "is_enterprise_install": false
-        }],
-        "is_ext_shared_channel": false,
-        "event_context": "4-eyJldCI6ImFwcF9tZW50aW9uIn0"
-    })
-}
-
-fn app_mention(event_id: &str, user: &str, ts: &str, text: &str) -> Value {
-    event_callback(
-        event_id,
-        json!({
-            "type": "app_mention",
-            "user": user,
-            "text": format!("<@{}> {text}", fake_slack::BOT_USER_ID),
-            "ts": ts,
-            "client_msg_id": format!("msg-{event_id}"),
-            "team": fake_slack::TEAM_ID,
-            "channel": CHANNEL,
-            "event_ts": ts
-        }),
-    )
-}
-
-fn direct_message(event_id: &str, user: &str, ts: &str, text: &str) -> Value {
-    event_callback(
-        event_id,
-        json!({
-            "type": "message",
-            "channel": FakeSlack::dm_channel(user),
-            "user": user,
-            "text": text,
-            "ts": ts,
-            "client_msg_id": format!("msg-{event_id}"),
-            "team": fake_slack::TEAM_ID,
-            "event_ts": ts,
-            "channel_type": "im"
-        }),
-    )
-}
-
-/// Slack gives each press its own `action_ts`.
-static PRESSES: AtomicU64 = AtomicU64::new(1);
-
-fn block_actions(user: &str, message_ts: &str, action_id: &str, value: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": fake_slack::TEAM_ID },
-        "api_app_id": fake_slack::APP_ID,
-        "token": "XXYYZZ",
-        "container": { "type": "message", "message_ts": message_ts, "channel_id": CHANNEL, "is_ephemeral": false },
-        "trigger_id": format!("1{}.98765.{action_id}", message_ts.replace('.', "")),
-        "team": { "id": fake_slack::TEAM_ID, "domain": "dobro-test" },
-        "enterprise": null,
-        "is_enterprise_install": false,
-        "channel": { "id": CHANNEL, "name": "releases" },
-        "state": { "values": {} },
-        "response_url": "https://hooks.slack.com/actions/T0DOBRO/1/abc",
-        "actions": [{
-            "action_id": action_id,
-            "block_id": "next",
-            "text": { "type": "plain_text", "text": action_id, "emoji": true },
-            "value": value,
-            "type": "button",
-            "action_ts": format!("1764062500.{:06}", PRESSES.fetch_add(1, Ordering::SeqCst))
-        }]
-    })
-}
-
-fn slash_command(user: &str, text: &str, trigger: &str) -> String {
-    form(&[
-        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
-        ("team_id", fake_slack::TEAM_ID),
-        ("team_domain", "dobro-test"),
-        ("channel_id", CHANNEL),
-        ("channel_name", "releases"),
-        ("user_id", user),
-        ("user_name", &user.to_lowercase()),
-        ("command", "/dobro"),
-        ("text", text),
-        ("api_app_id", fake_slack::APP_ID),
-        ("is_enterprise_install", "false"),
-        (
-            "response_url",
-            "https://hooks.slack.com/commands/T0DOBRO/34529/abcdef",
-        ),
-        ("trigger_id", trigger),
-    ])
-}
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        form.append_pair(k, v);
-    }
-    form.finish()
-}
-
-fn text_of(params: &Value) -> &str {
-    params["text"].as_str().unwrap_or_default()
-}
-
-/// Every text of a message's blocks, joined: what a person reads in it.
-fn blocks_text(params: &Value) -> String {
-    fn collect(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(text)) = map.get("text") {
-                    out.push(text.clone());
-                }
-                for (key, v) in map {
-                    if key != "text" || !v.is_string() {
-                        collect(v, out);
-                    }
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    collect(&params["blocks"], &mut out);
-    out.join("\n")
-}
-
-fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap()
-}
+use support::app::TestApp;
+use support::fixtures::{WAIT, u, wait_until};
+use support::slack::{
+    CHANNEL, SECRET, app_mention, blocks_text, direct_message, pretty, sign, slash_command, text_of,
+};
 
 /// The request, as bob types it.
 const REQUEST: &str = "dobro #PAY-1 <https://wiki.example.com/pay-1> fix rounding in invoices";
 
-async fn request_release(app: &App) -> String {
+async fn request_release(app: &TestApp) -> String {
     let response = app
         .event(&app_mention(
             "Ev01REQUEST",
@@ -520,7 +61,7 @@ async fn request_release(app: &App) -> String {
 
 #[tokio::test]
 async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
 
     // bob asks in the release channel.
     let ts = request_release(&app).await;
@@ -723,6 +264,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
         "no buttons once finished"
     );
     app.wait_ephemeral("U0BOB", "finished").await;
+    app.wait_thread_reply(&ts, "finished by").await;
 
     // One message for the release, updated in place; every step in its thread.
     assert_eq!(app.release_posts().len(), 1);
@@ -750,7 +292,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
 
 #[tokio::test]
 async fn a_redelivered_event_records_nothing_new_and_posts_nothing_new() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let mention = app_mention("Ev01REQUEST", "U0BOB", "1764062400.000100", REQUEST);
     request_release(&app).await;
     app.wait_thread_reply("1764062400.000100", "asks to release")
@@ -779,7 +321,7 @@ async fn a_redelivered_event_records_nothing_new_and_posts_nothing_new() {
 
 #[tokio::test]
 async fn a_bad_signature_or_a_stale_timestamp_gets_401_and_records_nothing() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let body = app_mention("Ev01REQUEST", "U0BOB", "1764062400.000100", REQUEST).to_string();
 
     let forged = app
@@ -842,7 +384,7 @@ async fn a_bad_signature_or_a_stale_timestamp_gets_401_and_records_nothing() {
 
 #[tokio::test]
 async fn url_verification_is_answered_with_its_challenge() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let challenge = json!({
         "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
         "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
@@ -855,7 +397,7 @@ async fn url_verification_is_answered_with_its_challenge() {
 
 #[tokio::test]
 async fn health_answers_without_a_signature() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let response = app
         .http
         .get(format!("{}/health", app.base))
@@ -868,7 +410,7 @@ async fn health_answers_without_a_signature() {
 
 #[tokio::test]
 async fn a_person_who_may_not_press_a_button_is_told_why_and_the_message_stays() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let ts = request_release(&app).await;
 
     // carol is neither an approver nor an admin.
@@ -891,7 +433,7 @@ async fn a_person_who_may_not_press_a_button_is_told_why_and_the_message_stays()
 #[tokio::test]
 async fn roles_come_from_user_groups_and_four_eyes_holds_for_their_members() {
     // bob is an approver too, through the S0APPROVERS group.
-    let app = App::start_with(
+    let app = TestApp::spawn_with(
         |slack| slack.set_group("S0APPROVERS", &["U0ALICE", "U0BOB"]),
         |_| {},
     )
@@ -909,12 +451,14 @@ async fn roles_come_from_user_groups_and_four_eyes_holds_for_their_members() {
 
 #[tokio::test]
 async fn a_rate_limited_post_is_retried_after_retry_after() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     app.slack.rate_limit("chat.postMessage", 2, 1);
     let started = std::time::Instant::now();
     request_release(&app).await;
+    // The release message and the answer in the mention's thread are posted at the same time;
+    // each waits out its own `Retry-After`.
     assert!(
-        started.elapsed() >= Duration::from_secs(2),
+        started.elapsed() >= Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
@@ -930,8 +474,11 @@ async fn a_rate_limited_post_is_retried_after_retry_after() {
 
 #[tokio::test]
 async fn when_the_ledger_is_unavailable_the_person_is_told_nothing_was_recorded() {
-    let app = App::start().await;
-    app.store.down.store(true, Ordering::SeqCst);
+    // The ledger on the EventStoreDB double, which can answer every call as a node that is not
+    // ready does.
+    let double = Double::start().await;
+    let app = TestApp::spawn_with(|_| {}, |config| config.store = double.url()).await;
+    double.faults().set_unavailable(true);
     let response = app
         .event(&app_mention(
             "Ev01REQUEST",
@@ -942,15 +489,19 @@ async fn when_the_ledger_is_unavailable_the_person_is_told_nothing_was_recorded(
         .await;
     assert_eq!(response.status(), 200);
     let told = app.wait_ephemeral("U0BOB", "not recorded").await;
-    assert_snapshot!(told, @"Your command was not recorded: the event store is unavailable: connection refused. Please try again.");
-    app.store.down.store(false, Ordering::SeqCst);
+    assert!(
+        told.starts_with("Your command was not recorded: "),
+        "{told}"
+    );
+    assert!(told.ends_with(". Please try again."), "{told}");
+    double.faults().set_unavailable(false);
     assert!(app.ledger_events().await.is_empty());
     assert!(app.release_posts().is_empty());
 }
 
 #[tokio::test]
 async fn queue_shows_each_release_its_place_and_what_it_waits_for() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     request_release(&app).await;
     app.slash("U0CAROL", "queue", "1.2.queue").await;
     let queue = app.wait_ephemeral("U0CAROL", "queue").await;
@@ -962,7 +513,7 @@ async fn queue_shows_each_release_its_place_and_what_it_waits_for() {
 
 #[tokio::test]
 async fn with_notify_dm_approvers_and_admins_get_direct_messages() {
-    let app = App::start_with(
+    let app = TestApp::spawn_with(
         |slack| slack.set_group("S0APPROVERS", &["U0ALICE", "U0CAROL"]),
         |config| config.slack.notify = "dm".into(),
     )
@@ -1088,7 +639,7 @@ fn the_manifest_asks_for_what_the_bot_uses() {
 
 #[tokio::test]
 async fn two_quick_presses_leave_the_message_at_the_newest_step() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let ts = request_release(&app).await;
     tokio::join!(
         app.press("U0ALICE", &ts, "accept", "accept PAY-1"),
@@ -1109,7 +660,7 @@ async fn two_quick_presses_leave_the_message_at_the_newest_step() {
 /// person in line, and when that deployment finishes they get a direct message.
 #[tokio::test]
 async fn a_start_refused_for_a_lock_is_told_by_dm_when_the_lock_frees() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let steps = [
         (
             "U0BOB",
@@ -1170,33 +721,27 @@ async fn a_start_refused_for_a_lock_is_told_by_dm_when_the_lock_frees() {
 /// a step in Slack is still shown once.
 #[tokio::test]
 async fn a_step_recorded_outside_slack_updates_the_message_and_its_thread() {
-    let app = App::start().await;
+    let app = TestApp::spawn().await;
     let ts = request_release(&app).await;
     app.wait_thread_reply(&ts, "waits for your approval").await;
 
-    let store: Arc<dyn EventStore> = app.store.clone();
-    let ledger = Ledger::open(
-        store.clone(),
-        app.stream.clone(),
-        app.bot.ledger.policy(),
-        Options::default(),
-    )
-    .await
-    .unwrap();
-    let cli = Bot {
-        ledger,
-        store,
-        stream: app.stream.clone(),
-        policy: app.bot.policy.clone(),
-        renderer: Renderer::default(),
-    };
+    // `dobrobot chat` in another process: its own app, on the same store. Without Slack it
+    // cannot expand user groups, so its config names alice herself.
+    let mut config = app.config.clone();
+    config.roles.approvers.push("U0ALICE".into());
+    let cli = App::build(config, Settings::chat()).await.unwrap();
     let alice = Actor {
-        id: UserId::parse("U0ALICE").unwrap(),
+        id: u("U0ALICE"),
         name: "alice".into(),
         source: Source::Cli,
     };
-    let reply = cli.handle(alice, "accept PAY-1", None).await;
-    assert_eq!(reply.kind, ReplyKind::Done, "{}", reply.text);
+    let answer = cli.bot.handle(alice, "accept PAY-1", None).await;
+    assert_eq!(
+        answer.kind(),
+        ReplyKind::Done,
+        "{}",
+        Renderer::plain(None).answer(&answer)
+    );
 
     let accepted = app.wait_update(&ts, "Accepted by <@U0ALICE>").await;
     assert!(
@@ -1209,7 +754,7 @@ async fn a_step_recorded_outside_slack_updates_the_message_and_its_thread() {
     let step = app.wait_thread_reply(&ts, "<@U0ALICE> accepted").await;
     assert_snapshot!(step, @"<@U0BOB> <@U0ALICE> accepted <https://tracker.example.com/browse/PAY-1|PAY-1>. Next: an admin (<@U0OLEG>) joins with `here PAY-1`.");
 
-    // A step in Slack is shown by the front that handled it, not again by the follower.
+    // Every step is shown once, whoever recorded it.
     app.press("U0OLEG", &ts, "here", "here PAY-1").await;
     app.wait_thread_reply(&ts, "Admin found").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -1227,16 +772,4 @@ async fn a_step_recorded_outside_slack_updates_the_message_and_its_thread() {
         1,
         "{thread:#?}"
     );
-}
-
-async fn wait_until<F, Fut>(check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -1,8 +1,11 @@
 //! Reminders and the waitlist against a real SQLite ledger, with a clock the test moves.
 //!
-//! The scheduler is the real one (`slack::reminders::Scheduler`); only where it posts is a
-//! recorder (`ReminderSink`), as is where the waitlist sends DMs. Two ledgers on one file are two
-//! replicas; a new ledger on the file is a restart.
+//! The scheduler is the real one (`reminders::Scheduler`); in the first part only where it
+//! posts is a recorder (`ReminderSink`). Two ledgers on one file are two replicas; a new ledger
+//! on the file is a restart. The second part runs the whole app (`App::build`) against the fake
+//! Slack: reminders in the release message's thread, the waitlist's direct messages.
+
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,16 +16,15 @@ use insta::assert_snapshot;
 use tempfile::TempDir;
 
 use dobrobot::domain::reminders::{QuietHours, ReminderSettings};
-use dobrobot::domain::{
-    ConflictGroup, Due, Event, Input, Policy, ReminderKind, ServiceName, TicketKey, UserId, parse,
-};
+use dobrobot::domain::{Due, Event, Input, Policy, ReminderKind, parse, queue};
 use dobrobot::envelope::{self, Actor, Recorded, Source};
-use dobrobot::ledger::{self, Clock, Decision, Ledger, Options, Outcome, Submission};
-use dobrobot::slack::SlackError;
-use dobrobot::slack::reminders::{ReminderSink, Scheduler, Tick};
-use dobrobot::slack::waitlist::{self, DirectMessages, Waitlist};
+use dobrobot::ledger::{self, Decision, Ledger, Options, Outcome, Submission};
+use dobrobot::projections::{self, AsOf, Waitlist};
+use dobrobot::reminders::{ReminderSink, Scheduler, SinkError, Tick};
+use dobrobot::render::Renderer;
 use dobrobot::store::{self, Direction, EventStore, ReadFrom};
 use dobrobot::verify;
+use support::fixtures::{TestClock, monday, t, u};
 
 use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
 
@@ -36,25 +38,12 @@ const ALICE: &str = "U0ALICE";
 const BOB: &str = "U0BOB";
 const OLEG: &str = "U0OLEG";
 
-fn u(id: &str) -> UserId {
-    UserId::parse(id).expect("a test user")
-}
-
-fn t(key: &str) -> TicketKey {
-    TicketKey::parse(key).expect("a test ticket")
-}
-
+/// The shared policy, with Slack user ids in the roles.
 fn policy() -> Policy {
-    let billing = ServiceName::parse("billing").expect("a service");
     Policy {
         approvers: [u(ALICE), u(BOB)].into(),
         admins: [u(OLEG)].into(),
-        services_by_project: [("PAY".to_string(), vec![billing.clone()])].into(),
-        conflict_groups: vec![ConflictGroup {
-            name: "backend-core".to_string(),
-            services: [billing].into(),
-        }],
-        ..Policy::default()
+        ..support::fixtures::policy()
     }
 }
 
@@ -62,30 +51,6 @@ fn settings() -> ReminderSettings {
     ReminderSettings {
         backup_approvers: vec![u("S0BACKUP")],
         ..ReminderSettings::default()
-    }
-}
-
-/// Monday 2026-03-02 09:00 UTC.
-fn monday() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
-}
-
-/// A clock the test sets; ledgers and schedulers share it.
-#[derive(Clone)]
-struct TestClock(Arc<Mutex<DateTime<Utc>>>);
-
-impl TestClock {
-    fn new(at: DateTime<Utc>) -> Self {
-        TestClock(Arc::new(Mutex::new(at)))
-    }
-
-    fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap() = at;
-    }
-
-    fn clock(&self) -> Clock {
-        let now = self.0.clone();
-        Clock::from_fn(move || *now.lock().unwrap())
     }
 }
 
@@ -113,6 +78,20 @@ impl Site {
         store::open(&self.url).await.expect("open the SQLite store")
     }
 
+    /// The waitlist folded from the ledger on the file.
+    async fn waitlist(&self) -> Waitlist {
+        let mut waitlist = Waitlist::default();
+        projections::build(
+            &self.store().await,
+            &self.stream,
+            AsOf::Latest,
+            &mut waitlist,
+        )
+        .await
+        .expect("the ledger reads");
+        waitlist
+    }
+
     /// A replica: its own store instance and ledger writer on the file.
     async fn replica(&self) -> Replica {
         let store = self.store().await;
@@ -131,7 +110,7 @@ impl Site {
         let scheduler = Scheduler::new(
             ledger.clone(),
             settings(),
-            None,
+            Renderer::slack(None),
             self.time.clock(),
             posts.clone(),
         );
@@ -149,7 +128,7 @@ impl Site {
         replica.scheduler = Scheduler::new(
             replica.ledger.clone(),
             settings,
-            None,
+            Renderer::slack(None),
             self.time.clock(),
             replica.posts.clone(),
         );
@@ -201,9 +180,9 @@ struct Posts {
 
 #[async_trait]
 impl ReminderSink for Posts {
-    async fn remind(&self, due: &Due, text: &str) -> Result<(), SlackError> {
+    async fn remind(&self, due: &Due, text: &str) -> Result<(), SinkError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(SlackError::Api("service_unavailable".to_string()));
+            return Err("service_unavailable".into());
         }
         self.posted
             .lock()
@@ -483,22 +462,8 @@ async fn a_post_that_fails_is_tried_again_and_recorded_once() {
 // ---------------------------------------------------------------------------------------------
 // The waitlist
 
-#[derive(Default)]
-struct Dms(Mutex<Vec<(String, String)>>);
-
-#[async_trait]
-impl DirectMessages for Dms {
-    async fn send_dm(&self, user: &UserId, text: &str) -> Result<(), SlackError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((user.to_string(), text.to_string()));
-        Ok(())
-    }
-}
-
 #[tokio::test]
-async fn the_waitlist_is_told_in_order_when_the_lock_frees_and_survives_a_restart() {
+async fn the_waitlist_is_the_ledgers_in_order_and_survives_a_restart() {
     let site = Site::new();
     let replica = site.replica().await;
     for (who, ticket) in [(DEV, "PAY-1"), (EVE, "PAY-2"), (FAY, "PAY-3")] {
@@ -517,297 +482,137 @@ async fn the_waitlist_is_told_in_order_when_the_lock_frees_and_survives_a_restar
             "{outcome:?}"
         );
     }
-
-    let dms = Arc::new(Dms::default());
-    let waitlist = Waitlist::new(
-        replica.store.clone(),
-        site.stream.clone(),
-        None,
-        dms.clone(),
-    );
-    let finished = replica.done(DEV, "dep finish PAY-1").await;
-    let state = replica.ledger.snapshot().state;
-    let told = waitlist
-        .notify(&finished, &state, &policy())
-        .await
-        .expect("the ledger reads");
-    assert_eq!(told, [(u(FAY), t("PAY-3")), (u(EVE), t("PAY-2"))]);
-    let sent = dms.0.lock().unwrap().clone();
-    assert_eq!(sent.len(), 2);
-    assert_eq!(sent[0].0, FAY);
-    assert_snapshot!(sent[0].1, @"The deployment of PAY-1 is over and its locks are free. You were #1 waiting to start PAY-3. PAY-3 still waits for its turn (after PAY-2).");
-    assert_eq!(sent[1].0, EVE);
-    assert_snapshot!(sent[1].1, @"The deployment of PAY-1 is over and its locks are free. You were #2 waiting to start PAY-2. You can `dep start PAY-2` now.");
-
-    // Nothing to tell for a command that ends no deployment.
-    let accepted = replica.done(DEV, "dobro PAY-4 https://wiki/x").await;
+    replica.done(DEV, "dep finish PAY-1").await;
+    let waitlist = site.waitlist().await;
     assert_eq!(
-        waitlist.notify(&accepted, &state, &policy()).await.unwrap(),
-        []
+        waitlist.waiting_on(&t("PAY-1")),
+        [(u(FAY), t("PAY-3")), (u(EVE), t("PAY-2"))]
     );
+    // What each of them is told, with their release as the queue shows it now.
+    let items = queue(&replica.ledger.snapshot().state, &policy());
+    let renderer = Renderer::plain(None);
+    let told: Vec<String> = waitlist
+        .waiting_on(&t("PAY-1"))
+        .iter()
+        .enumerate()
+        .map(|(place, (_, ticket))| {
+            let item = items.iter().find(|i| &i.ticket == ticket).expect("queued");
+            renderer.waitlist_freed(&t("PAY-1"), item, place + 1)
+        })
+        .collect();
+    assert_snapshot!(told[0], @"The deployment of PAY-1 is over and its locks are free. You were #1 waiting to start PAY-3. PAY-3 still waits for its turn (after PAY-2).");
+    assert_snapshot!(told[1], @"The deployment of PAY-1 is over and its locks are free. You were #2 waiting to start PAY-2. You can `dep start PAY-2` now.");
 
     // The waitlist is the ledger's: a restarted process reads the same one.
     drop(replica);
     let restarted = site.replica().await;
-    let history: Vec<Event> = site.events().await.into_iter().map(|r| r.event).collect();
-    assert_eq!(
-        waitlist::waiting_on(&history, &t("PAY-1")),
-        [(u(FAY), t("PAY-3")), (u(EVE), t("PAY-2"))]
-    );
+    assert_eq!(site.waitlist().await, waitlist);
     // Once eve starts, she is off it.
     restarted.done(EVE, "dep start PAY-2").await;
-    let history: Vec<Event> = site.events().await.into_iter().map(|r| r.event).collect();
     assert_eq!(
-        waitlist::waiting_on(&history, &t("PAY-1")),
+        site.waitlist().await.waiting_on(&t("PAY-1")),
         [(u(FAY), t("PAY-3"))]
     );
 }
 
 // ---------------------------------------------------------------------------------------------
-// Through Slack: the front posts the release's message, the scheduler replies in its thread,
-// the waitlist DMs; the fake Slack records what Slack would show.
+// Through Slack: the whole app, as `serve` builds it; the fake Slack records what Slack would
+// show.
 
 mod through_slack {
-    use std::time::Duration as StdDuration;
-
-    use dobrobot::bot::Bot;
-    use dobrobot::config::{Config, Roles};
-    use dobrobot::reply::Renderer;
-    use dobrobot::slack::api::SlackApi;
-    use dobrobot::slack::reminders::{self, ThreadReplies};
-    use dobrobot::slack::{Inbound, ReplyTo, SlackFront};
+    use dobrobot::app::Settings;
     use fake_slack::FakeSlack;
     use serde_json::Value;
 
+    use super::support::app::{TestApp, slack_config};
+    use super::support::fixtures::WAIT;
+    use super::support::slack::text_of;
     use super::*;
 
-    const CHANNEL: &str = "C0RELEASES";
-    const WAIT: StdDuration = StdDuration::from_secs(10);
-
-    struct App {
-        slack: FakeSlack,
-        config: Config,
-        bot: Arc<Bot>,
-        front: Arc<SlackFront>,
-        time: TestClock,
-        deliveries: std::sync::atomic::AtomicU32,
-        _dir: TempDir,
+    /// The app on a clock the test moves, with the scheduler looking every 50 ms.
+    async fn start(time: &TestClock) -> TestApp {
+        let slack = Arc::new(FakeSlack::start().await);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut config = slack_config(&slack, &dir);
+        config.slack.backup_approvers = vec!["S0BACKUP".into()];
+        TestApp::build(slack, Arc::new(dir), config, settings_at(time)).await
     }
 
-    impl App {
-        async fn start() -> App {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let slack = FakeSlack::start().await;
-            let dir = tempfile::tempdir().expect("a temp dir");
-            let mut config = Config {
-                environment: "test".into(),
-                store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
-                tracker_url: Some("https://tracker.example.com/browse/".into()),
-                roles: Roles {
-                    approvers: vec!["S0APPROVERS".into()],
-                    admins: vec!["S0ADMINS".into()],
-                },
-                ..Config::default()
-            };
-            config.services.insert("PAY".into(), vec!["billing".into()]);
-            config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());
-            config.slack.api_url = slack.api_url();
-            config.slack.release_channel = Some(CHANNEL.into());
-            config.slack.backup_approvers = vec!["S0BACKUP".into()];
-            let time = TestClock::new(monday());
-            let store = store::open(&config.store).await.expect("open the store");
-            let policy = Arc::new(config.policy().expect("a valid config"));
-            let ledger = Ledger::open(
-                store.clone(),
-                config.stream(),
-                policy.clone(),
-                Options {
-                    clock: time.clock(),
-                    ..Options::default()
-                },
-            )
-            .await
-            .expect("open the ledger");
-            let bot = Arc::new(Bot {
-                ledger,
-                store,
-                stream: config.stream(),
-                policy,
-                renderer: Renderer {
-                    tracker_url: config.tracker_url.clone(),
-                },
-            });
-            let front = SlackFront::open(&config, bot.clone())
-                .await
-                .expect("the front opens");
-            App {
-                slack,
-                config,
-                bot,
-                front,
-                time,
-                deliveries: Default::default(),
-                _dir: dir,
-            }
-        }
-
-        /// `user` mentions the bot with `text` in the release channel.
-        async fn mention(&self, user: &str, text: &str) {
-            let n = self.deliveries.fetch_add(1, Ordering::SeqCst);
-            self.front
-                .handle(Inbound {
-                    user: u(user),
-                    text: text.to_string(),
-                    delivery: format!("slack-event:Ev{n}"),
-                    reply_to: ReplyTo::Channel {
-                        channel: CHANNEL.to_string(),
-                        thread_ts: format!("1772442000.{n:06}"),
-                    },
-                })
-                .await;
-        }
-
-        fn api(&self) -> SlackApi {
-            SlackApi::new(&self.slack.api_url(), fake_slack::BOT_TOKEN).expect("a client")
-        }
-
-        async fn scheduler(&self) -> Scheduler {
-            let sink = ThreadReplies::open(
-                self.api(),
-                self.bot.store.clone(),
-                &self.config.environment,
-                self.config.slack.release_channel.clone(),
-            )
-            .await
-            .expect("the release messages read");
-            Scheduler::new(
-                self.bot.ledger.clone(),
-                reminders::settings(&self.config.slack).expect("valid settings"),
-                self.config.tracker_url.clone(),
-                self.time.clock(),
-                Arc::new(sink),
-            )
-        }
-
-        /// The ts of the release message of the channel (the first top-level post).
-        fn release_message_ts(&self) -> String {
-            let posts = self.slack.calls_to("chat.postMessage");
-            let first = posts
-                .iter()
-                .position(|p| p["channel"] == CHANNEL && p["thread_ts"].is_null())
-                .expect("the release message was posted");
-            // The fake gives its ts in the answer; find it among the channel's messages.
-            let text = posts[first]["text"].clone();
-            self.slack
-                .messages(CHANNEL)
-                .into_iter()
-                // Top-level only: a thread reply may carry the same text.
-                .find(|m| {
-                    m["text"] == text && (m["thread_ts"].is_null() || m["thread_ts"] == m["ts"])
-                })
-                .and_then(|m| m["ts"].as_str().map(String::from))
-                .expect("the release message is in the channel")
+    fn settings_at(time: &TestClock) -> Settings {
+        Settings {
+            ledger: Options {
+                clock: time.clock(),
+                ..Options::default()
+            },
+            reminder_interval: std::time::Duration::from_millis(50),
+            ..Settings::serve()
         }
     }
 
-    fn text_of(params: &Value) -> String {
-        params["text"].as_str().unwrap_or_default().to_string()
+    /// `user` runs `text` with the slash command.
+    async fn say(app: &TestApp, user: &str, text: &str) {
+        app.slash(user, text, &format!("trigger-{user}-{text}"))
+            .await;
+    }
+
+    fn in_thread(app: &TestApp, ts: &str, contains: &str) -> Vec<String> {
+        app.slack
+            .calls_to("chat.postMessage")
+            .into_iter()
+            .filter(|p: &Value| p["thread_ts"] == ts && text_of(p).contains(contains))
+            .map(|p| text_of(&p).to_string())
+            .collect()
     }
 
     #[tokio::test]
     async fn a_reminder_reaches_slack_in_the_release_messages_thread() {
-        let app = App::start().await;
-        app.mention("U0CAROL", "dobro PAY-1 https://wiki/x fix the invoices")
-            .await;
-        let ts = app.release_message_ts();
-        let mut scheduler = app.scheduler().await;
+        let time = TestClock::new(monday());
+        let app = start(&time).await;
+        say(
+            &app,
+            "U0CAROL",
+            "dobro PAY-1 https://wiki/x fix the invoices",
+        )
+        .await;
+        let ts = app.release_message_ts("PAY-1").await;
 
-        app.time.set(monday() + Duration::minutes(31));
-        let tick = scheduler.tick().await;
-        assert_eq!(kinds(&tick), [pay(Approval)]);
-        let posted = app
-            .slack
-            .wait_for(
-                "chat.postMessage",
-                |p| p["thread_ts"] == ts.as_str() && text_of(p).contains("has waited"),
-                WAIT,
-            )
-            .await;
-        assert_eq!(posted["channel"], CHANNEL);
+        time.set(monday() + Duration::minutes(31));
+        let posted = app.wait_thread_reply(&ts, "has waited").await;
         // The approvers as the front expanded the S0APPROVERS group.
-        assert_snapshot!(text_of(&posted), @"<@U0ALICE> <https://tracker.example.com/browse/PAY-1|PAY-1> by <@U0CAROL> has waited 31 min for approval. `accept PAY-1` or `reject PAY-1 <reason>`.");
+        assert_snapshot!(posted, @"<@U0ALICE> <https://tracker.example.com/browse/PAY-1|PAY-1> by <@U0CAROL> has waited 31 min for approval. `accept PAY-1` or `reject PAY-1 <reason>`.");
 
-        app.time.set(monday() + Duration::minutes(61));
-        assert_eq!(kinds(&scheduler.tick().await), [pay(Escalation)]);
-        let escalated = app
-            .slack
-            .wait_for(
-                "chat.postMessage",
-                |p| p["thread_ts"] == ts.as_str() && text_of(p).contains("nobody has answered"),
-                WAIT,
-            )
-            .await;
-        assert!(
-            text_of(&escalated).starts_with("<!subteam^S0BACKUP> "),
-            "{escalated}"
-        );
+        time.set(monday() + Duration::minutes(61));
+        let escalated = app.wait_thread_reply(&ts, "nobody has answered").await;
+        assert!(escalated.starts_with("<!subteam^S0BACKUP> "), "{escalated}");
 
-        // A second scheduler (another replica's) sends nothing more.
-        let mut other = app.scheduler().await;
-        assert_eq!(other.tick().await.posted, []);
-        let reminders = app
-            .slack
-            .calls_to("chat.postMessage")
-            .into_iter()
-            .filter(|p| p["thread_ts"] == ts.as_str())
-            .filter(|p| text_of(p).contains("for approval"))
-            .count();
-        assert_eq!(reminders, 2);
+        // A second replica on the same store and Slack sends nothing more.
+        let other = TestApp::build(
+            app.slack.clone(),
+            app.dir.clone(),
+            app.config.clone(),
+            settings_at(&time),
+        )
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(in_thread(&app, &ts, "for approval").len(), 2);
+        drop(other);
     }
 
     #[tokio::test]
     async fn the_waitlist_gets_a_dm_when_the_lock_frees() {
-        let app = App::start().await;
+        let time = TestClock::new(monday());
+        let app = start(&time).await;
         for (user, ticket) in [("U0CAROL", "PAY-1"), ("U0BOB", "PAY-2")] {
-            app.mention(user, &format!("dobro {ticket} https://wiki/x"))
-                .await;
-            app.mention("U0ALICE", &format!("accept {ticket}")).await;
-            app.mention("U0OLEG", &format!("here {ticket}")).await;
+            say(&app, user, &format!("dobro {ticket} https://wiki/x")).await;
+            say(&app, "U0ALICE", &format!("accept {ticket}")).await;
+            say(&app, "U0OLEG", &format!("here {ticket}")).await;
         }
-        app.mention("U0CAROL", "dep start PAY-1").await;
-        app.mention("U0BOB", "dep start PAY-2").await;
-        app.slack
-            .wait_for(
-                "chat.postEphemeral",
-                |p| p["user"] == "U0BOB" && text_of(p).contains("locked"),
-                WAIT,
-            )
-            .await;
-        app.mention("U0CAROL", "dep finish PAY-1").await;
+        say(&app, "U0CAROL", "dep start PAY-1").await;
+        app.wait_ephemeral("U0CAROL", "started").await;
+        say(&app, "U0BOB", "dep start PAY-2").await;
+        app.wait_ephemeral("U0BOB", "locked").await;
+        say(&app, "U0CAROL", "dep finish PAY-1").await;
 
-        // What the front does after an accepted finish.
-        let finished: Vec<Event> = app
-            .bot
-            .store
-            .read(&app.bot.stream, Direction::Backwards, ReadFrom::End, 1)
-            .await
-            .expect("the ledger reads")
-            .iter()
-            .map(|r| envelope::decode(r).expect("decodes").event)
-            .collect();
-        assert!(matches!(finished[..], [Event::DeploymentFinished { .. }]));
-        let waitlist = Waitlist::new(
-            app.bot.store.clone(),
-            app.bot.stream.clone(),
-            app.config.tracker_url.clone(),
-            Arc::new(app.api()),
-        );
-        let state = app.bot.ledger.snapshot().state;
-        let told = waitlist
-            .notify(&finished, &state, &app.bot.ledger.policy())
-            .await
-            .expect("the ledger reads");
-        assert_eq!(told, [(u("U0BOB"), t("PAY-2"))]);
         let dm = app
             .slack
             .wait_for(

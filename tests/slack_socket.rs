@@ -13,26 +13,25 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use dobrobot::bot::Bot;
+use dobrobot::app::{App, AppError};
 use dobrobot::config::Config;
 use dobrobot::domain::{Event, Refusal, Role};
 use dobrobot::envelope::{self, Recorded, Source};
-use dobrobot::ledger::Options;
-use dobrobot::slack::socket::SocketMode;
-use dobrobot::slack::{SlackError, SlackFront};
+use dobrobot::slack::SlackError;
 use dobrobot::store::{Direction, ReadFrom};
 use fake_slack::envelope as socket_envelope;
 use fake_slack::{APP_ID, BOT_USER_ID, FakeSlack, TEAM_ID};
+use support::app::{TestApp, settings};
+
+mod support;
 
 const RELEASES: &str = "C0RELEASES";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The bot, its front and Socket Mode, on their own ledger file, against their own fake Slack.
 struct Harness {
-    slack: FakeSlack,
-    bot: Arc<Bot>,
-    socket: Option<SocketMode>,
-    _dir: TempDir,
+    slack: Arc<FakeSlack>,
+    app: Option<TestApp>,
 }
 
 fn config(slack: &FakeSlack, dir: &TempDir) -> Config {
@@ -47,41 +46,30 @@ fn config(slack: &FakeSlack, dir: &TempDir) -> Config {
     config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());
     config.slack.app_token = Some(fake_slack::APP_TOKEN.into());
     config.slack.release_channel = Some(RELEASES.into());
+    config.slack.http_addr = "127.0.0.1:0".into();
     config
 }
 
 impl Harness {
     async fn start() -> Harness {
-        let slack = FakeSlack::start().await;
+        let slack = Arc::new(FakeSlack::start().await);
         let dir = tempfile::tempdir().expect("a temp dir");
         let config = config(&slack, &dir);
-        let bot = Arc::new(
-            Bot::open(&config, Options::default())
-                .await
-                .expect("open the bot"),
-        );
-        let front = SlackFront::open(&config, bot.clone())
-            .await
-            .expect("open the Slack front");
-        let socket = SocketMode::start(&config.slack, front)
-            .await
-            .expect("start Socket Mode");
+        let app = TestApp::build(slack.clone(), Arc::new(dir), config, settings()).await;
         slack.socket_connected(WAIT).await;
         Harness {
             slack,
-            bot,
-            socket: Some(socket),
-            _dir: dir,
+            app: Some(app),
         }
     }
 
     /// The ledger as recorded, oldest first.
     async fn ledger(&self) -> Vec<Recorded> {
-        let raw = self
-            .bot
+        let app = &self.app.as_ref().expect("running").app;
+        let raw = app
             .store
             .read(
-                &self.bot.stream,
+                &app.stream,
                 Direction::Forwards,
                 ReadFrom::Revision(0),
                 10_000,
@@ -270,6 +258,13 @@ async fn the_seed_flow_through_socket_mode() {
         .wait_for(
             "chat.postMessage",
             |p| p["channel"] == RELEASES && p["thread_ts"] == MENTION_TS,
+            WAIT,
+        )
+        .await;
+    h.slack
+        .wait_for(
+            "chat.postMessage",
+            |p| p["channel"] == RELEASES && p.get("blocks").is_some(),
             WAIT,
         )
         .await;
@@ -584,11 +579,19 @@ async fn a_redelivered_envelope_appends_nothing() {
     h.push(socket_envelope::events_api("env-first", payload.clone()))
         .await;
     assert_eq!(h.wait_for_events(1).await, ["ReleaseRequested"]);
-    // The answer in the mention's thread is the front's last message for it.
+    // The answer in the mention's thread, then the release message and the approvers' notice
+    // in its thread: everything the first delivery shows.
     h.slack
         .wait_for(
             "chat.postMessage",
             |p| p["thread_ts"] == "1764061200.000100",
+            WAIT,
+        )
+        .await;
+    h.slack
+        .wait_for(
+            "chat.postMessage",
+            |p| p.to_string().contains("waits for your approval"),
             WAIT,
         )
         .await;
@@ -722,16 +725,8 @@ async fn a_rejected_app_token_is_an_error_at_start() {
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut config = config(&slack, &dir);
     config.slack.app_token = Some("xapp-wrong".into());
-    let bot = Arc::new(
-        Bot::open(&config, Options::default())
-            .await
-            .expect("open the bot"),
-    );
-    let front = SlackFront::open(&config, bot)
-        .await
-        .expect("open the Slack front");
-    match SocketMode::start(&config.slack, front).await {
-        Err(SlackError::Call { method, detail }) => {
+    match App::build(config, settings()).await {
+        Err(AppError::Slack(SlackError::Call { method, detail })) => {
             assert_eq!(method, "apps.connections.open");
             assert!(detail.contains("invalid_auth"), "{detail}");
         }
@@ -743,7 +738,7 @@ async fn a_rejected_app_token_is_an_error_at_start() {
 #[tokio::test]
 async fn shutdown_closes_the_connections() {
     let mut h = Harness::start().await;
-    h.socket.take().expect("started").shutdown().await;
+    h.app.take().expect("started").app.stop().await;
     wait_until(|| h.slack.socket_count() == 0).await;
 }
 

@@ -7,16 +7,19 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dobrobot::bot::{Bot, ReplyKind};
+use dobrobot::answer::ReplyKind;
+use dobrobot::app::{App, Settings};
+use dobrobot::bot::Bot;
 use dobrobot::config::{Config, ConflictGroupConfig, Roles};
 use dobrobot::domain::{Input, UserId, parse};
-use dobrobot::envelope::{Actor, Recorded, Source};
+use dobrobot::envelope::{Actor, Source};
+use dobrobot::follower::Follower;
 use dobrobot::ledger::{self, Decision, Ledger, LedgerError, Options, Submission};
-use dobrobot::projections::{self, Projection};
+use dobrobot::render::Renderer;
 use dobrobot::store::esdb::EsdbStore;
 use dobrobot::store::{
     self, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError, Subscription,
@@ -278,21 +281,13 @@ async fn esdb_subscription_catches_up_then_goes_live_and_ends_with_an_error_when
 }
 
 /// Collects the revisions a projection is fed.
-struct Revisions(Arc<Mutex<Vec<u64>>>);
-
-impl Projection for Revisions {
-    fn apply(&mut self, recorded: &Recorded) {
-        self.0
-            .lock()
-            .expect("the test holds the lock only briefly")
-            .push(recorded.revision);
-    }
-}
-
-async fn wait_for(seen: &Arc<Mutex<Vec<u64>>>, count: usize) -> Vec<u64> {
+/// The revisions in the follower's history, once it holds `count` of them (or time is up).
+async fn wait_for(follower: &Follower, count: usize) -> Vec<u64> {
     let deadline = Instant::now() + DELIVERY;
     loop {
-        let now = seen.lock().expect("not poisoned").clone();
+        let now: Vec<u64> = follower
+            .followed()
+            .read(|m| m.history.entries.iter().map(|e| e.revision).collect());
         if now.len() >= count || Instant::now() > deadline {
             return now;
         }
@@ -311,36 +306,29 @@ async fn esdb_projection_resumes_after_the_double_restarts_without_gap_or_duplic
         submit(&ledger, who, text).await.expect("recorded");
     }
 
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let mut projection = Revisions(Arc::clone(&seen));
-    let follower = projections::follow(Arc::clone(&store), &stream, &mut projection);
-    let scenario = async {
-        assert_eq!(wait_for(&seen, 2).await, [0, 1]);
+    let follower = Follower::start(Arc::clone(&store), stream.clone());
+    assert_eq!(wait_for(&follower, 2).await, [0, 1]);
 
-        double.stop().await;
-        let refused = submit(&ledger, SEED_FLOW[2].0, SEED_FLOW[2].1).await;
-        assert!(
-            refused.is_err(),
-            "nothing is recorded while the server is down"
-        );
-        // Long enough for the follower to fail and try again at least once.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        double.restart().await;
+    double.stop().await;
+    let refused = submit(&ledger, SEED_FLOW[2].0, SEED_FLOW[2].1).await;
+    assert!(
+        refused.is_err(),
+        "nothing is recorded while the server is down"
+    );
+    // Long enough for the follower to fail and try again at least once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    double.restart().await;
 
-        for (who, text) in &SEED_FLOW[2..] {
-            submit(&ledger, who, text)
-                .await
-                .unwrap_or_else(|e| panic!("`{text}` after the restart: {e}"));
-        }
-        assert_eq!(wait_for(&seen, 5).await, [0, 1, 2, 3, 4]);
-        // Nothing more comes: no event applied twice.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(seen.lock().expect("not poisoned").len(), 5);
-    };
-    tokio::select! {
-        result = follower => panic!("follow ended: {result:?}"),
-        () = scenario => {}
+    for (who, text) in &SEED_FLOW[2..] {
+        submit(&ledger, who, text)
+            .await
+            .unwrap_or_else(|e| panic!("`{text}` after the restart: {e}"));
     }
+    assert_eq!(wait_for(&follower, 5).await, [0, 1, 2, 3, 4]);
+    // Nothing more comes: no event applied twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(wait_for(&follower, 6).await, [0, 1, 2, 3, 4]);
+    assert!(!follower.followed().progress().failed);
 }
 
 // --- unreachable and not-leader servers -------------------------------------------------------
@@ -381,8 +369,9 @@ fn actor(name: &str) -> Actor {
 /// Sends one command through the bot; the reply's kind and text, and how long it took.
 async fn say(bot: &Bot, who: &str, text: &str) -> (ReplyKind, String, Duration) {
     let started = Instant::now();
-    let reply = bot.handle(actor(who), text, None).await;
-    (reply.kind, reply.text, started.elapsed())
+    let answer = bot.handle(actor(who), text, None).await;
+    let text = Renderer::plain(None).answer(&answer);
+    (answer.kind(), text, started.elapsed())
 }
 
 fn assert_not_recorded_in_time(reply: (ReplyKind, String, Duration), why: &str) {
@@ -395,38 +384,39 @@ fn assert_not_recorded_in_time(reply: (ReplyKind, String, Duration), why: &str) 
 #[tokio::test]
 async fn esdb_outage_reply_says_nothing_was_recorded_and_the_bot_recovers_by_itself() {
     let mut double = Double::start().await;
-    let bot = Bot::open(&config(&double), Options::default())
+    let app = App::build(config(&double), Settings::chat())
         .await
-        .expect("open the bot on the double");
+        .expect("build the app on the double");
+    let bot = &*app.bot;
     let stream = ledger::stream_name("outage");
-    let (kind, text, _) = say(&bot, SEED_FLOW[0].0, SEED_FLOW[0].1).await;
+    let (kind, text, _) = say(bot, SEED_FLOW[0].0, SEED_FLOW[0].1).await;
     assert_eq!(kind, ReplyKind::Done, "{text}");
 
     double.stop().await;
     assert_not_recorded_in_time(
-        say(&bot, SEED_FLOW[1].0, SEED_FLOW[1].1).await,
+        say(bot, SEED_FLOW[1].0, SEED_FLOW[1].1).await,
         "server stopped",
     );
     double.restart().await;
-    let (kind, text, _) = say(&bot, SEED_FLOW[1].0, SEED_FLOW[1].1).await;
+    let (kind, text, _) = say(bot, SEED_FLOW[1].0, SEED_FLOW[1].1).await;
     assert_eq!(kind, ReplyKind::Done, "after the restart: {text}");
 
     double.faults().set_unavailable(true);
     assert_not_recorded_in_time(
-        say(&bot, SEED_FLOW[2].0, SEED_FLOW[2].1).await,
+        say(bot, SEED_FLOW[2].0, SEED_FLOW[2].1).await,
         "server not ready",
     );
     double.faults().set_unavailable(false);
-    let (kind, text, _) = say(&bot, SEED_FLOW[2].0, SEED_FLOW[2].1).await;
+    let (kind, text, _) = say(bot, SEED_FLOW[2].0, SEED_FLOW[2].1).await;
     assert_eq!(kind, ReplyKind::Done, "once ready again: {text}");
 
     double.faults().set_delay(Duration::from_secs(10));
     assert_not_recorded_in_time(
-        say(&bot, SEED_FLOW[3].0, SEED_FLOW[3].1).await,
+        say(bot, SEED_FLOW[3].0, SEED_FLOW[3].1).await,
         "server too slow",
     );
     double.faults().set_delay(Duration::ZERO);
-    let (kind, text, _) = say(&bot, SEED_FLOW[3].0, SEED_FLOW[3].1).await;
+    let (kind, text, _) = say(bot, SEED_FLOW[3].0, SEED_FLOW[3].1).await;
     assert_eq!(kind, ReplyKind::Done, "once fast again: {text}");
 
     assert_eq!(
@@ -434,7 +424,7 @@ async fn esdb_outage_reply_says_nothing_was_recorded_and_the_bot_recovers_by_its
         4,
         "each command recorded once"
     );
-    let report = verify::verify(&bot.store, &stream)
+    let report = verify::verify(&app.store, &stream)
         .await
         .expect("the ledger verifies");
     assert_eq!(report.events, 4);

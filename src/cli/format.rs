@@ -10,7 +10,7 @@ use crate::domain::refusal::LockKey;
 use crate::domain::{Event, QueueItem, Waiting};
 use crate::projections::live::LockView;
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
-use crate::reply::Renderer;
+use crate::render::Renderer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum Format {
@@ -66,7 +66,7 @@ fn opt<T: ToString>(item: &Option<T>) -> String {
 /// Why, for the events that carry a why: refusals, rejections, rollbacks, freezes.
 fn detail(event: &Event) -> String {
     match event {
-        Event::CommandRefused { refusal, .. } => Renderer::default().refusal(refusal),
+        Event::CommandRefused { refusal, .. } => Renderer::plain(None).refusal(refusal),
         Event::ReleaseRejected { reason, .. }
         | Event::DeploymentRolledBack { reason, .. }
         | Event::FreezeStarted { reason, .. } => reason.to_string(),

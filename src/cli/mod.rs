@@ -16,14 +16,13 @@ use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use crate::bot::{Bot, ReplyKind};
+use crate::answer::ReplyKind;
+use crate::app::{App, Settings};
 use crate::config::Config;
 use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue};
 use crate::envelope::{Actor, Source};
-use crate::http;
-use crate::ledger::Options;
 use crate::projections::{self, AsOf, Deployments, History, Live};
-use crate::slack::SlackFront;
+use crate::render::Renderer;
 use crate::store::{self, EventStore};
 
 pub use format::Format;
@@ -52,7 +51,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run the ledger and keep its projections up to date (HTTP and Slack come later).
+    /// Run the service: follow the ledger, serve HTTP (`/health`, Slack's endpoints), and run
+    /// the Slack front and reminders when Slack is configured.
     Serve,
     /// Run one command as USER and print the bot's reply; without TEXT, read commands line by line.
     Chat {
@@ -201,11 +201,17 @@ struct Context_ {
     stream: String,
 }
 
-async fn context(cli: &Cli) -> Result<Context_> {
+/// The config file (or defaults) with the environment's and `--store`'s overrides.
+fn config(cli: &Cli) -> Result<Config> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(store) = &cli.store {
         config.store = store.clone();
     }
+    Ok(config)
+}
+
+async fn context(cli: &Cli) -> Result<Context_> {
+    let config = config(cli)?;
     let policy = config.policy()?;
     let store = store::open(&config.store)
         .await
@@ -224,17 +230,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         let config = Config::load(cli.config.as_deref())?;
         return migrate::run(&config, from, to).await;
     }
+    match &cli.command {
+        Cmd::Serve => {
+            serve(config(&cli)?).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Chat { user, text, json } => {
+            return chat(config(&cli)?, user, &text.join(" "), *json).await;
+        }
+        _ => {}
+    }
     let ctx = context(&cli).await?;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Cmd::Serve => {
-            drop(out);
-            serve(ctx).await?;
-        }
-        Cmd::Chat { user, text, json } => {
-            drop(out);
-            return chat(ctx, &user, &text.join(" "), json).await;
-        }
+        Cmd::Serve | Cmd::Chat { .. } => unreachable!("handled before the store is opened"),
         Cmd::Queue(listing) => {
             let live = build_live(&ctx, as_of(&listing)).await?;
             write_rows(&mut out, listing.format, &queue(&live.state, &ctx.policy))?;
@@ -390,30 +399,32 @@ fn replay(
     write_rows(out, format, &locks)
 }
 
-async fn chat(ctx: Context_, user: &str, text: &str, json: bool) -> Result<ExitCode> {
+async fn chat(config: Config, user: &str, text: &str, json: bool) -> Result<ExitCode> {
     let user = UserId::parse(user)?;
-    let bot = Bot::open(&ctx.config, Options::default()).await?;
+    let renderer = Renderer::plain(config.tracker_url.clone());
+    let app = App::build(config, Settings::chat()).await?;
     let actor = Actor {
         name: user.to_string(),
         id: user,
         source: Source::Cli,
     };
-    let print = |reply: &crate::bot::Reply| -> Result<()> {
+    let print = |kind: ReplyKind, text: &str| -> Result<()> {
         let mut out = std::io::stdout().lock();
         if json {
-            let kind = format!("{:?}", reply.kind).to_lowercase();
-            let line = serde_json::json!({ "kind": kind, "text": reply.text });
+            let kind = format!("{kind:?}").to_lowercase();
+            let line = serde_json::json!({ "kind": kind, "text": text });
             writeln!(out, "{line}")?;
         } else {
-            writeln!(out, "{}", reply.text)?;
+            writeln!(out, "{text}")?;
         }
         out.flush()?;
         Ok(())
     };
     if !text.trim().is_empty() {
-        let reply = bot.handle(actor, text, None).await;
-        print(&reply)?;
-        return Ok(match reply.kind {
+        let answer = app.bot.handle(actor, text, None).await;
+        print(answer.kind(), &renderer.answer(&answer))?;
+        app.stop().await;
+        return Ok(match answer.kind() {
             ReplyKind::Done => ExitCode::SUCCESS,
             ReplyKind::Refused => ExitCode::from(1),
             ReplyKind::Invalid => ExitCode::from(2),
@@ -426,90 +437,25 @@ async fn chat(ctx: Context_, user: &str, text: &str, json: bool) -> Result<ExitC
         if line.trim().is_empty() {
             continue;
         }
-        let reply = bot.handle(actor.clone(), &line, None).await;
-        print(&reply)?;
+        let answer = app.bot.handle(actor.clone(), &line, None).await;
+        print(answer.kind(), &renderer.answer(&answer))?;
     }
+    app.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(ctx: Context_) -> Result<()> {
+async fn serve(config: Config) -> Result<()> {
     let mut shutdown = Shutdown::listen();
-    // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let bot = Arc::new(Bot::open(&ctx.config, Options::default()).await?);
-    let snapshot = bot.ledger.snapshot();
+    let app = App::build(config, Settings::serve()).await?;
+    let snapshot = app.bot.ledger.snapshot();
     tracing::info!(
-        store = %ctx.config.store,
-        stream = %ctx.stream,
+        store = %store::esdb::redact(&app.config.store),
+        stream = %app.stream,
         revision = ?snapshot.revision,
         open_requests = snapshot.state.releases.len(),
         "dobrobot is serving the ledger"
     );
-    let slack = &ctx.config.slack;
-    let front = match &slack.bot_token {
-        Some(_) => Some(
-            SlackFront::open(&ctx.config, bot.clone())
-                .await
-                .context("starting the Slack front")?,
-        ),
-        None => None,
-    };
-    let socket = match (&slack.app_token, &front) {
-        (Some(_), Some(front)) => Some(
-            crate::slack::socket::SocketMode::start(slack, front.clone())
-                .await
-                .context("starting Slack's Socket Mode")?,
-        ),
-        (Some(_), None) => anyhow::bail!("SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN"),
-        (None, _) => None,
-    };
-    // Every replica runs the reminder scheduler; the ledger lets only one send each reminder.
-    let reminders = match &front {
-        Some(front) => Some(
-            crate::slack::reminders::start(&ctx.config, &bot, front.api().clone())
-                .await
-                .context("starting the reminders")?,
-        ),
-        None => None,
-    };
-    // Steps recorded elsewhere (the CLI on the same store, another process) update the release
-    // messages too.
-    let follower = front.as_ref().map(|front| {
-        crate::slack::follow_ledger(front.clone(), ctx.store.clone(), ctx.stream.clone())
-    });
-    let endpoints = slack
-        .signing_secret
-        .clone()
-        .map(|signing_secret| http::SlackEndpoints {
-            signing_secret,
-            front: front.clone(),
-        });
-    let listener = tokio::net::TcpListener::bind(&slack.http_addr)
-        .await
-        .with_context(|| format!("binding {}", slack.http_addr))?;
-    tracing::info!(
-        addr = %listener.local_addr()?,
-        slack_events = endpoints.is_some(),
-        slack_web_api = front.is_some(),
-        "HTTP server listening"
-    );
-    let server = axum::serve(listener, http::router(endpoints)).into_future();
-    let mut live = Live::default();
-    let follow = projections::follow(ctx.store.clone(), &ctx.stream, &mut live);
-    tokio::select! {
-        result = follow => result?,
-        result = server => result.context("the HTTP server stopped")?,
-        signal = shutdown.wait() => tracing::info!(signal, "stopping"),
-    }
-    if let Some(reminders) = reminders {
-        reminders.abort();
-    }
-    if let Some(follower) = follower {
-        follower.abort();
-    }
-    if let Some(socket) = socket {
-        socket.shutdown().await;
-    }
+    app.run_until(shutdown.wait()).await?;
     Ok(())
 }
 

@@ -187,6 +187,11 @@ macro_rules! text_newtype_impls {
                 value.0
             }
         }
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
     )*};
 }
 

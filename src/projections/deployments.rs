@@ -59,7 +59,7 @@ impl Deployment {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deployments {
     /// In request order.
     pub all: Vec<Deployment>,

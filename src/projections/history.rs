@@ -26,7 +26,7 @@ pub struct HistoryEntry {
     pub event: Event,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
     pub filter: HistoryFilter,
     pub entries: Vec<HistoryEntry>,
@@ -57,25 +57,33 @@ impl History {
         }
     }
 
-    fn matches(&self, recorded: &Recorded, services: &[ServiceName]) -> bool {
-        let f = &self.filter;
-        let event = &recorded.event;
-        let at = recorded.metadata.recorded_at;
-        let whole_freeze = matches!(
-            event,
-            Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. }
-        );
-        f.ticket.as_ref().is_none_or(|t| event.ticket() == Some(t))
-            && f.actor.as_ref().is_none_or(|a| event.actor() == a)
-            && f.event_type
-                .as_ref()
-                .is_none_or(|t| t.eq_ignore_ascii_case(event.type_name()))
-            && f.service
-                .as_ref()
-                .is_none_or(|s| whole_freeze || services.contains(s))
-            && f.since.is_none_or(|s| at >= s)
-            && f.until.is_none_or(|u| at <= u)
+    /// The entries that match `filter`, oldest first: the whole history kept by the follower
+    /// answers any filter from memory.
+    pub fn matching<'a>(
+        &'a self,
+        filter: &'a HistoryFilter,
+    ) -> impl DoubleEndedIterator<Item = &'a HistoryEntry> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| matches(filter, &e.event, e.recorded_at, &e.services))
     }
+}
+
+fn matches(f: &HistoryFilter, event: &Event, at: DateTime<Utc>, services: &[ServiceName]) -> bool {
+    let whole_freeze = matches!(
+        event,
+        Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. }
+    );
+    f.ticket.as_ref().is_none_or(|t| event.ticket() == Some(t))
+        && f.actor.as_ref().is_none_or(|a| event.actor() == a)
+        && f.event_type
+            .as_ref()
+            .is_none_or(|t| t.eq_ignore_ascii_case(event.type_name()))
+        && f.service
+            .as_ref()
+            .is_none_or(|s| whole_freeze || services.contains(s))
+        && f.since.is_none_or(|s| at >= s)
+        && f.until.is_none_or(|u| at <= u)
 }
 
 impl Projection for History {
@@ -87,7 +95,12 @@ impl Projection for History {
             self.services.insert(ticket.clone(), services.clone());
         }
         let services = self.services_of(&recorded.event);
-        if !self.matches(recorded, &services) {
+        if !matches(
+            &self.filter,
+            &recorded.event,
+            recorded.metadata.recorded_at,
+            &services,
+        ) {
             return;
         }
         let meta = &recorded.metadata;

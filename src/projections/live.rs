@@ -12,7 +12,7 @@ use crate::domain::state::Freeze;
 use crate::domain::{Policy, QueueItem, State, TicketKey, UserId, queue};
 use crate::envelope::Recorded;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Live {
     pub state: State,
     pub revision: Option<u64>,

@@ -1,5 +1,6 @@
 //! Read models folded from the ledger: the live state (queue and locks), deployments, history,
-//! and the views over them (`who`, `suspects`).
+//! the waitlist, and the views over them (`who`, `suspects`). In a running process the follower
+//! (`crate::follower`) keeps them current; the CLI builds them as of a point in the ledger.
 //!
 //! Every projection is a fold over decoded events in ledger order, so any of them can be built as
 //! of a revision or a timestamp: `AsOf` cuts the ledger to the prefix that existed then. That is
@@ -10,6 +11,7 @@ pub mod deployments;
 pub mod history;
 pub mod live;
 pub mod suspects;
+pub mod waitlist;
 
 use std::sync::Arc;
 
@@ -17,14 +19,13 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::envelope::{self, DecodeError, Recorded};
-use futures::StreamExt;
-
-use crate::store::{Direction, EventStore, ReadFrom, StoreError, SubscriptionItem};
+use crate::store::{Direction, EventStore, ReadFrom, StoreError};
 
 pub use deployments::{Deployment, DeploymentOutcome, Deployments};
 pub use history::{History, HistoryEntry};
 pub use live::Live;
 pub use suspects::suspects;
+pub use waitlist::Waitlist;
 
 /// The point in the ledger a projection is built as of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,51 +94,6 @@ pub async fn build<P: Projection + ?Sized>(
         if !full {
             return Ok(last);
         }
-    }
-}
-
-/// Keeps `projection` up to date with the stream through a catch-up subscription, for as long
-/// as the future runs. After a failure it subscribes again from the last event it applied, so
-/// nothing is missed or applied twice.
-pub async fn follow(
-    store: Arc<dyn EventStore>,
-    stream: &str,
-    projection: &mut dyn Projection,
-) -> Result<(), ProjectionError> {
-    let mut last: Option<u64> = None;
-    loop {
-        let mut subscription = match store.subscribe(stream, last).await {
-            Ok(s) => s,
-            Err(error) => {
-                tracing::warn!(%error, "cannot subscribe; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        while let Some(item) = subscription.next().await {
-            match item {
-                Ok(SubscriptionItem::CaughtUp) => {
-                    tracing::info!(stream, revision = ?last, "projections caught up")
-                }
-                Ok(SubscriptionItem::Event(raw)) => {
-                    let recorded = envelope::decode(&raw)?;
-                    tracing::info!(
-                        revision = recorded.revision,
-                        event = recorded.event.type_name(),
-                        ticket = recorded.event.ticket().map(|t| t.as_str()),
-                        actor = %recorded.metadata.actor.id,
-                        "recorded"
-                    );
-                    projection.apply(&recorded);
-                    last = Some(recorded.revision);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "subscription dropped; resubscribing");
-                    break;
-                }
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

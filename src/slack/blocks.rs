@@ -11,8 +11,8 @@ use slack_morphism::prelude::*;
 use crate::domain::state::{AdminPresence, Release, Stage};
 use crate::domain::{Event, Reason, TicketKey, UserId};
 
-use super::directory::{is_slack_user, mention};
 use super::messages::Card;
+use crate::render::Renderer;
 
 /// The reason a button gives, where the command needs one; a typed command can say more.
 pub const REJECT_REASON: &str = "rejected with the button";
@@ -78,79 +78,20 @@ impl Status {
     }
 }
 
-/// Renders tickets as tracker links when a tracker is configured.
-#[derive(Debug, Clone, Default)]
-pub struct Links {
-    pub tracker_url: Option<String>,
-}
-
-impl Links {
-    /// `<https://tracker/browse/PAY-1|PAY-1>`, or `PAY-1`.
-    pub fn ticket(&self, ticket: &TicketKey) -> String {
-        match &self.tracker_url {
-            Some(base) => format!("<{base}{ticket}|{ticket}>"),
-            None => ticket.to_string(),
-        }
-    }
-
-    /// A text of the `Renderer` as Slack should show it: its tickets as tracker links and the
-    /// people it names (by Slack id) as mentions, except inside `code`, where Slack would show
-    /// the markup.
-    pub fn format(&self, text: &str, tickets: &[&TicketKey], people: &[&UserId]) -> String {
-        text.split('`')
-            .enumerate()
-            .map(|(i, part)| {
-                if i % 2 == 1 {
-                    return part.to_string();
-                }
-                let linked = tickets.iter().fold(part.to_string(), |out, ticket| {
-                    replace_word(&out, &ticket.to_string(), &self.ticket(ticket))
-                });
-                people
-                    .iter()
-                    .filter(|p| is_slack_user(p.as_str()))
-                    .fold(linked, |out, p| replace_word(&out, p.as_str(), &person(p)))
-            })
-            .collect::<Vec<_>>()
-            .join("`")
-    }
-}
-
-/// Replaces `word` where it stands alone (not inside `PAY-10`, a URL or a link).
-fn replace_word(text: &str, word: &str, with: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(word) {
-        let before = rest[..at].chars().next_back();
-        let after = rest[at + word.len()..].chars().next();
-        let joined_before = before.is_some_and(|c| c.is_alphanumeric() || "-_/|<@".contains(c));
-        let joined_after = after.is_some_and(|c| c.is_alphanumeric() || "-_|>".contains(c));
-        out.push_str(&rest[..at]);
-        out.push_str(if joined_before || joined_after {
-            word
-        } else {
-            with
-        });
-        rest = &rest[at + word.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The release's message: the text (for notifications and old clients) and the blocks.
 pub fn release_message(
-    links: &Links,
+    r: &Renderer,
     ticket: &TicketKey,
     card: &Card,
     status: &Status,
 ) -> SlackMessageContent {
-    let link = links.ticket(ticket);
+    let link = r.ticket(ticket);
     let mut about = format!(
         "*Release {link}* requested by {}\nServices: {}",
-        person(&card.requester),
+        r.person(&card.requester),
         card.services
             .iter()
-            .map(|s| s.to_string())
+            .map(|s| r.text(s))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -158,9 +99,9 @@ pub fn release_message(
         about.push_str(&format!("\nRelease notes: <{wiki}>"));
     }
     if !card.comment.is_empty() {
-        about.push_str(&format!("\n> {}", card.comment));
+        about.push_str(&format!("\n> {}", r.text(&card.comment)));
     }
-    let status_line = status_line(status);
+    let status_line = status_line(r, status);
     let mut blocks: Vec<SlackBlock> = vec![
         SlackSectionBlock::new()
             .with_block_id(SlackBlockId("release".into()))
@@ -181,12 +122,13 @@ pub fn release_message(
     SlackMessageContent::new()
         .with_text(format!(
             "Release {link} by {}: {status_line}",
-            person(&card.requester)
+            r.person(&card.requester)
         ))
         .with_blocks(blocks)
 }
 
-fn status_line(status: &Status) -> String {
+fn status_line(r: &Renderer, status: &Status) -> String {
+    let person = |user: &UserId| r.person(user);
     let admin = |admin: &Admin, ready: &str| match admin {
         Admin::NotNeeded => ready.to_string(),
         Admin::Needed => "waiting for an admin".to_string(),
@@ -215,10 +157,10 @@ fn status_line(status: &Status) -> String {
         ),
         Status::Finished { by } => format!(":checkered_flag: Finished by {}", person(by)),
         Status::RolledBack { by, reason } => {
-            format!(":rewind: Rolled back by {}: {reason}", person(by))
+            format!(":rewind: Rolled back by {}: {}", person(by), r.text(reason))
         }
         Status::Rejected { by, reason } => {
-            format!(":no_entry: Rejected by {}: {reason}", person(by))
+            format!(":no_entry: Rejected by {}: {}", person(by), r.text(reason))
         }
         Status::Cancelled { by } => format!(":wastebasket: Cancelled by {}", person(by)),
     }
@@ -276,42 +218,5 @@ fn buttons(ticket: &TicketKey, status: &Status) -> Vec<SlackActionBlockElement> 
         | Status::RolledBack { .. }
         | Status::Rejected { .. }
         | Status::Cancelled { .. } => Vec::new(),
-    }
-}
-
-/// A person as Slack shows them: a mention for a Slack id, the name otherwise.
-pub fn person(user: &UserId) -> String {
-    mention(user.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tickets_become_links_only_where_they_stand_alone() {
-        let links = Links {
-            tracker_url: Some("https://t/browse/".into()),
-        };
-        let pay1 = TicketKey::parse("PAY-1").unwrap();
-        assert_eq!(
-            links.format("PAY-1 and PAY-10 and `here PAY-1`, PAY-1.", &[&pay1], &[]),
-            "<https://t/browse/PAY-1|PAY-1> and PAY-10 and `here PAY-1`, <https://t/browse/PAY-1|PAY-1>."
-        );
-        assert_eq!(
-            links.format("Ticket: https://t/browse/PAY-1", &[&pay1], &[]),
-            "Ticket: https://t/browse/PAY-1"
-        );
-    }
-
-    #[test]
-    fn slack_ids_become_mentions_and_other_names_stay() {
-        let links = Links::default();
-        let bob = UserId::parse("U0BOB").unwrap();
-        let alice = UserId::parse("alice").unwrap();
-        assert_eq!(
-            links.format("U0BOB asks; alice and U0BOBBY wait.", &[], &[&bob, &alice]),
-            "<@U0BOB> asks; alice and U0BOBBY wait."
-        );
     }
 }

@@ -6,7 +6,7 @@
 use crate::domain::state::AdminPresence;
 use crate::domain::{Event, State, TicketKey, UserId};
 
-use super::blocks::{Links, person};
+use crate::render::Renderer;
 
 /// Whom a notice is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,14 +50,15 @@ pub fn notices(
     events: &[Event],
     state: &State,
     requester: Option<&UserId>,
-    links: &Links,
+    renderer: &Renderer,
 ) -> Vec<Notice> {
+    let person = |user: &UserId| renderer.person(user);
     let mut out = Vec::new();
     for event in events {
         let Some(ticket) = event.ticket() else {
             continue;
         };
-        let link = links.ticket(ticket);
+        let link = renderer.ticket(ticket);
         let mut notice = |to: Audience, text: String| {
             out.push(Notice {
                 ticket: ticket.clone(),
@@ -99,8 +100,9 @@ pub fn notices(
                     notice(
                         Audience::Person(r),
                         format!(
-                            "{} rejected your release {link}: {reason}",
-                            person(approver)
+                            "{} rejected your release {link}: {}",
+                            person(approver),
+                            renderer.text(reason)
                         ),
                     );
                 }
@@ -140,8 +142,9 @@ pub fn notices(
                     notice(
                         Audience::Person(r),
                         format!(
-                            "Deployment of your release {link} rolled back by {}: {reason}",
-                            person(by)
+                            "Deployment of your release {link} rolled back by {}: {}",
+                            person(by),
+                            renderer.text(reason)
                         ),
                     );
                 }

@@ -1,4 +1,4 @@
-//! The waitlist: whoever was refused `dep start` because of a lock is told by DM when that lock
+//! The waitlist: whoever was refused `dep start` because of a lock is told when that lock
 //! frees, first come first served.
 //!
 //! Nothing is kept beside the ledger: the waitlist is a fold over it, so it survives restarts
@@ -6,43 +6,14 @@
 //! (who tried, their ticket) on the list, waiting on the ticket holding the lock; trying again
 //! keeps the place and follows the holder named last. Starting, or the release being cancelled
 //! or rejected, takes it off. When the holder's deployment finishes or rolls back, the ones
-//! waiting on it, in the order they first asked, are the ones to tell ([`waiting_on`]).
-//!
-//! The front calls [`Waitlist::notify`] after a command whose accepted events end a
-//! deployment; the DM goes through [`DirectMessages`].
+//! waiting on it, in the order they first asked, are the ones to tell ([`Waitlist::waiting_on`]).
+//! The follower keeps it current; the Slack front sends the messages.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use async_trait::async_trait;
-use slack_morphism::prelude::SlackMessageContent;
-use tracing::{info, warn};
-
-use crate::domain::{Event, Policy, Refusal, State, TicketKey, UserId, queue};
+use super::Projection;
+use crate::domain::{Event, Refusal, TicketKey, UserId};
 use crate::envelope::Recorded;
-use crate::projections::{self, AsOf, Projection, ProjectionError};
-use crate::reply::Renderer;
-use crate::store::EventStore;
-
-use super::api::SlackApi;
-use super::blocks::Links;
-use super::error::SlackError;
-
-/// Sends a direct message (`conversations.open`, then `chat.postMessage`).
-#[async_trait]
-pub trait DirectMessages: Send + Sync {
-    async fn send_dm(&self, user: &UserId, text: &str) -> Result<(), SlackError>;
-}
-
-/// DMs through Slack's Web API.
-#[async_trait]
-impl DirectMessages for SlackApi {
-    async fn send_dm(&self, user: &UserId, text: &str) -> Result<(), SlackError> {
-        let channel = self.open_dm(user.as_str()).await?;
-        let content = SlackMessageContent::new().with_text(text.to_string());
-        self.post_message(&channel, content, None).await.map(drop)
-    }
-}
 
 /// Someone waiting to start `ticket`, held up by the deployment of `holder`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +24,8 @@ struct Waiter {
 }
 
 /// The waitlist folded from the ledger.
-#[derive(Debug, Default)]
-pub struct Waiting {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waitlist {
     /// Waiting now, in the order they first asked.
     waiting: Vec<Waiter>,
     /// For each ticket, who was waiting on it when its deployment last ended, in order, less
@@ -62,7 +33,7 @@ pub struct Waiting {
     freed: HashMap<TicketKey, Vec<(UserId, TicketKey)>>,
 }
 
-impl Waiting {
+impl Waitlist {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::CommandRefused {
@@ -123,9 +94,9 @@ impl Waiting {
     }
 }
 
-impl Projection for Waiting {
+impl Projection for Waitlist {
     fn apply(&mut self, recorded: &Recorded) {
-        Waiting::apply(self, &recorded.event);
+        Waitlist::apply(self, &recorded.event);
     }
 }
 
@@ -134,85 +105,11 @@ pub fn waiting_on<'e>(
     history: impl IntoIterator<Item = &'e Event>,
     freed: &TicketKey,
 ) -> Vec<(UserId, TicketKey)> {
-    let mut waiting = Waiting::default();
+    let mut waiting = Waitlist::default();
     for event in history {
         waiting.apply(event);
     }
     waiting.waiting_on(freed)
-}
-
-/// Tells the waitlist, for the Slack front.
-pub struct Waitlist {
-    store: Arc<dyn EventStore>,
-    stream: String,
-    renderer: Renderer,
-    links: Links,
-    dm: Arc<dyn DirectMessages>,
-}
-
-impl Waitlist {
-    pub fn new(
-        store: Arc<dyn EventStore>,
-        stream: String,
-        tracker_url: Option<String>,
-        dm: Arc<dyn DirectMessages>,
-    ) -> Self {
-        Waitlist {
-            store,
-            stream,
-            renderer: Renderer {
-                tracker_url: tracker_url.clone(),
-            },
-            links: Links { tracker_url },
-            dm,
-        }
-    }
-
-    /// After a command was accepted with `events`: if they end a deployment, DMs everyone who
-    /// waited on its locks, in order, with what their release still waits for in `state` (the
-    /// state right after). Returns who was told.
-    pub async fn notify(
-        &self,
-        events: &[Event],
-        state: &State,
-        policy: &Policy,
-    ) -> Result<Vec<(UserId, TicketKey)>, ProjectionError> {
-        let ended: Vec<&TicketKey> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::DeploymentFinished { ticket, .. }
-                | Event::DeploymentRolledBack { ticket, .. } => Some(ticket),
-                _ => None,
-            })
-            .collect();
-        if ended.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut waiting = Waiting::default();
-        projections::build(&self.store, &self.stream, AsOf::Latest, &mut waiting).await?;
-        let items = queue(state, policy);
-        let mut told = Vec::new();
-        for freed in ended {
-            for (place, (user, ticket)) in waiting.waiting_on(freed).into_iter().enumerate() {
-                let Some(item) = items.iter().find(|i| i.ticket == ticket) else {
-                    continue;
-                };
-                let text = self.links.format(
-                    &self.renderer.waitlist_freed(freed, item, place + 1),
-                    &[freed, &ticket],
-                    &[],
-                );
-                match self.dm.send_dm(&user, &text).await {
-                    Ok(()) => {
-                        info!(%user, %ticket, %freed, "waitlist told");
-                        told.push((user, ticket));
-                    }
-                    Err(error) => warn!(%user, %ticket, %error, "waitlist DM not sent"),
-                }
-            }
-        }
-        Ok(told)
-    }
 }
 
 #[cfg(test)]

@@ -14,128 +14,41 @@
 //! that reminder. A post that fails is tried again on the next ticks, a few times, by the
 //! replica that recorded it.
 //!
-//! Posting is behind [`ReminderSink`], and time comes from a [`Clock`], so tests drive the loop
-//! by hand. In Slack, [`ThreadReplies`] posts each reminder in the thread of the release's
-//! message (found where the front records it, `messages`), and [`start`] runs the loop as
-//! `dobrobot serve` should.
+//! Which reminders are due is the domain's pure schedule (`domain::reminders::due`); this loop
+//! only records and hands them on. Posting is behind [`ReminderSink`] (Slack's thread replies
+//! today, `slack::reminder_sink`), the words come from a `Renderer` of the sink's medium, and
+//! time comes from a [`Clock`], so tests drive the loop by hand. `App::build` starts it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use slack_morphism::prelude::SlackMessageContent;
-use thiserror::Error;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::bot::Bot;
-use crate::config::{Config, SlackConfig};
+use crate::config::SlackConfig;
 use crate::domain::reminders::{
     self, Due, QuietHours, ReminderSettings, SettingsError, parse_duration, system_actor,
 };
 use crate::domain::{Event, UserId};
 use crate::envelope::{Actor, Source};
 use crate::ledger::{Clock, Decision, Ledger, LedgerError, Submission};
-use crate::reply::Renderer;
-
-use super::api::SlackApi;
-use super::blocks::Links;
-use super::directory::mention;
-use super::error::SlackError;
-use super::messages::ReleaseMessages;
+use crate::render::Renderer;
 
 /// How often the scheduler looks.
 pub const INTERVAL: Duration = Duration::from_secs(30);
 /// How many ticks a recorded reminder is offered to the sink before it is given up.
 const POST_ATTEMPTS: u32 = 5;
 
-/// Where reminders go: the release message's thread, in Slack.
+/// Why a sink could not deliver a reminder; it is offered again on the next ticks.
+pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where reminders go (the release message's thread, in Slack).
 #[async_trait]
 pub trait ReminderSink: Send + Sync {
-    /// Posts `text` (Slack mrkdwn, starting with its mentions) about `due.ticket`.
-    async fn remind(&self, due: &Due, text: &str) -> Result<(), SlackError>;
-}
-
-/// Posts each reminder as a reply in the thread of its release's message; a release without a
-/// message (requested from the CLI, say) gets it in the release channel, when there is one.
-pub struct ThreadReplies {
-    api: SlackApi,
-    messages: ReleaseMessages,
-    release_channel: Option<String>,
-}
-
-impl ThreadReplies {
-    pub async fn open(
-        api: SlackApi,
-        store: Arc<dyn crate::store::EventStore>,
-        environment: &str,
-        release_channel: Option<String>,
-    ) -> Result<Self, SlackError> {
-        Ok(ThreadReplies {
-            api,
-            messages: ReleaseMessages::open(store, environment).await?,
-            release_channel,
-        })
-    }
-}
-
-#[async_trait]
-impl ReminderSink for ThreadReplies {
-    async fn remind(&self, due: &Due, text: &str) -> Result<(), SlackError> {
-        let content = SlackMessageContent::new().with_text(text.to_string());
-        match (
-            self.messages.find(&due.ticket).await?,
-            &self.release_channel,
-        ) {
-            (Some(posted), _) => self
-                .api
-                .post_message(&posted.channel, content, Some(&posted.ts))
-                .await
-                .map(drop),
-            (None, Some(channel)) => self
-                .api
-                .post_message(channel, content, None)
-                .await
-                .map(drop),
-            (None, None) => Err(SlackError::NotConfigured(
-                "no release message and no release channel to remind in",
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Error)]
-pub enum StartError {
-    #[error("[slack] reminder settings: {0}")]
-    Settings(#[from] SettingsError),
-    #[error(transparent)]
-    Slack(#[from] SlackError),
-}
-
-/// Starts the scheduler of a running bot, on the system clock, posting through the front's
-/// Web API client; every replica may run one.
-pub async fn start(
-    config: &Config,
-    bot: &Bot,
-    api: SlackApi,
-) -> Result<JoinHandle<()>, StartError> {
-    let settings = settings(&config.slack)?;
-    let sink = ThreadReplies::open(
-        api,
-        bot.store.clone(),
-        &config.environment,
-        config.slack.release_channel.clone(),
-    )
-    .await?;
-    let scheduler = Scheduler::new(
-        bot.ledger.clone(),
-        settings,
-        config.tracker_url.clone(),
-        Clock::system(),
-        Arc::new(sink),
-    );
-    Ok(scheduler.spawn(INTERVAL))
+    /// Delivers `text` (in the sink's medium, starting with its mentions) about `due.ticket`.
+    async fn remind(&self, due: &Due, text: &str) -> Result<(), SinkError>;
 }
 
 /// The reminder settings of `[slack]`.
@@ -190,7 +103,6 @@ pub struct Scheduler {
     ledger: Ledger,
     settings: ReminderSettings,
     renderer: Renderer,
-    links: Links,
     clock: Clock,
     sink: Arc<dyn ReminderSink>,
     unposted: Vec<Unposted>,
@@ -200,17 +112,14 @@ impl Scheduler {
     pub fn new(
         ledger: Ledger,
         settings: ReminderSettings,
-        tracker_url: Option<String>,
+        renderer: Renderer,
         clock: Clock,
         sink: Arc<dyn ReminderSink>,
     ) -> Self {
         Scheduler {
             ledger,
             settings,
-            renderer: Renderer {
-                tracker_url: tracker_url.clone(),
-            },
-            links: Links { tracker_url },
+            renderer,
             clock,
             sink,
             unposted: Vec::new(),
@@ -310,15 +219,14 @@ impl Scheduler {
         }
     }
 
-    /// The reminder as Slack shows it: its people as mentions (user groups too), then the
-    /// words, with the ticket as a tracker link.
+    /// The reminder in the sink's medium: the people it is for first, then the words.
     pub fn text(&self, due: &Due, now: DateTime<Utc>) -> String {
-        let body = self.links.format(
-            &self.renderer.reminder(due, now),
-            &[&due.ticket],
-            &[&due.requester],
-        );
-        let to: Vec<String> = due.mention.iter().map(|p| mention(p.as_str())).collect();
+        let body = self.renderer.reminder(due, now);
+        let to: Vec<String> = due
+            .mention
+            .iter()
+            .map(|p| self.renderer.person(p))
+            .collect();
         if to.is_empty() {
             body
         } else {

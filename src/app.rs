@@ -1,0 +1,299 @@
+//! `App::build`: the one place a process is assembled. It opens the store, loads the ledger's
+//! writer, starts the one follower and the bot, and, for a serving process, the fronts: the
+//! HTTP server, Slack (its front, the presenter that keeps release messages in step with the
+//! ledger, Socket Mode) and the reminder scheduler. `dobrobot serve` and `dobrobot chat` call
+//! it, and so do the tests (`tests/support`), with test settings only, so that what is tested
+//! is what runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::bot::Bot;
+use crate::config::{Config, ConfigError};
+use crate::domain::reminders::SettingsError;
+use crate::follower::{Followed, Follower};
+use crate::http::{self, SlackEndpoints};
+use crate::ledger::{Ledger, LedgerError, Options};
+use crate::reminders::{self, Scheduler};
+use crate::render::Renderer;
+use crate::slack::api::SlackApi;
+use crate::slack::directory::Directory;
+use crate::slack::messages::ReleaseMessages;
+use crate::slack::notify::Delivery;
+use crate::slack::presenter::Presenter;
+use crate::slack::reminder_sink::ThreadReplies;
+use crate::slack::socket::{SocketMode, install_crypto_provider};
+use crate::slack::{SlackError, SlackFront};
+use crate::store::{self, EventStore, StoreError};
+
+/// What differs between processes (and between production and tests); the rest is the config.
+#[derive(Clone)]
+pub struct Settings {
+    /// The ledger writer's clock and limits.
+    pub ledger: Options,
+    /// Start the fronts (HTTP, Slack, reminders), as `serve` does; `chat` needs none.
+    pub fronts: bool,
+    /// How often the reminder scheduler looks.
+    pub reminder_interval: Duration,
+}
+
+impl Settings {
+    pub fn serve() -> Self {
+        Settings {
+            ledger: Options::default(),
+            fronts: true,
+            reminder_interval: reminders::INTERVAL,
+        }
+    }
+
+    pub fn chat() -> Self {
+        Settings {
+            fronts: false,
+            ..Settings::serve()
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("starting the Slack front: {0}")]
+    Slack(#[from] SlackError),
+    #[error("[slack] reminder settings: {0}")]
+    Reminders(#[from] SettingsError),
+    #[error("SLACK_APP_TOKEN is set without SLACK_BOT_TOKEN")]
+    AppTokenWithoutBotToken,
+    #[error("binding {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server stopped: {0}")]
+    Server(String),
+    #[error("the ledger cannot be read: the follower stopped")]
+    FollowerStopped,
+}
+
+/// A running process.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn EventStore>,
+    pub stream: String,
+    pub bot: Arc<Bot>,
+    pub slack: Option<Arc<SlackFront>>,
+    follower: Follower,
+    tasks: Vec<JoinHandle<()>>,
+    socket: Option<SocketMode>,
+    server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
+}
+
+impl App {
+    pub async fn build(config: Config, settings: Settings) -> Result<App, AppError> {
+        let policy = Arc::new(config.policy()?);
+        let store = store::open(&config.store).await?;
+        let stream = config.stream();
+        let ledger = Ledger::open(
+            store.clone(),
+            stream.clone(),
+            policy,
+            settings.ledger.clone(),
+        )
+        .await?;
+        let follower = Follower::start(store.clone(), stream.clone());
+        let bot = Arc::new(Bot {
+            ledger,
+            followed: follower.followed().clone(),
+        });
+        let mut app = App {
+            config,
+            store,
+            stream,
+            bot,
+            slack: None,
+            follower,
+            tasks: Vec::new(),
+            socket: None,
+            server: None,
+        };
+        if settings.fronts {
+            app.start_fronts(&settings).await?;
+        }
+        Ok(app)
+    }
+
+    async fn start_fronts(&mut self, settings: &Settings) -> Result<(), AppError> {
+        let slack = self.config.slack.clone();
+        if let Some(token) = &slack.bot_token {
+            // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
+            install_crypto_provider();
+            let api = SlackApi::new(&slack.api_url, token)?;
+            let directory = Arc::new(Directory::new(
+                api.clone(),
+                Arc::new(self.config.policy()?),
+                self.config.roles.clone(),
+            ));
+            let messages = Arc::new(
+                ReleaseMessages::open(self.store.clone(), &self.config.environment).await?,
+            );
+            let renderer = Renderer::slack(self.config.tracker_url.clone());
+            let front = SlackFront::start(SlackFront {
+                bot: self.bot.clone(),
+                api: api.clone(),
+                directory: directory.clone(),
+                messages: messages.clone(),
+                renderer: renderer.clone(),
+            })
+            .await;
+            let presenter = Presenter {
+                api: api.clone(),
+                store: self.store.clone(),
+                stream: self.stream.clone(),
+                messages: messages.clone(),
+                followed: self.followed().clone(),
+                ledger: self.bot.ledger.clone(),
+                directory,
+                renderer: renderer.clone(),
+                release_channel: slack.release_channel.clone(),
+                delivery: Delivery::from_config(&slack.notify),
+                replica: replica_id(),
+            };
+            self.tasks.push(presenter.spawn());
+            // Every replica runs the scheduler; the ledger lets only one record each reminder.
+            let sink = ThreadReplies {
+                api,
+                messages,
+                release_channel: slack.release_channel.clone(),
+            };
+            let scheduler = Scheduler::new(
+                self.bot.ledger.clone(),
+                reminders::settings(&slack)?,
+                renderer,
+                settings.ledger.clock.clone(),
+                Arc::new(sink),
+            );
+            self.tasks.push(scheduler.spawn(settings.reminder_interval));
+            self.slack = Some(front);
+        }
+        self.socket = match (&slack.app_token, &self.slack) {
+            (Some(_), Some(front)) => Some(SocketMode::start(&slack, front.clone()).await?),
+            (Some(_), None) => return Err(AppError::AppTokenWithoutBotToken),
+            (None, _) => None,
+        };
+        let endpoints = slack
+            .signing_secret
+            .clone()
+            .map(|signing_secret| SlackEndpoints {
+                signing_secret,
+                front: self.slack.clone(),
+            });
+        let slack_events = endpoints.is_some();
+        let listener = tokio::net::TcpListener::bind(&slack.http_addr)
+            .await
+            .map_err(|source| AppError::Bind {
+                addr: slack.http_addr.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| AppError::Bind {
+            addr: slack.http_addr.clone(),
+            source,
+        })?;
+        let router = http::router(endpoints);
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        info!(
+            %addr,
+            slack_events,
+            slack_web_api = self.slack.is_some(),
+            socket_mode = self.socket.is_some(),
+            "HTTP server listening"
+        );
+        self.server = Some((addr, server));
+        Ok(())
+    }
+
+    /// The follower's read models.
+    pub fn followed(&self) -> &Followed {
+        self.follower.followed()
+    }
+
+    /// Where the HTTP server listens, when the fronts run.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.server.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// Runs until `stop` resolves (a signal), the HTTP server fails or the follower stops;
+    /// then stops everything.
+    pub async fn run_until(
+        mut self,
+        stop: impl Future<Output = &'static str>,
+    ) -> Result<(), AppError> {
+        let followed = self.followed().clone();
+        let follower_stopped = async move {
+            let mut changes = followed.changes();
+            let _ = changes.wait_for(|p| p.failed).await;
+        };
+        let server = async {
+            match self.server.as_mut() {
+                Some((_, server)) => match server.await {
+                    Ok(Ok(())) => AppError::Server("it closed".to_string()),
+                    Ok(Err(error)) => AppError::Server(error.to_string()),
+                    Err(error) => AppError::Server(error.to_string()),
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            signal = stop => {
+                info!(signal, "stopping");
+                Ok(())
+            }
+            error = server => Err(error),
+            () = follower_stopped => Err(AppError::FollowerStopped),
+        };
+        self.stop().await;
+        result
+    }
+
+    /// Stops the fronts and the follower.
+    pub async fn stop(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+        if let Some((_, server)) = self.server.take() {
+            server.abort();
+        }
+        if let Some(socket) = self.socket.take() {
+            socket.shutdown().await;
+        }
+        self.follower.stop();
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Some((_, server)) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+/// This process, as its claims in the Slack stream name it: the host (when the environment
+/// says) and the process id, and a random part so a restarted process is another replica.
+fn replica_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".to_string());
+    let random = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}/{}/{}", std::process::id(), &random[24..])
+}

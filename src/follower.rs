@@ -1,0 +1,262 @@
+//! The one follower of a process: the only subscription it holds to the ledger stream. Every
+//! event, in order, goes into every read model (the live state with its queue and locks, the
+//! deployments, the whole history, the waitlist), and every front learns from it that the ledger
+//! moved on: the Slack front redraws release messages, the HTTP API answers from memory, queries
+//! in chat read the same models.
+//!
+//! The models sit behind one lock, held only while an event is applied or a question answered,
+//! never across an `.await`; a `watch` of the follower's progress wakes whoever waits for a
+//! revision. A front never folds the ledger itself: what it shows is read here, and what it
+//! must do once per event it tracks with its own checkpoint against the revisions seen here.
+//!
+//! The history read before the subscription catches up only builds the models (logged once, as
+//! a summary); events after it are logged one line each, as the service's record of what
+//! happened.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::domain::State;
+use crate::envelope::{self, Recorded};
+use crate::projections::{Deployments, History, Live, Projection, Waitlist};
+use crate::store::{EventStore, SubscriptionItem};
+
+/// How many of the latest states are kept, for fronts that show a step as it was right after it
+/// (the reply to `accept` says what comes next at that moment, not later).
+const RECENT_STATES: usize = 256;
+/// During the catch-up, waiters hear of progress every so many events.
+const CATCH_UP_PROGRESS: u64 = 4096;
+
+/// The latest states, each with the revision it is the state right after.
+type Recent = Arc<Mutex<VecDeque<(u64, Arc<State>)>>>;
+
+/// Everything the follower keeps current.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadModels {
+    pub live: Live,
+    pub deployments: Deployments,
+    pub history: History,
+    pub waitlist: Waitlist,
+}
+
+impl ReadModels {
+    /// The last revision applied.
+    pub fn revision(&self) -> Option<u64> {
+        self.live.revision
+    }
+}
+
+impl Projection for ReadModels {
+    fn apply(&mut self, recorded: &Recorded) {
+        self.live.apply(recorded);
+        self.deployments.apply(recorded);
+        self.history.apply(recorded);
+        Projection::apply(&mut self.waitlist, recorded);
+    }
+}
+
+/// How far the follower has read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The last revision applied to the read models.
+    pub revision: Option<u64>,
+    /// Whether it has read the whole ledger once (live since).
+    pub caught_up: bool,
+    /// The ledger could not be decoded: the follower stopped.
+    pub failed: bool,
+}
+
+/// A cheap read handle on the follower's models; clone it freely.
+#[derive(Clone)]
+pub struct Followed {
+    models: Arc<RwLock<ReadModels>>,
+    recent: Recent,
+    progress: watch::Receiver<Progress>,
+}
+
+impl Followed {
+    /// Answers from the models as they are now.
+    pub fn read<R>(&self, f: impl FnOnce(&ReadModels) -> R) -> R {
+        f(&self.models.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// A receiver that wakes whenever the follower moves on.
+    pub fn changes(&self) -> watch::Receiver<Progress> {
+        self.progress.clone()
+    }
+
+    /// The state right after `revision`, when it is among the latest the follower applied live.
+    pub fn state_at(&self, revision: u64) -> Option<Arc<State>> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .iter()
+            .rev()
+            .find(|(r, _)| *r == revision)
+            .map(|(_, s)| s.clone())
+    }
+
+    /// Waits (at most `timeout`) until the models include `revision`; whether they do.
+    pub async fn reached(&self, revision: Option<u64>, timeout: Duration) -> bool {
+        let Some(wanted) = revision else {
+            return true;
+        };
+        let mut changes = self.progress.clone();
+        let wait = changes.wait_for(|p| p.failed || p.revision.is_some_and(|r| r >= wanted));
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(progress)) => !progress.failed,
+            _ => false,
+        }
+    }
+
+    /// Waits until the follower has read the whole ledger once; false if it stopped first.
+    pub async fn caught_up(&self) -> bool {
+        let mut changes = self.progress.clone();
+        match changes.wait_for(|p| p.caught_up || p.failed).await {
+            Ok(progress) => !progress.failed,
+            Err(_) => false,
+        }
+    }
+}
+
+/// The running follower.
+pub struct Follower {
+    task: JoinHandle<()>,
+    followed: Followed,
+}
+
+impl Follower {
+    /// Subscribes to `stream` and keeps the models current until stopped. After a dropped
+    /// subscription it subscribes again after the last event it applied, so nothing is missed
+    /// or applied twice.
+    pub fn start(store: Arc<dyn EventStore>, stream: String) -> Follower {
+        let models = Arc::new(RwLock::new(ReadModels::default()));
+        let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_STATES)));
+        let (progress, receiver) = watch::channel(Progress::default());
+        let task = tokio::spawn(follow(
+            store,
+            stream,
+            models.clone(),
+            recent.clone(),
+            progress,
+        ));
+        Follower {
+            task,
+            followed: Followed {
+                models,
+                recent,
+                progress: receiver,
+            },
+        }
+    }
+
+    pub fn followed(&self) -> &Followed {
+        &self.followed
+    }
+
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn follow(
+    store: Arc<dyn EventStore>,
+    stream: String,
+    models: Arc<RwLock<ReadModels>>,
+    recent: Recent,
+    progress: watch::Sender<Progress>,
+) {
+    let started = Instant::now();
+    let mut last: Option<u64> = None;
+    let mut caught_up = false;
+    let mut read = 0u64;
+    loop {
+        let mut subscription = match store.subscribe(&stream, last).await {
+            Ok(s) => s,
+            Err(error) => {
+                warn!(%error, %stream, "cannot follow the ledger; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(item) = subscription.next().await {
+            match item {
+                Ok(SubscriptionItem::CaughtUp) => {
+                    if !caught_up {
+                        info!(
+                            %stream,
+                            revision = ?last,
+                            events = read,
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "projections caught up"
+                        );
+                    }
+                    caught_up = true;
+                    progress.send_replace(Progress {
+                        revision: last,
+                        caught_up,
+                        failed: false,
+                    });
+                }
+                Ok(SubscriptionItem::Event(raw)) => {
+                    let recorded = match envelope::decode(&raw) {
+                        Ok(recorded) => recorded,
+                        Err(error) => {
+                            error!(%error, revision = raw.revision, "the ledger cannot be read; the follower stops");
+                            progress.send_modify(|p| p.failed = true);
+                            return;
+                        }
+                    };
+                    let state = {
+                        let mut models = models.write().unwrap_or_else(|e| e.into_inner());
+                        models.apply(&recorded);
+                        caught_up.then(|| Arc::new(models.live.state.clone()))
+                    };
+                    if let Some(state) = state {
+                        let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
+                        if recent.len() == RECENT_STATES {
+                            recent.pop_front();
+                        }
+                        recent.push_back((recorded.revision, state));
+                        info!(
+                            revision = recorded.revision,
+                            event = recorded.event.type_name(),
+                            ticket = recorded.event.ticket().map(|t| t.as_str()),
+                            actor = %recorded.metadata.actor.id,
+                            "recorded"
+                        );
+                    }
+                    last = Some(recorded.revision);
+                    read += 1;
+                    if caught_up || read.is_multiple_of(CATCH_UP_PROGRESS) {
+                        progress.send_replace(Progress {
+                            revision: last,
+                            caught_up,
+                            failed: false,
+                        });
+                    }
+                }
+                Err(error) => {
+                    warn!(%error, "the ledger subscription dropped; subscribing again");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,32 @@
+//! Answers as words, once per medium. The wording (`words`) is written once and says where a
+//! ticket, a person, a command to type or a person's own text goes; the medium (`Markup`)
+//! writes each of them its own way: plain text for the CLI, Slack mrkdwn (tracker links,
+//! mentions of people and user groups), HTML for the web page. A link is written where the
+//! wording names the thing, never found again in finished prose.
+
+mod html;
+mod plain;
+mod slack;
+mod words;
+
+use crate::domain::{TicketKey, UserId};
+
+pub use html::Html;
+pub use plain::Plain;
+pub use slack::{Slack, mention};
+pub use words::Renderer;
+
+/// How a medium writes the typed parts of a reply.
+pub trait Markup: Send + Sync {
+    /// Text a person typed (a comment, a reason) or the bot's own words: escaped as the medium
+    /// needs.
+    fn text(&self, text: &str) -> String;
+    /// A ticket; `link` is its page in the tracker, when one is configured.
+    fn ticket(&self, ticket: &TicketKey, link: Option<&str>) -> String;
+    /// A person or a role entry (a Slack user or user-group id, or a configured name).
+    fn person(&self, user: &UserId) -> String;
+    /// A command to type, shown as code (nothing inside it is linked).
+    fn code(&self, command: &str) -> String;
+    /// A web address.
+    fn url(&self, url: &str) -> String;
+}

@@ -1,0 +1,683 @@
+//! The words a person reads: replies to commands, refusals, the queue, usage, reminders and
+//! notices. Written once for every medium: each typed part (a ticket, a person, a command to
+//! type, someone's own text) goes through the medium's `Markup`. The plain rendering is checked
+//! by snapshot tests, so a change in wording is a reviewed diff.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Html, Markup, Plain, Slack};
+use crate::answer::Answer;
+use crate::domain::parse::{USAGE, usage};
+use crate::domain::refusal::{CheckFailure, LockKey, ReleaseStatus, Role};
+use crate::domain::state::{AdminPresence, Stage};
+use crate::domain::{
+    Due, Event, ParseError, Policy, QueueItem, Refusal, ReminderKind, State, TicketKey, UserId,
+    Waiting,
+};
+use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
+
+/// Renders answers in one medium, with tickets linked to the tracker when one is configured.
+#[derive(Clone)]
+pub struct Renderer {
+    tracker_url: Option<String>,
+    markup: Arc<dyn Markup>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("tracker_url", &self.tracker_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Renderer {
+    pub fn new(tracker_url: Option<String>, markup: impl Markup + 'static) -> Self {
+        Renderer {
+            tracker_url,
+            markup: Arc::new(markup),
+        }
+    }
+
+    pub fn plain(tracker_url: Option<String>) -> Self {
+        Renderer::new(tracker_url, Plain)
+    }
+
+    pub fn slack(tracker_url: Option<String>) -> Self {
+        Renderer::new(tracker_url, Slack)
+    }
+
+    pub fn html(tracker_url: Option<String>) -> Self {
+        Renderer::new(tracker_url, Html)
+    }
+
+    /// The ticket's page in the tracker, when one is configured.
+    pub fn tracker_link(&self, ticket: &TicketKey) -> Option<String> {
+        self.tracker_url
+            .as_ref()
+            .map(|base| format!("{base}{ticket}"))
+    }
+
+    /// A ticket, as this medium links it.
+    pub fn ticket(&self, ticket: &TicketKey) -> String {
+        self.markup
+            .ticket(ticket, self.tracker_link(ticket).as_deref())
+    }
+
+    /// A person, as this medium names them (a mention in Slack).
+    pub fn person(&self, user: &UserId) -> String {
+        self.markup.person(user)
+    }
+
+    fn code(&self, command: impl AsRef<str>) -> String {
+        self.markup.code(command.as_ref())
+    }
+
+    /// Text typed by a person, escaped as this medium needs.
+    pub fn text(&self, text: impl AsRef<str>) -> String {
+        self.markup.text(text.as_ref())
+    }
+
+    /// The whole answer.
+    pub fn answer(&self, answer: &Answer) -> String {
+        match answer {
+            Answer::Accepted {
+                events,
+                state,
+                policy,
+                ..
+            } => self.accepted(events, state, policy),
+            Answer::Refused(refusal) => self.refusal(refusal),
+            Answer::AlreadyRecorded => self.already_recorded(),
+            Answer::NotUnderstood(error) => self.parse_error(error),
+            Answer::NotRecorded(error) => self.text(format!(
+                "Your command was not recorded: {error}. Please try again."
+            )),
+            Answer::Help => self.help(),
+            Answer::Queue(items) => self.queue(items),
+            Answer::Who {
+                service,
+                deployments,
+            } => self.who(service.as_str(), deployments),
+            Answer::History { total, shown } => self.history(*total, shown),
+            Answer::CannotRead(error) => self.text(format!("Cannot read the ledger: {error}")),
+        }
+    }
+
+    /// What the bot says after a command was recorded. `state` is the state right after.
+    pub fn accepted(&self, events: &[Event], state: &State, policy: &Policy) -> String {
+        events
+            .iter()
+            .map(|e| self.event(e, state, policy))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// One recorded step, as its release's thread shows it.
+    pub fn event(&self, event: &Event, state: &State, policy: &Policy) -> String {
+        match event {
+            Event::ReleaseRequested {
+                ticket,
+                requester,
+                services,
+                wiki,
+                comment,
+                need_admin,
+            } => {
+                let mut text = format!(
+                    "{} asks to release {} ({}).",
+                    self.person(requester),
+                    self.ticket(ticket),
+                    self.list(services)
+                );
+                if !comment.is_empty() {
+                    let _ = write!(text, "\n> {}", self.text(comment));
+                }
+                if let Some(link) = self.tracker_link(ticket) {
+                    let _ = write!(text, "\nTicket: {}", self.markup.url(&link));
+                }
+                if let Some(wiki) = wiki {
+                    let _ = write!(text, "\nRelease notes: {}", self.markup.url(wiki.as_str()));
+                }
+                let admin = if *need_admin {
+                    "needs an admin"
+                } else {
+                    "no admin needed"
+                };
+                let _ = write!(
+                    text,
+                    "\nWaiting for approval by {} ({admin}).",
+                    self.people(&policy.approvers, "an approver")
+                );
+                text
+            }
+            Event::ReleaseApproved { ticket, approver } => {
+                let next = match state.release(ticket).map(|r| &r.admin) {
+                    Some(AdminPresence::Needed) => format!(
+                        "Next: an admin ({}) joins with {}.",
+                        self.people(&policy.admins, "none configured"),
+                        self.code(format!("here {ticket}"))
+                    ),
+                    _ => format!("Next: {}.", self.code(format!("dep start {ticket}"))),
+                };
+                format!(
+                    "{} accepted {}. {next}",
+                    self.person(approver),
+                    self.ticket(ticket)
+                )
+            }
+            Event::ReleaseRejected {
+                ticket,
+                approver,
+                reason,
+            } => format!(
+                "{} rejected {}: {}",
+                self.person(approver),
+                self.ticket(ticket),
+                self.text(reason)
+            ),
+            Event::ReleaseCancelled { ticket, by } => format!(
+                "{} cancelled the request for {}.",
+                self.person(by),
+                self.ticket(ticket)
+            ),
+            Event::AdminJoined { ticket, admin } => {
+                let next = match state.release(ticket).map(|r| &r.stage) {
+                    Some(Stage::Requested) => "Still waiting for approval.".to_string(),
+                    _ => format!("Next: {}.", self.code(format!("dep start {ticket}"))),
+                };
+                format!(
+                    "Admin found: {} joins {}. {next}",
+                    self.person(admin),
+                    self.ticket(ticket)
+                )
+            }
+            Event::DeploymentStarted {
+                ticket,
+                by,
+                services,
+                conflict_groups,
+            } => {
+                let mut text = format!(
+                    "Deployment of {} started by {} on {}.",
+                    self.ticket(ticket),
+                    self.person(by),
+                    self.list(services)
+                );
+                if !conflict_groups.is_empty() {
+                    let _ = write!(
+                        text,
+                        " Conflict group locked: {}.",
+                        self.list(conflict_groups)
+                    );
+                }
+                let _ = write!(
+                    text,
+                    " When done: {} or {}.",
+                    self.code(format!("dep finish {ticket}")),
+                    self.code(format!("dep rollback {ticket} <reason>"))
+                );
+                text
+            }
+            Event::DeploymentFinished { ticket, by } => format!(
+                "Deployment of {} finished by {}.",
+                self.ticket(ticket),
+                self.person(by)
+            ),
+            Event::DeploymentRolledBack { ticket, by, reason } => format!(
+                "Deployment of {} rolled back by {}: {}",
+                self.ticket(ticket),
+                self.person(by),
+                self.text(reason)
+            ),
+            Event::FreezeStarted {
+                by,
+                reason,
+                services,
+            } => format!(
+                "{} froze releases of {}: {}",
+                self.person(by),
+                self.scope(services.as_deref()),
+                self.text(reason)
+            ),
+            Event::FreezeEnded { by } => {
+                format!(
+                    "{} ended the freeze. Releases may start again.",
+                    self.person(by)
+                )
+            }
+            Event::CommandRefused { refusal, .. } => self.refusal(refusal),
+            Event::ReminderSent { ticket, kind, .. } => format!(
+                "Reminder sent about {}: {}.",
+                self.ticket(ticket),
+                kind_text(*kind)
+            ),
+        }
+    }
+
+    /// Why a command was refused, naming exactly what failed.
+    pub fn refusal(&self, refusal: &Refusal) -> String {
+        let t = |ticket: &TicketKey| self.ticket(ticket);
+        match refusal {
+            Refusal::ChecksFailed { ticket, failures } => {
+                let mut text = format!("{} is not ready to be requested:", t(ticket));
+                for failure in failures {
+                    let line = match failure {
+                        CheckFailure::TicketPattern { pattern } => {
+                            format!("the ticket key does not match {}", self.code(pattern))
+                        }
+                        CheckFailure::WikiLinkMissing => {
+                            "a wiki or release-notes link (http or https) is missing".to_string()
+                        }
+                        CheckFailure::NoServices { project } => format!(
+                            "no services are configured for project {}; name them with {}",
+                            self.text(project),
+                            self.code("services=a,b")
+                        ),
+                        CheckFailure::Tracker { name, detail } => {
+                            format!("{}: {}", self.text(name), self.text(detail))
+                        }
+                    };
+                    let _ = write!(text, "\n• {line}");
+                }
+                text
+            }
+            Refusal::AlreadyOpen { ticket, status } => format!(
+                "{} already has an open request ({}).",
+                t(ticket),
+                status_text(*status)
+            ),
+            Refusal::NoOpenRequest { ticket } => {
+                format!("There is no open request for {}.", t(ticket))
+            }
+            Refusal::NotAllowed { role } => match role {
+                Role::Approver => "Only an approver can do that.".to_string(),
+                Role::Admin => "Only an admin can do that.".to_string(),
+                Role::RequesterOrAdmin => "Only the requester or an admin can do that.".to_string(),
+                Role::RequesterOrApprover => {
+                    "Only the requester or an approver can do that.".to_string()
+                }
+            },
+            Refusal::OwnRelease { ticket } => format!(
+                "You requested {}, so another approver has to accept it (four eyes).",
+                t(ticket)
+            ),
+            Refusal::AlreadyAccepted { ticket, approver } => format!(
+                "{} was already accepted by {}.",
+                t(ticket),
+                self.person(approver)
+            ),
+            Refusal::AdminNotNeeded { ticket } => {
+                format!("{} does not need an admin.", t(ticket))
+            }
+            Refusal::AdminAlreadyJoined { ticket, admin } => format!(
+                "{} already joined {} as its admin.",
+                self.person(admin),
+                t(ticket)
+            ),
+            Refusal::NotAccepted { ticket } => format!(
+                "{} is not accepted yet: an approver has to {} first.",
+                t(ticket),
+                self.code(format!("accept {ticket}"))
+            ),
+            Refusal::AdminRequired { ticket } => format!(
+                "{} needs an admin: an admin has to say {} first.",
+                t(ticket),
+                self.code(format!("here {ticket}"))
+            ),
+            Refusal::Frozen {
+                by,
+                since,
+                reason,
+                services,
+            } => format!(
+                "Releases of {} are frozen by {} since {}: {}",
+                self.scope(services.as_deref()),
+                self.person(by),
+                time(*since),
+                self.text(reason)
+            ),
+            Refusal::LockHeld {
+                lock,
+                ticket,
+                by,
+                since,
+            } => {
+                let what = match lock {
+                    LockKey::Service(s) => format!("Service {} is", self.text(s)),
+                    LockKey::Group(g) => format!("Conflict group {} is", self.text(g)),
+                };
+                format!(
+                    "{what} locked by the deployment of {}, started by {} at {}.",
+                    t(ticket),
+                    self.person(by),
+                    time(*since)
+                )
+            }
+            Refusal::NotYourTurn {
+                ticket,
+                ahead,
+                service,
+            } => format!(
+                "{} waits its turn: {} was requested earlier for {} and is ready to start.",
+                t(ticket),
+                t(ahead),
+                self.text(service)
+            ),
+            Refusal::AlreadyDeploying { ticket } => {
+                format!("{} is already deploying.", t(ticket))
+            }
+            Refusal::NotDeploying { ticket } => {
+                format!("{} has not started deploying.", t(ticket))
+            }
+            Refusal::AlreadyFrozen { by, since } => format!(
+                "Releases are already frozen by {} since {}.",
+                self.person(by),
+                time(*since)
+            ),
+            Refusal::NotFrozen => "Releases are not frozen.".to_string(),
+            Refusal::ReminderOutOfStage {
+                ticket,
+                reminder,
+                status,
+            } => format!(
+                "No {} reminder for {}: it is {}.",
+                kind_text(*reminder),
+                t(ticket),
+                status_text(*status)
+            ),
+            Refusal::AlreadyReminded { ticket, reminder } => format!(
+                "The {} reminder for {} was already sent.",
+                kind_text(*reminder),
+                t(ticket)
+            ),
+        }
+    }
+
+    /// The queue, one line per open request.
+    pub fn queue(&self, items: &[QueueItem]) -> String {
+        if items.is_empty() {
+            return "The queue is empty.".to_string();
+        }
+        let mut text = String::from("Release queue:");
+        for item in items {
+            // The position is per service, so two releases of different services can both be
+            // first in line: a numbered list would read as a mistake.
+            let state = match (item.status, item.waiting_for.is_empty()) {
+                (ReleaseStatus::Deploying, _) => "deploying now".to_string(),
+                (status, true) => format!(
+                    "#{} in line, {}, ready to start",
+                    item.position,
+                    status_text(status)
+                ),
+                (status, false) => format!(
+                    "#{} in line, {}, waiting for {}",
+                    item.position,
+                    status_text(status),
+                    self.waiting_list(&item.waiting_for)
+                ),
+            };
+            let _ = write!(
+                text,
+                "\n• {} ({}) by {} — {state}",
+                self.ticket(&item.ticket),
+                self.list(&item.services),
+                self.person(&item.requester),
+            );
+        }
+        text
+    }
+
+    /// `who SERVICE`: who deployed it, most recent first.
+    pub fn who(&self, service: &str, deployments: &[Deployment]) -> String {
+        if deployments.is_empty() {
+            return format!("Nobody has deployed {}.", self.text(service));
+        }
+        let mut text = format!("Deployments of {}, most recent first:", self.text(service));
+        for d in deployments {
+            let when = d.started_at.map(time).unwrap_or_default();
+            let outcome = match d.outcome {
+                None => "deploying",
+                Some(DeploymentOutcome::Finished) => "finished",
+                Some(DeploymentOutcome::RolledBack) => "rolled back",
+                Some(DeploymentOutcome::Cancelled) => "cancelled",
+                Some(DeploymentOutcome::Rejected) => "rejected",
+            };
+            let _ = write!(
+                text,
+                "\n• {} by {} at {when}: {outcome}",
+                self.ticket(&d.ticket),
+                self.person(d.started_by.as_ref().unwrap_or(&d.requester))
+            );
+        }
+        text
+    }
+
+    /// Audit history lines, oldest first: the last few (`shown`) of `total` matching events.
+    pub fn history(&self, total: usize, shown: &[HistoryEntry]) -> String {
+        if total == 0 {
+            return "No events match.".to_string();
+        }
+        let noun = if total == 1 { "event" } else { "events" };
+        let mut text = format!("History ({total} {noun}");
+        if shown.len() < total {
+            let _ = write!(text, ", the last {} shown", shown.len());
+        }
+        text.push_str("):");
+        for e in shown {
+            let actor = match UserId::parse(&e.actor) {
+                Ok(id) => self.person(&id),
+                Err(_) => self.text(&e.actor),
+            };
+            let _ = write!(
+                text,
+                "\n#{} {} {} {} by {actor}: {}",
+                e.revision,
+                time(e.recorded_at),
+                e.event_type,
+                e.ticket
+                    .as_ref()
+                    .map_or("-".to_string(), |t| self.ticket(t)),
+                self.code(&e.command)
+            );
+        }
+        text
+    }
+
+    /// A command that was not understood, with the usage it was meant to follow.
+    pub fn parse_error(&self, error: &ParseError) -> String {
+        match error {
+            ParseError::Empty => format!("Say a command; {} lists them.", self.code("help")),
+            ParseError::Unknown {
+                word,
+                did_you_mean: Some(verb),
+            } => format!(
+                "I don't know {}. Did you mean {}? Usage: {}",
+                self.code(word),
+                self.code(verb),
+                self.text(usage(verb))
+            ),
+            ParseError::Unknown { word, .. } => {
+                format!("I don't know {}. {}", self.code(word), self.help())
+            }
+            other => self.text(other.to_string()),
+        }
+    }
+
+    pub fn help(&self) -> String {
+        let mut text = String::from("Commands:");
+        for (_, line) in USAGE {
+            let _ = write!(text, "\n• {}", self.text(line));
+        }
+        text
+    }
+
+    pub fn already_recorded(&self) -> String {
+        "Already recorded: this message was delivered before.".to_string()
+    }
+
+    /// A reminder, posted in the release's thread after the mentions of whom it is for.
+    pub fn reminder(&self, due: &Due, now: DateTime<Utc>) -> String {
+        let ticket = &due.ticket;
+        let t = self.ticket(ticket);
+        let requester = self.person(&due.requester);
+        let waited = elapsed(due.since, now);
+        let accept = self.code(format!("accept {ticket}"));
+        let reject = self.code(format!("reject {ticket} <reason>"));
+        let finish = self.code(format!("dep finish {ticket}"));
+        let rollback = self.code(format!("dep rollback {ticket} <reason>"));
+        match due.kind {
+            ReminderKind::Approval => format!(
+                "{t} by {requester} has waited {waited} for approval. {accept} or {reject}."
+            ),
+            ReminderKind::Escalation => format!(
+                "{t} by {requester} has waited {waited} for approval and nobody has answered. \
+                 Please {accept} or {reject}."
+            ),
+            ReminderKind::OverdueDeployment => format!(
+                "The deployment of {t} has been running for {waited}, longer than expected. \
+                 Finish it with {finish} or roll back with {rollback}."
+            ),
+            ReminderKind::StaleLock => {
+                let locks: Vec<String> = due.locks.iter().map(|l| self.lock(l)).collect();
+                format!(
+                    "Stale lock: the deployment of {t} has held {} since {} ({waited}). \
+                     Others cannot deploy until it finishes ({finish}) or rolls back \
+                     ({rollback}).",
+                    and_list(&locks),
+                    time(due.since)
+                )
+            }
+        }
+    }
+
+    /// The direct message to someone whose `dep start` a lock held up, when that lock is free.
+    /// `item` is their release as the queue shows it now; `place` their place on the waitlist.
+    pub fn waitlist_freed(&self, freed: &TicketKey, item: &QueueItem, place: usize) -> String {
+        let ticket = &item.ticket;
+        let mut text = format!(
+            "The deployment of {} is over and its locks are free. You were #{place} waiting \
+             to start {}.",
+            self.ticket(freed),
+            self.ticket(ticket)
+        );
+        if item.waiting_for.is_empty() {
+            let _ = write!(
+                text,
+                " You can {} now.",
+                self.code(format!("dep start {ticket}"))
+            );
+        } else {
+            let _ = write!(
+                text,
+                " {} still waits for {}.",
+                self.ticket(ticket),
+                self.waiting_list(&item.waiting_for)
+            );
+        }
+        text
+    }
+
+    fn waiting_list(&self, waiting: &[Waiting]) -> String {
+        let what: Vec<String> = waiting.iter().map(|w| self.waiting(w)).collect();
+        and_list(&what)
+    }
+
+    fn waiting(&self, waiting: &Waiting) -> String {
+        match waiting {
+            Waiting::Approval => "approval".to_string(),
+            Waiting::Admin => "an admin".to_string(),
+            Waiting::Freeze => "the freeze to end".to_string(),
+            Waiting::Lock { lock, ticket } => match lock {
+                LockKey::Service(s) => format!(
+                    "the {} lock (held by {})",
+                    self.text(s),
+                    self.ticket(ticket)
+                ),
+                LockKey::Group(g) => format!(
+                    "the {} group lock (held by {})",
+                    self.text(g),
+                    self.ticket(ticket)
+                ),
+            },
+            Waiting::Turn { ahead } => format!("its turn (after {})", self.ticket(ahead)),
+        }
+    }
+
+    fn lock(&self, lock: &LockKey) -> String {
+        match lock {
+            LockKey::Service(s) => format!("the {} lock", self.text(s)),
+            LockKey::Group(g) => format!("the {} group lock", self.text(g)),
+        }
+    }
+
+    fn scope<T: AsRef<str>>(&self, services: Option<&[T]>) -> String {
+        services.map_or("all services".to_string(), |s| self.list(s))
+    }
+
+    /// Names, as they are: `a, b`.
+    fn list<T: AsRef<str>>(&self, items: &[T]) -> String {
+        items
+            .iter()
+            .map(|i| self.text(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Any one of `set` will do: `alice`, `alice or bob`, `alice, bob or carol`.
+    fn people(&self, set: &BTreeSet<UserId>, none: &str) -> String {
+        let names: Vec<String> = set.iter().map(|p| self.person(p)).collect();
+        match names.split_last() {
+            None => none.to_string(),
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        }
+    }
+}
+
+fn status_text(status: ReleaseStatus) -> &'static str {
+    match status {
+        ReleaseStatus::Requested => "requested",
+        ReleaseStatus::Accepted => "accepted",
+        ReleaseStatus::Deploying => "deploying",
+    }
+}
+
+fn kind_text(kind: ReminderKind) -> &'static str {
+    match kind {
+        ReminderKind::Approval => "approval",
+        ReminderKind::Escalation => "escalation",
+        ReminderKind::OverdueDeployment => "overdue deployment",
+        ReminderKind::StaleLock => "stale lock",
+    }
+}
+
+pub(super) fn time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// All of `items`: `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// How long from `since` to `now`, to the minute: `45 min`, `1 h 5 min`, `2 d 3 h`.
+fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - since).num_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (days, hours, minutes) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}

@@ -1,0 +1,38 @@
+//! Reminders in Slack: each one a reply in the thread of its release's message; a release
+//! without a message (requested before Slack was set up, say) gets it in the release channel.
+
+use async_trait::async_trait;
+use slack_morphism::prelude::SlackMessageContent;
+
+use crate::domain::Due;
+use crate::reminders::{ReminderSink, SinkError};
+
+use super::api::SlackApi;
+use super::error::SlackError;
+use super::messages::ReleaseMessages;
+
+pub struct ThreadReplies {
+    pub api: SlackApi,
+    pub messages: std::sync::Arc<ReleaseMessages>,
+    pub release_channel: Option<String>,
+}
+
+#[async_trait]
+impl ReminderSink for ThreadReplies {
+    async fn remind(&self, due: &Due, text: &str) -> Result<(), SinkError> {
+        let content = SlackMessageContent::new().with_text(text.to_string());
+        let posted = self.messages.find(&due.ticket).await?;
+        let (channel, thread) = match (&posted, &self.release_channel) {
+            (Some(posted), _) => (&posted.channel, Some(posted.ts.as_str())),
+            (None, Some(channel)) => (channel, None),
+            (None, None) => {
+                return Err(SlackError::NotConfigured(
+                    "no release message and no release channel to remind in",
+                )
+                .into());
+            }
+        };
+        self.api.post_message(channel, content, thread).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The fixtures the tests share: typed values from test literals, the release policy most tests
+//! decide by, a submission as the CLI makes it, a clock the test moves, and waiting.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use dobrobot::domain::{ConflictGroup, Input, Policy, ServiceName, TicketKey, UserId, parse};
+use dobrobot::envelope::{Actor, Source};
+use dobrobot::ledger::{Clock, Submission};
+
+pub fn u(id: &str) -> UserId {
+    UserId::parse(id).expect("a test user")
+}
+
+pub fn t(key: &str) -> TicketKey {
+    TicketKey::parse(key).expect("a test ticket")
+}
+
+pub fn s(name: &str) -> ServiceName {
+    ServiceName::parse(name).expect("a test service")
+}
+
+/// alice approves, oleg is the admin; PAY deploys billing, API deploys api, and the two
+/// services form the conflict group backend-core. Tests that need more add to it.
+pub fn policy() -> Policy {
+    Policy {
+        approvers: [u("alice")].into(),
+        admins: [u("oleg")].into(),
+        services_by_project: [
+            ("PAY".to_string(), vec![s("billing")]),
+            ("API".to_string(), vec![s("api")]),
+        ]
+        .into(),
+        conflict_groups: vec![ConflictGroup {
+            name: "backend-core".to_string(),
+            services: [s("api"), s("billing")].into(),
+        }],
+        ..Policy::default()
+    }
+}
+
+pub fn actor(who: &str, source: Source) -> Actor {
+    Actor {
+        id: u(who),
+        name: who.to_string(),
+        source,
+    }
+}
+
+/// `text` typed by `who` on the CLI.
+pub fn submission(who: &str, text: &str) -> Submission {
+    let command = match parse(text) {
+        Ok(Input::Command(command)) => command,
+        other => panic!("`{text}` is not a command: {other:?}"),
+    };
+    Submission {
+        command,
+        actor: actor(who, Source::Cli),
+        text: text.to_string(),
+        delivery: None,
+        correlation_id: None,
+    }
+}
+
+/// Monday 2026-03-02 09:00 UTC.
+pub fn monday() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+/// A clock the test sets; ledgers and schedulers share it.
+#[derive(Clone)]
+pub struct TestClock(Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn new(at: DateTime<Utc>) -> Self {
+        TestClock(Arc::new(Mutex::new(at)))
+    }
+
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap() = at;
+    }
+
+    pub fn clock(&self) -> Clock {
+        let now = self.0.clone();
+        Clock::from_fn(move || *now.lock().unwrap())
+    }
+}
+
+/// How long a test waits for something that happens in the background.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until `check` holds; panics after `WAIT`.
+pub async fn wait_until<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

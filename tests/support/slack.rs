@@ -1,0 +1,175 @@
+//! Slack's payloads as its documentation shows them (an `app_mention` inside `event_callback`,
+//! a `message.im`, a `block_actions` form `payload=`, a slash-command form), Slack's request
+//! signature, and readers of what the fake Slack recorded.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fake_slack::FakeSlack;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+/// The signing secret the tests' apps verify with.
+pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+/// The release channel.
+pub const CHANNEL: &str = "C0RELEASES";
+
+/// Slack's `v0` signature of a request body sent at `timestamp`.
+pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes a key of any size");
+    mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn event_callback(event_id: &str, event: Value) -> Value {
+    json!({
+        "token": "XXYYZZ",
+        "team_id": fake_slack::TEAM_ID,
+        "api_app_id": fake_slack::APP_ID,
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_764_062_400,
+        "authorizations": [{
+            "enterprise_id": null,
+            "team_id": fake_slack::TEAM_ID,
+            "user_id": fake_slack::BOT_USER_ID,
+            "is_bot": true,
+            "is_enterprise_install": false
+        }],
+        "is_ext_shared_channel": false,
+        "event_context": "4-eyJldCI6ImFwcF9tZW50aW9uIn0"
+    })
+}
+
+pub fn app_mention(event_id: &str, user: &str, ts: &str, text: &str) -> Value {
+    event_callback(
+        event_id,
+        json!({
+            "type": "app_mention",
+            "user": user,
+            "text": format!("<@{}> {text}", fake_slack::BOT_USER_ID),
+            "ts": ts,
+            "client_msg_id": format!("msg-{event_id}"),
+            "team": fake_slack::TEAM_ID,
+            "channel": CHANNEL,
+            "event_ts": ts
+        }),
+    )
+}
+
+pub fn direct_message(event_id: &str, user: &str, ts: &str, text: &str) -> Value {
+    event_callback(
+        event_id,
+        json!({
+            "type": "message",
+            "channel": FakeSlack::dm_channel(user),
+            "user": user,
+            "text": text,
+            "ts": ts,
+            "client_msg_id": format!("msg-{event_id}"),
+            "team": fake_slack::TEAM_ID,
+            "event_ts": ts,
+            "channel_type": "im"
+        }),
+    )
+}
+
+/// Slack gives each press its own `action_ts`.
+pub static PRESSES: AtomicU64 = AtomicU64::new(1);
+
+pub fn block_actions(user: &str, message_ts: &str, action_id: &str, value: &str) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": fake_slack::TEAM_ID },
+        "api_app_id": fake_slack::APP_ID,
+        "token": "XXYYZZ",
+        "container": { "type": "message", "message_ts": message_ts, "channel_id": CHANNEL, "is_ephemeral": false },
+        "trigger_id": format!("1{}.98765.{action_id}", message_ts.replace('.', "")),
+        "team": { "id": fake_slack::TEAM_ID, "domain": "dobro-test" },
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": { "id": CHANNEL, "name": "releases" },
+        "state": { "values": {} },
+        "response_url": "https://hooks.slack.com/actions/T0DOBRO/1/abc",
+        "actions": [{
+            "action_id": action_id,
+            "block_id": "next",
+            "text": { "type": "plain_text", "text": action_id, "emoji": true },
+            "value": value,
+            "type": "button",
+            "action_ts": format!("1764062500.{:06}", PRESSES.fetch_add(1, Ordering::SeqCst))
+        }]
+    })
+}
+
+pub fn slash_command(user: &str, text: &str, trigger: &str) -> String {
+    form(&[
+        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
+        ("team_id", fake_slack::TEAM_ID),
+        ("team_domain", "dobro-test"),
+        ("channel_id", CHANNEL),
+        ("channel_name", "releases"),
+        ("user_id", user),
+        ("user_name", &user.to_lowercase()),
+        ("command", "/dobro"),
+        ("text", text),
+        ("api_app_id", fake_slack::APP_ID),
+        ("is_enterprise_install", "false"),
+        (
+            "response_url",
+            "https://hooks.slack.com/commands/T0DOBRO/34529/abcdef",
+        ),
+        ("trigger_id", trigger),
+    ])
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        form.append_pair(k, v);
+    }
+    form.finish()
+}
+
+pub fn text_of(params: &Value) -> &str {
+    params["text"].as_str().unwrap_or_default()
+}
+
+/// Every text of a message's blocks, joined: what a person reads in it.
+pub fn blocks_text(params: &Value) -> String {
+    fn collect(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(text)) = map.get("text") {
+                    out.push(text.clone());
+                }
+                for (key, v) in map {
+                    if key != "text" || !v.is_string() {
+                        collect(v, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    collect(&params["blocks"], &mut out);
+    out.join("\n")
+}
+
+/// A value as a test prints it.
+pub fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap()
+}
+
+/// Every `chat.postMessage` to `channel` that is not a thread reply.
+pub fn top_level_posts(slack: &FakeSlack, channel: &str) -> Vec<Value> {
+    slack
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|p| p["channel"] == channel && p.get("thread_ts").is_none())
+        .collect()
+}
