@@ -319,6 +319,29 @@ async fn a_redelivered_event_records_nothing_new_and_posts_nothing_new() {
     assert_eq!(answers.len(), 1, "{answers:?}");
 }
 
+/// Two events without an `event_id` are two messages, not a redelivery of one: each is
+/// recorded (under the id of its message), and a redelivery of either still records nothing.
+#[tokio::test]
+async fn events_without_an_id_are_recorded_once_each() {
+    let app = TestApp::spawn().await;
+    let first = app_mention("", "U0BOB", "1764062400.000100", REQUEST);
+    let second = app_mention(
+        "",
+        "U0CAROL",
+        "1764062401.000200",
+        "dobro #PAY-2 https://wiki/y other fix",
+    );
+    for event in [&first, &second, &first] {
+        assert_eq!(app.event(event).await.status(), 200);
+    }
+    wait_until(|| async { app.ledger_events().await.len() == 2 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_snapshot!(app.ledger_events().await.join("\n"), @"
+    ReleaseRequested by U0BOB (bob)
+    ReleaseRequested by U0CAROL (carol)
+    ");
+}
+
 #[tokio::test]
 async fn a_bad_signature_or_a_stale_timestamp_gets_401_and_records_nothing() {
     let app = TestApp::spawn().await;

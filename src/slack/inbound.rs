@@ -50,8 +50,20 @@ impl ReplyTo {
 
 /// An `app_mention` or a `message.im` from a person; `None` for everything else (bot messages,
 /// the bot's own messages, edits, deletions, joins, other event types).
+///
+/// The delivery id is Slack's `event_id`, the same on every redelivery. An event without one
+/// (Slack documents it on every callback, but a proxy or a replay tool may drop it) gets the id
+/// of the message itself, its channel and ts, which is just as stable: a shared empty id would
+/// make every such event look like a redelivery of the first and drop it.
 pub fn from_push_event(event: &SlackPushEventCallback) -> Option<Inbound> {
-    let delivery = format!("slack-event:{}", event.event_id.0);
+    let delivery = |channel: &str, ts: &str| {
+        let id = event.event_id.0.trim();
+        if id.is_empty() {
+            format!("slack-message:{channel}:{ts}")
+        } else {
+            format!("slack-event:{id}")
+        }
+    };
     match &event.event {
         SlackEventCallbackBody::AppMention(mention) => {
             if mention.edited.is_some() {
@@ -65,7 +77,7 @@ pub fn from_push_event(event: &SlackPushEventCallback) -> Option<Inbound> {
             Some(Inbound {
                 user: user_id(&mention.user)?,
                 text: mention.content.text.clone().unwrap_or_default(),
-                delivery,
+                delivery: delivery(&mention.channel.0, &mention.origin.ts.0),
                 reply_to: ReplyTo::Channel {
                     channel: mention.channel.0.clone(),
                     thread_ts: thread_ts.0.clone(),
@@ -91,7 +103,7 @@ pub fn from_push_event(event: &SlackPushEventCallback) -> Option<Inbound> {
             Some(Inbound {
                 user: user_id(message.sender.user.as_ref()?)?,
                 text: message.content.as_ref()?.text.clone()?,
-                delivery,
+                delivery: delivery(&channel.0, &message.origin.ts.0),
                 reply_to: ReplyTo::DirectMessage {
                     channel: channel.0.clone(),
                 },
@@ -198,6 +210,27 @@ mod tests {
                 thread_ts: "1.0".into()
             }
         );
+    }
+
+    #[test]
+    fn an_event_without_an_id_is_named_by_its_message() {
+        let mention = |event_id: &str, ts: &str| {
+            let payload = json!({
+                "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
+                "event_id": event_id, "event_time": 1_764_062_400,
+                "event": {
+                    "type": "app_mention", "user": "U0BOB", "text": "<@U0BOT> queue",
+                    "ts": ts, "channel": "C1", "event_ts": ts
+                }
+            });
+            serde_json::from_value::<SlackPushEventCallback>(payload)
+                .ok()
+                .and_then(|e| from_push_event(&e))
+                .map(|i| i.delivery)
+        };
+        assert_eq!(mention("", "1.0").unwrap(), "slack-message:C1:1.0");
+        assert_eq!(mention(" ", "2.0").unwrap(), "slack-message:C1:2.0");
+        assert_eq!(mention("Ev9", "1.0").unwrap(), "slack-event:Ev9");
     }
 
     #[test]

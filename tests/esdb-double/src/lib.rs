@@ -127,6 +127,12 @@ impl Double {
         self.shared.store.events(stream)
     }
 
+    /// The stream of every catch-up subscription a client opened, in order (a resubscription
+    /// after a drop counts again).
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.shared.subscriptions()
+    }
+
     /// Every call received so far, as `Service/Method` (`"Streams/Append"`), in arrival order.
     pub fn calls(&self) -> Vec<String> {
         self.shared.calls()

@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub addr: SocketAddr,
     /// Every call received, as `Service/Method`, in order.
     calls: Mutex<Vec<&'static str>>,
+    /// The stream of every catch-up subscription opened, in order.
+    subscriptions: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -35,6 +37,7 @@ impl Shared {
             projections: Mutex::new(Vec::new()),
             addr,
             calls: Mutex::new(Vec::new()),
+            subscriptions: Mutex::new(Vec::new()),
         }
     }
 
@@ -60,6 +63,14 @@ impl Shared {
 
     pub fn projections(&self) -> MutexGuard<'_, Vec<ProjectionRecord>> {
         lock(&self.projections)
+    }
+
+    pub fn subscribed(&self, stream: &str) {
+        lock(&self.subscriptions).push(stream.to_owned());
+    }
+
+    pub fn subscriptions(&self) -> Vec<String> {
+        lock(&self.subscriptions).clone()
     }
 
     pub fn calls(&self) -> Vec<String> {

@@ -221,6 +221,23 @@ impl FakeSlack {
         self.shared.rate_limit(method, times, retry_after_secs);
     }
 
+    /// Leaves the next `times` calls to `method` without an answer: they are not carried out
+    /// nor recorded in [`FakeSlack::calls`], and hang until the client closes the connection
+    /// (a process killed in the middle of a Slack call). See [`FakeSlack::wait_stalled`].
+    pub fn stall(&self, method: &str, times: usize) {
+        self.shared.stall(method, times);
+    }
+
+    /// Waits until a call to `method` is stalled and returns its parameters. Panics after
+    /// `timeout`.
+    pub async fn wait_stalled(&self, method: &str, timeout: Duration) -> Value {
+        let found = wait_until(&self.shared.calls_seen, timeout, || {
+            self.shared.stalled(method).into_iter().next()
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("no {method} call stalled within {timeout:?}"))
+    }
+
     /// Waits until at least one Socket Mode client is connected (it has been sent `hello`).
     /// Panics after `timeout`.
     pub async fn socket_connected(&self, timeout: Duration) {

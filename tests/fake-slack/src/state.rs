@@ -105,6 +105,10 @@ pub(crate) struct Inner {
     pub(crate) calls: Vec<Call>,
     /// method -> (answers still to rate-limit, Retry-After seconds)
     pub(crate) rate_limits: HashMap<String, (usize, u64)>,
+    /// How many of the next calls to each method are left without an answer.
+    pub(crate) stalls: HashMap<String, usize>,
+    /// The calls left without an answer, as (method, parameters); never in `calls`.
+    pub(crate) stalled: Vec<(String, Value)>,
     /// How many timestamps were handed out; the next `ts` derives from it.
     pub(crate) ts_issued: u64,
     /// Socket Mode tickets issued by `apps.connections.open` and not used yet.
@@ -222,6 +226,34 @@ impl Shared {
         self.lock()
             .rate_limits
             .insert(method.to_string(), (times, retry_after_secs));
+    }
+
+    pub(crate) fn stall(&self, method: &str, times: usize) {
+        self.lock().stalls.insert(method.to_string(), times);
+    }
+
+    /// Consumes one stall for `method`, noting the call as stalled; whether it stalls.
+    pub(crate) fn take_stall(&self, method: &str, params: &Value) -> bool {
+        let mut inner = self.lock();
+        match inner.stalls.get_mut(method) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                inner.stalled.push((method.to_string(), params.clone()));
+                drop(inner);
+                self.calls_seen.send_modify(|n| *n += 1);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn stalled(&self, method: &str) -> Vec<Value> {
+        self.lock()
+            .stalled
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, p)| p.clone())
+            .collect()
     }
 
     /// Consumes one rate-limited answer for `method`, if any is left: its Retry-After.

@@ -64,6 +64,11 @@ async fn api(
         Some(error) => Err(error),
         None => authorize(&shared, &method, token.as_deref()),
     };
+    if answer.is_ok() && shared.take_stall(&method, &Value::Object(params.clone())) {
+        // Left without an answer, as a Slack that took the request and never replied: the
+        // call is not recorded, and ends only when the client gives up or goes away.
+        std::future::pending::<()>().await;
+    }
     let answer = match answer {
         Err(error) => Err(error),
         Ok(()) => match shared.take_rate_limit(&method) {

@@ -78,6 +78,7 @@ pub(super) fn read(
                 return Err(errors::invalid_argument("subscriptions read forwards"));
             }
             let (name, from) = stream_start(stream)?;
+            shared.subscribed(&name);
             Ok(subscribe::subscribe(shared, name, from, uuid_as_string))
         }
         (Some(StreamOption::All(_)), Some(CountOption::Subscription(_))) => Err(
