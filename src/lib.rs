@@ -5,7 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod envelope;
-pub mod esdb_projections;
 pub mod http;
 pub mod ledger;
 pub mod migrate;

@@ -28,9 +28,9 @@ use dobrobot::domain::{
     State, TicketKey, UserId, parse, queue, start_blockers,
 };
 use dobrobot::envelope::{self, Actor, Recorded, Source};
-use dobrobot::esdb_projections::{self, Action, Projection};
 use dobrobot::ledger::{self, Clock, Ledger, Options, Submission};
 use dobrobot::projections::{History, Projection as _};
+use dobrobot::store::esdb::projections::{self as esdb_projections, Action, Projection};
 use dobrobot::store::{self, Direction, ReadFrom, RecordedEvent};
 use esdb_double::Double;
 use serde_json::{Value, json};

@@ -154,9 +154,6 @@ pub trait EventStore: Send + Sync {
     }
 }
 
-/// The URL schemes that name an EventStoreDB (KurrentDB) server or cluster.
-const ESDB_SCHEMES: [&str; 4] = ["esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover"];
-
 /// Opens the backend a store URL names: `sqlite://path` (or a bare `sqlite:path`), or an
 /// EventStoreDB connection string (`esdb://`, `esdb+discover://`, `kurrentdb://`,
 /// `kurrentdb+discover://`; TLS and credentials are part of the string).
@@ -168,8 +165,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
         let store = sqlite::SqliteStore::open(path).await?;
         return Ok(Arc::new(store));
     }
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-    if scheme.is_some_and(|s| ESDB_SCHEMES.iter().any(|e| s.eq_ignore_ascii_case(e))) {
+    if esdb::is_esdb_url(url) {
         let store = esdb::EsdbStore::open(url).await?;
         return Ok(Arc::new(store));
     }
