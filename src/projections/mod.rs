@@ -16,10 +16,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::envelope::{self, DecodeError, Recorded};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
-use crate::store::{Direction, EventStore, ReadFrom, StoreError, SubscriptionItem};
+use crate::envelope::{self, DecodeError, Recorded};
+use crate::store::{EventStore, StoreError, SubscriptionItem};
 
 pub use deployments::{Deployment, DeploymentOutcome, Deployments};
 pub use history::{History, HistoryEntry};
@@ -61,8 +61,6 @@ pub enum ProjectionError {
     Decode(#[from] DecodeError),
 }
 
-const PAGE: usize = 4096;
-
 /// Reads the stream from the start and feeds each event of the `as_of` prefix to `projection`.
 /// Returns the last revision applied.
 ///
@@ -74,13 +72,9 @@ pub async fn build<P: Projection + ?Sized>(
     as_of: AsOf,
     projection: &mut P,
 ) -> Result<Option<u64>, ProjectionError> {
-    let mut next = 0u64;
     let mut last = None;
-    loop {
-        let page = store
-            .read(stream, Direction::Forwards, ReadFrom::Revision(next), PAGE)
-            .await?;
-        let full = page.len() == PAGE;
+    let mut pages = store.read_pages(stream, 0);
+    while let Some(page) = pages.try_next().await? {
         for raw in &page {
             let recorded = envelope::decode(raw)?;
             if !as_of.includes(&recorded) {
@@ -88,12 +82,9 @@ pub async fn build<P: Projection + ?Sized>(
             }
             projection.apply(&recorded);
             last = Some(recorded.revision);
-            next = recorded.revision + 1;
-        }
-        if !full {
-            return Ok(last);
         }
     }
+    Ok(last)
 }
 
 /// Keeps `projection` up to date with the stream through a catch-up subscription, for as long
