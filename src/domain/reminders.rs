@@ -18,6 +18,7 @@ use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::duration::parse_duration;
 use super::policy::Policy;
 use super::refusal::{LockKey, ReleaseStatus};
 use super::state::{AdminPresence, Release, Stage, State};
@@ -76,7 +77,7 @@ pub fn system_actor() -> UserId {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SettingsError {
-    #[error("`{0}` is not a duration (expected something like 30m, 1h, 1h30m, 90s, 2d)")]
+    #[error("`{0}` is not a positive duration (expected something like 30m, 1h30m, 90s, 2d)")]
     Duration(String),
     #[error("`{0}` is not a UTC time window (expected HH:MM-HH:MM, e.g. 22:00-08:00)")]
     QuietHours(String),
@@ -84,31 +85,14 @@ pub enum SettingsError {
     BackupApprover(#[from] ParseValueError),
 }
 
-/// A positive duration written as `30m`, `1h`, `1h30m`, `90s` or `2d`.
-pub fn parse_duration(text: &str) -> Result<TimeDelta, SettingsError> {
-    let error = || SettingsError::Duration(text.to_string());
-    let mut total = TimeDelta::zero();
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: i64 = number.parse().map_err(|_| error())?;
-        number.clear();
-        let part = match c {
-            's' => TimeDelta::try_seconds(n),
-            'm' => TimeDelta::try_minutes(n),
-            'h' => TimeDelta::try_hours(n),
-            'd' => TimeDelta::try_days(n),
-            _ => None,
-        };
-        total = part.and_then(|p| total.checked_add(&p)).ok_or_else(error)?;
+/// A reminder setting's duration: anything the one duration grammar reads
+/// ([`parse_duration`]), but more than zero, since a reminder due at once would go out on every
+/// tick.
+pub fn setting_duration(text: &str) -> Result<TimeDelta, SettingsError> {
+    match parse_duration(text) {
+        Ok(duration) if duration > TimeDelta::zero() => Ok(duration),
+        _ => Err(SettingsError::Duration(text.to_string())),
     }
-    if !number.is_empty() || total <= TimeDelta::zero() {
-        return Err(error());
-    }
-    Ok(total)
 }
 
 /// A daily window in UTC, `start` included, `end` not; it may wrap midnight (`22:00-08:00`).
@@ -353,32 +337,12 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        let cases = [
-            ("30m", minutes(30)),
-            ("1h", minutes(60)),
-            ("4h", minutes(240)),
-            ("1h30m", minutes(90)),
-            ("90s", TimeDelta::seconds(90)),
-            ("2d", TimeDelta::days(2)),
-            (" 45m ", minutes(45)),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parse_duration(text), Ok(expected), "{text}");
-        }
-        for text in [
-            "",
-            "30",
-            "m",
-            "0m",
-            "30x",
-            "-5m",
-            "1.5h",
-            "h1",
-            "99999999999999999999d",
-        ] {
+    fn settings_take_positive_durations_only() {
+        assert_eq!(setting_duration("1h30m"), Ok(minutes(90)));
+        assert_eq!(setting_duration(" 2 hours "), Ok(minutes(120)));
+        for text in ["", "30", "0m", "0h0m", "30x", "-5m", "1.5h"] {
             assert_eq!(
-                parse_duration(text),
+                setting_duration(text),
                 Err(SettingsError::Duration(text.to_string())),
                 "{text}"
             );

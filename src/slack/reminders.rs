@@ -32,7 +32,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::bot::Bot;
 use crate::config::{Config, SlackConfig};
 use crate::domain::reminders::{
-    self, Due, QuietHours, ReminderSettings, SettingsError, parse_duration, system_actor,
+    self, Due, QuietHours, ReminderSettings, SettingsError, setting_duration, system_actor,
 };
 use crate::domain::{Event, UserId};
 use crate::envelope::{Actor, Source};
@@ -141,9 +141,9 @@ pub async fn start(
 /// The reminder settings of `[slack]`.
 pub fn settings(config: &SlackConfig) -> Result<ReminderSettings, SettingsError> {
     Ok(ReminderSettings {
-        approval_after: parse_duration(&config.approval_reminder)?,
-        deployment_expected: parse_duration(&config.deployment_expected)?,
-        stale_lock: parse_duration(&config.stale_lock)?,
+        approval_after: setting_duration(&config.approval_reminder)?,
+        deployment_expected: setting_duration(&config.deployment_expected)?,
+        stale_lock: setting_duration(&config.stale_lock)?,
         quiet_hours: config
             .quiet_hours
             .as_deref()
