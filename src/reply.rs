@@ -7,8 +7,8 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 
 use crate::domain::parse::{USAGE, usage};
-use crate::domain::refusal::{CheckFailure, LockKey, ReleaseStatus, Role};
 use crate::domain::state::{AdminPresence, Stage};
+use crate::domain::{CheckFailure, LockKey, ReleaseStatus, Role};
 use crate::domain::{Event, ParseError, Policy, QueueItem, Refusal, State, TicketKey, Waiting};
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::refusal::Refusal;
-use super::reminders::ReminderKind;
-use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+use super::types::{Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]

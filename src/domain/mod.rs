@@ -26,7 +26,10 @@ pub use event::Event;
 pub use parse::{ParseError, parse};
 pub use policy::{ConflictGroup, Policy};
 pub use queue::{QueueItem, Waiting, queue};
-pub use refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
-pub use reminders::{Due, ReminderKind, ReminderSettings};
+pub use refusal::{CheckFailure, Refusal, Role};
+pub use reminders::{Due, ReminderSettings};
 pub use state::State;
-pub use types::{ParseValueError, Reason, ServiceName, TicketKey, UserId, WikiLink};
+pub use types::{
+    LockKey, ParseValueError, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId,
+    WikiLink,
+};

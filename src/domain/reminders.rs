@@ -12,63 +12,13 @@
 //! is due when they end. When the escalation is due the plain reminder is skipped, so a
 //! scheduler that was down for a while does not send both at once.
 
-use std::fmt;
-
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::duration::parse_duration;
 use super::policy::Policy;
-use super::refusal::{LockKey, ReleaseStatus};
 use super::state::{AdminPresence, Release, Stage, State};
-use super::types::{ParseValueError, TicketKey, UserId};
-
-/// What a reminder is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReminderKind {
-    /// A request has waited for approval longer than `approval_reminder`: the approvers.
-    Approval,
-    /// ... and for twice that: the backup approvers.
-    Escalation,
-    /// A deployment runs longer than `deployment_expected`: its requester and admin.
-    OverdueDeployment,
-    /// A deployment has held its locks longer than `stale_lock`.
-    StaleLock,
-}
-
-impl ReminderKind {
-    pub const ALL: [ReminderKind; 4] = [
-        ReminderKind::Approval,
-        ReminderKind::Escalation,
-        ReminderKind::OverdueDeployment,
-        ReminderKind::StaleLock,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReminderKind::Approval => "approval",
-            ReminderKind::Escalation => "escalation",
-            ReminderKind::OverdueDeployment => "overdue_deployment",
-            ReminderKind::StaleLock => "stale_lock",
-        }
-    }
-
-    /// The stage of a release the reminder is about; it is void once the release moves on.
-    pub fn stage(self) -> ReleaseStatus {
-        match self {
-            ReminderKind::Approval | ReminderKind::Escalation => ReleaseStatus::Requested,
-            ReminderKind::OverdueDeployment | ReminderKind::StaleLock => ReleaseStatus::Deploying,
-        }
-    }
-}
-
-impl fmt::Display for ReminderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::types::{LockKey, ParseValueError, ReminderKind, TicketKey, UserId};
 
 /// The id reminder commands are recorded under (`Source::System` in the metadata).
 pub fn system_actor() -> UserId {
@@ -617,19 +567,5 @@ mod tests {
         ]);
         let second = &due(again.state(), at(2) + minutes(30), &settings(), &policy())[0];
         assert_ne!(first.delivery(), second.delivery());
-    }
-
-    #[test]
-    fn kinds_serialize_as_snake_case_and_belong_to_one_stage() {
-        for kind in ReminderKind::ALL {
-            assert_eq!(
-                serde_json::to_value(kind).unwrap(),
-                serde_json::Value::String(kind.as_str().to_string())
-            );
-        }
-        assert_eq!(Approval.stage(), ReleaseStatus::Requested);
-        assert_eq!(Escalation.stage(), ReleaseStatus::Requested);
-        assert_eq!(OverdueDeployment.stage(), ReleaseStatus::Deploying);
-        assert_eq!(StaleLock.stage(), ReleaseStatus::Deploying);
     }
 }

@@ -24,9 +24,10 @@ use super::event::Event;
 use super::parse::{ParseError, parse};
 use super::policy::{ConflictGroup, Policy};
 use super::queue::{QueueItem, Waiting, queue};
-use super::refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
-use super::reminders::{ReminderKind, system_actor};
+use super::refusal::{CheckFailure, Refusal, Role};
+use super::reminders::system_actor;
 use super::state::State;
+use super::types::{LockKey, ReleaseStatus, ReminderKind};
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
 pub struct Scenario {

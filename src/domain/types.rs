@@ -1,4 +1,9 @@
-//! The nouns of the release process, each parsed once at the edge.
+//! The nouns of the release process, each parsed once at the edge, and the small vocabularies
+//! (a release's status, a lock's key, a reminder's kind) that commands, events, refusals and the
+//! state all speak.
+//!
+//! Everything here depends on nothing else in the domain, so imports run one way:
+//! `types` <- `command`, `refusal` <- `event` <- `state` <- `decide`, `queue`, `reminders`.
 //!
 //! A `TicketKey` or a `ServiceName` that exists is well-formed, so the rules in `decide` never
 //! re-check text. The *configured* ticket pattern is a policy check (see `checks.rs`), not a
@@ -192,6 +197,72 @@ macro_rules! text_newtype_impls {
 
 text_newtype_impls!(TicketKey, ServiceName, UserId, WikiLink, Reason);
 
+// The small vocabularies every layer of the domain shares. They live here, below `refusal`,
+// `event` and `state`, so that the domain's modules import in one direction only.
+
+/// Where an open release is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    Requested,
+    Accepted,
+    Deploying,
+}
+
+/// A lock is on a service or on a conflict group of services.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum LockKey {
+    Service(ServiceName),
+    Group(String),
+}
+
+/// What a reminder is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReminderKind {
+    /// A request has waited for approval longer than `approval_reminder`: the approvers.
+    Approval,
+    /// ... and for twice that: the backup approvers.
+    Escalation,
+    /// A deployment runs longer than `deployment_expected`: its requester and admin.
+    OverdueDeployment,
+    /// A deployment has held its locks longer than `stale_lock`.
+    StaleLock,
+}
+
+impl ReminderKind {
+    pub const ALL: [ReminderKind; 4] = [
+        ReminderKind::Approval,
+        ReminderKind::Escalation,
+        ReminderKind::OverdueDeployment,
+        ReminderKind::StaleLock,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderKind::Approval => "approval",
+            ReminderKind::Escalation => "escalation",
+            ReminderKind::OverdueDeployment => "overdue_deployment",
+            ReminderKind::StaleLock => "stale_lock",
+        }
+    }
+
+    /// The stage of a release the reminder is about; it is void once the release moves on.
+    pub fn stage(self) -> ReleaseStatus {
+        match self {
+            ReminderKind::Approval | ReminderKind::Escalation => ReleaseStatus::Requested,
+            ReminderKind::OverdueDeployment | ReminderKind::StaleLock => ReleaseStatus::Deploying,
+        }
+    }
+}
+
+impl fmt::Display for ReminderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +296,22 @@ mod tests {
             "too risky"
         );
         assert!(Reason::parse("   ").is_err());
+    }
+
+    #[test]
+    fn kinds_serialize_as_snake_case_and_belong_to_one_stage() {
+        for kind in ReminderKind::ALL {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::String(kind.as_str().to_string())
+            );
+        }
+        assert_eq!(ReminderKind::Approval.stage(), ReleaseStatus::Requested);
+        assert_eq!(ReminderKind::Escalation.stage(), ReleaseStatus::Requested);
+        assert_eq!(
+            ReminderKind::OverdueDeployment.stage(),
+            ReleaseStatus::Deploying
+        );
+        assert_eq!(ReminderKind::StaleLock.stage(), ReleaseStatus::Deploying);
     }
 }
