@@ -33,8 +33,8 @@ use uuid::Uuid;
 use dobrobot::domain::policy::DEFAULT_TICKET_PATTERN;
 use dobrobot::domain::state::{AdminPresence, Stage};
 use dobrobot::domain::{
-    Command, ConflictGroup, Event, HistoryFilter, Input, Policy, ServiceName, State, TicketKey,
-    UserId, decide, parse, refused, start_blockers,
+    Command, ConflictGroup, Event, GroupName, HistoryFilter, Input, Policy, ServiceName, State,
+    TicketKey, UserId, decide, parse, refused, start_blockers,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::ledger::{self, Decision, Ledger, Options, Submission};
@@ -218,7 +218,7 @@ fn service(name: &str) -> ServiceName {
 fn bench_policy() -> Policy {
     let pattern = Regex::new(DEFAULT_TICKET_PATTERN).expect("the default pattern is valid");
     let group = |name: &str, services: &[&str]| ConflictGroup {
-        name: name.to_string(),
+        name: GroupName::parse(name).expect("a group name"),
         services: services.iter().map(|s| service(s)).collect(),
     };
     Policy {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dobrobot::bot::{Bot, ReplyKind};
 use dobrobot::config::{Config, Roles};
-use dobrobot::domain::UserId;
+use dobrobot::domain::{RoleEntry, UserId};
 use dobrobot::envelope;
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::http::{self, SlackEndpoints};
@@ -68,8 +68,8 @@ impl App {
             store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
             tracker_url: Some("https://tracker.example.com/browse/".into()),
             roles: Roles {
-                approvers: vec!["S0APPROVERS".into()],
-                admins: vec!["S0ADMINS".into()],
+                approvers: vec![RoleEntry::parse("S0APPROVERS").unwrap()],
+                admins: vec![RoleEntry::parse("S0ADMINS").unwrap()],
             },
             ..Config::default()
         };

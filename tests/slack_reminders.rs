@@ -14,7 +14,8 @@ use tempfile::TempDir;
 
 use dobrobot::domain::reminders::{QuietHours, ReminderSettings};
 use dobrobot::domain::{
-    ConflictGroup, Due, Event, Input, Policy, ReminderKind, ServiceName, TicketKey, UserId, parse,
+    ConflictGroup, Due, Event, GroupName, Input, Policy, ReminderKind, RoleEntry, ServiceName,
+    TicketKey, UserId, parse,
 };
 use dobrobot::envelope::{self, Actor, Recorded, Source};
 use dobrobot::ledger::{self, Clock, Decision, Ledger, Options, Outcome, Submission};
@@ -51,7 +52,7 @@ fn policy() -> Policy {
         admins: [u(OLEG)].into(),
         services_by_project: [("PAY".to_string(), vec![billing.clone()])].into(),
         conflict_groups: vec![ConflictGroup {
-            name: "backend-core".to_string(),
+            name: GroupName::parse("backend-core").unwrap(),
             services: [billing].into(),
         }],
         ..Policy::default()
@@ -60,7 +61,7 @@ fn policy() -> Policy {
 
 fn settings() -> ReminderSettings {
     ReminderSettings {
-        backup_approvers: vec![u("S0BACKUP")],
+        backup_approvers: vec![RoleEntry::parse("S0BACKUP").unwrap()],
         ..ReminderSettings::default()
     }
 }
@@ -604,8 +605,8 @@ mod through_slack {
                 store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
                 tracker_url: Some("https://tracker.example.com/browse/".into()),
                 roles: Roles {
-                    approvers: vec!["S0APPROVERS".into()],
-                    admins: vec!["S0ADMINS".into()],
+                    approvers: vec![RoleEntry::parse("S0APPROVERS").unwrap()],
+                    admins: vec![RoleEntry::parse("S0ADMINS").unwrap()],
                 },
                 ..Config::default()
             };
@@ -613,7 +614,7 @@ mod through_slack {
             config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());
             config.slack.api_url = slack.api_url();
             config.slack.release_channel = Some(CHANNEL.into());
-            config.slack.backup_approvers = vec!["S0BACKUP".into()];
+            config.slack.backup_approvers = vec![RoleEntry::parse("S0BACKUP").unwrap()];
             let time = TestClock::new(monday());
             let store = store::open(&config.store).await.expect("open the store");
             let policy = Arc::new(config.policy().expect("a valid config"));

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dobrobot::bot::{Bot, ReplyKind};
 use dobrobot::config::{Config, ConflictGroupConfig, Roles};
-use dobrobot::domain::{Input, UserId, parse};
+use dobrobot::domain::{GroupName, Input, RoleEntry, UserId, parse};
 use dobrobot::envelope::{Actor, Recorded, Source};
 use dobrobot::ledger::{self, Decision, Ledger, LedgerError, Options, Submission};
 use dobrobot::projections::{self, Projection};
@@ -358,12 +358,12 @@ fn config(double: &Double) -> Config {
         environment: "outage".to_string(),
         store: double.url(),
         roles: Roles {
-            approvers: vec!["alice".to_string()],
-            admins: vec!["oleg".to_string()],
+            approvers: vec![RoleEntry::parse("alice").unwrap()],
+            admins: vec![RoleEntry::parse("oleg").unwrap()],
         },
         services: BTreeMap::from([("PAY".to_string(), vec!["billing".to_string()])]),
         conflict_groups: vec![ConflictGroupConfig {
-            name: "backend-core".to_string(),
+            name: GroupName::parse("backend-core").unwrap(),
             services: vec!["billing".to_string()],
         }],
         ..Config::default()
@@ -545,8 +545,8 @@ async fn open_ledger(store: &Arc<dyn EventStore>, environment: &str) -> Ledger {
 fn config_policy() -> dobrobot::domain::Policy {
     let config = Config {
         roles: Roles {
-            approvers: vec!["alice".to_string()],
-            admins: vec!["oleg".to_string()],
+            approvers: vec![RoleEntry::parse("alice").unwrap()],
+            admins: vec![RoleEntry::parse("oleg").unwrap()],
         },
         services: BTreeMap::from([("PAY".to_string(), vec!["billing".to_string()])]),
         ..Config::default()

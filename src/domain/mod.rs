@@ -30,6 +30,6 @@ pub use refusal::{CheckFailure, Refusal, Role};
 pub use reminders::{Due, ReminderSettings};
 pub use state::State;
 pub use types::{
-    LockKey, ParseValueError, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId,
-    WikiLink,
+    GroupName, LockKey, ParseValueError, Reason, ReleaseStatus, ReminderKind, RoleEntry,
+    ServiceName, TicketKey, UserGroupId, UserId, WikiLink,
 };

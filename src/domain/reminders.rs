@@ -18,7 +18,7 @@ use thiserror::Error;
 use super::duration::parse_duration;
 use super::policy::Policy;
 use super::state::{AdminPresence, Release, Stage, State};
-use super::types::{LockKey, ParseValueError, ReminderKind, TicketKey, UserId};
+use super::types::{LockKey, ReminderKind, RoleEntry, TicketKey, UserId};
 
 /// The id reminder commands are recorded under (`Source::System` in the metadata).
 pub fn system_actor() -> UserId {
@@ -31,8 +31,6 @@ pub enum SettingsError {
     Duration(String),
     #[error("`{0}` is not a UTC time window (expected HH:MM-HH:MM, e.g. 22:00-08:00)")]
     QuietHours(String),
-    #[error("backup approver: {0}")]
-    BackupApprover(#[from] ParseValueError),
 }
 
 /// A reminder setting's duration: anything the one duration grammar reads
@@ -83,8 +81,9 @@ pub struct ReminderSettings {
     pub deployment_expected: TimeDelta,
     pub stale_lock: TimeDelta,
     pub quiet_hours: Option<QuietHours>,
-    /// Escalations mention them; with none configured, the approvers again.
-    pub backup_approvers: Vec<UserId>,
+    /// Escalations mention them (people or user groups); with none configured, the approvers
+    /// again.
+    pub backup_approvers: Vec<RoleEntry>,
 }
 
 impl Default for ReminderSettings {
@@ -110,8 +109,8 @@ pub struct Due {
     /// When the reminder fell due (earlier than now if the scheduler was away or it was quiet).
     pub at: DateTime<Utc>,
     pub requester: UserId,
-    /// Whom it mentions, in order, each once.
-    pub mention: Vec<UserId>,
+    /// Whom it mentions, in order, each once: people, or the backup approvers' user groups.
+    pub mention: Vec<RoleEntry>,
     /// The locks the deployment holds; empty unless `kind` is `stale_lock`.
     pub locks: Vec<LockKey>,
 }
@@ -200,14 +199,6 @@ fn reminder(
     settings: &ReminderSettings,
     policy: &Policy,
 ) -> Due {
-    let mut mention: Vec<UserId> = Vec::new();
-    let mut add = |people: &mut dyn Iterator<Item = &UserId>| {
-        for person in people {
-            if !mention.contains(person) {
-                mention.push(person.clone());
-            }
-        }
-    };
     let deployer = match &release.stage {
         Stage::Deploying { by, .. } => Some(by),
         _ => None,
@@ -216,16 +207,25 @@ fn reminder(
         AdminPresence::Joined { admin, .. } => Some(admin),
         _ => None,
     };
-    match kind {
-        ReminderKind::Approval => add(&mut policy.approvers.iter()),
+    let people = |users: &mut dyn Iterator<Item = &UserId>| -> Vec<RoleEntry> {
+        users.cloned().map(RoleEntry::User).collect()
+    };
+    let entries = match kind {
+        ReminderKind::Approval => people(&mut policy.approvers.iter()),
         ReminderKind::Escalation if settings.backup_approvers.is_empty() => {
-            add(&mut policy.approvers.iter())
+            people(&mut policy.approvers.iter())
         }
-        ReminderKind::Escalation => add(&mut settings.backup_approvers.iter()),
-        ReminderKind::OverdueDeployment | ReminderKind::StaleLock => {
-            add(&mut [Some(&release.requester), deployer, admin]
+        ReminderKind::Escalation => settings.backup_approvers.clone(),
+        ReminderKind::OverdueDeployment | ReminderKind::StaleLock => people(
+            &mut [Some(&release.requester), deployer, admin]
                 .into_iter()
-                .flatten())
+                .flatten(),
+        ),
+    };
+    let mut mention: Vec<RoleEntry> = Vec::new();
+    for entry in entries {
+        if !mention.contains(&entry) {
+            mention.push(entry);
         }
     }
     let locks = match kind {
@@ -253,14 +253,18 @@ mod tests {
     use chrono::TimeZone;
 
     use super::super::scenario::{
-        Scenario, admin_joined, approved, at, deploying, policy, reminded, requested,
-        requested_no_admin, started, t, u,
+        Scenario, admin_joined, approved, at, deploying, g, policy, reminded, requested,
+        requested_no_admin, started, t,
     };
     use super::*;
     use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
 
     fn minutes(n: i64) -> TimeDelta {
         TimeDelta::minutes(n)
+    }
+
+    fn r(entry: &str) -> RoleEntry {
+        RoleEntry::parse(entry).unwrap()
     }
 
     fn settings() -> ReminderSettings {
@@ -485,20 +489,20 @@ mod tests {
         let waiting = Scenario::given([requested("PAY-1", "dev")]);
         assert_eq!(
             mention(&waiting, at(0) + minutes(30), &settings()),
-            [(Approval, vec![u("alice"), u("bob")])]
+            [(Approval, vec![r("alice"), r("bob")])]
         );
         // No backups configured: the approvers again.
         assert_eq!(
             mention(&waiting, at(0) + minutes(60), &settings()),
-            [(Escalation, vec![u("alice"), u("bob")])]
+            [(Escalation, vec![r("alice"), r("bob")])]
         );
         let backups = ReminderSettings {
-            backup_approvers: vec![u("S0BACKUP"), u("carol")],
+            backup_approvers: vec![r("S0BACKUP"), r("carol")],
             ..settings()
         };
         assert_eq!(
             mention(&waiting, at(0) + minutes(60), &backups),
-            [(Escalation, vec![u("S0BACKUP"), u("carol")])]
+            [(Escalation, vec![r("S0BACKUP"), r("carol")])]
         );
         // Requested by dev, admin oleg joined, started by oleg: dev and oleg, once each.
         let deploying = Scenario::given([
@@ -510,8 +514,8 @@ mod tests {
         assert_eq!(
             mention(&deploying, at(3) + minutes(240), &settings()),
             [
-                (OverdueDeployment, vec![u("dev"), u("oleg")]),
-                (StaleLock, vec![u("dev"), u("oleg")]),
+                (OverdueDeployment, vec![r("dev"), r("oleg")]),
+                (StaleLock, vec![r("dev"), r("oleg")]),
             ]
         );
     }
@@ -533,7 +537,7 @@ mod tests {
             stale[0].locks,
             [
                 LockKey::Service(super::super::scenario::s("billing")),
-                LockKey::Group("backend-core".to_string()),
+                LockKey::Group(g("backend-core")),
             ]
         );
         assert_eq!(stale[0].since, at(3));

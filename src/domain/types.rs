@@ -24,6 +24,8 @@ pub enum ParseValueError {
     Service(String),
     #[error("`{0}` is not a user id")]
     User(String),
+    #[error("a conflict group needs a name")]
+    EmptyGroup,
     #[error("`{0}` is not an http(s) link")]
     Link(String),
     #[error("a reason is required")]
@@ -123,6 +125,117 @@ impl UserId {
     }
 }
 
+/// The name of a conflict group, as the config writes it.
+///
+/// Unlike a service name it is neither lower-cased nor limited to a character set: the names
+/// are recorded in `DeploymentStarted` and in lock keys, and a ledger written before this type
+/// existed may hold any non-empty name (the schema's only rule). The lock keys built from the
+/// config must equal the ones read back from such a ledger, so the name is kept as written,
+/// trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct GroupName(String);
+
+impl GroupName {
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        let name = text.trim();
+        if name.is_empty() {
+            return Err(ParseValueError::EmptyGroup);
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// So that a list of names joins into text (`names.join(", ")`) like a list of strings.
+impl std::borrow::Borrow<str> for GroupName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Slack user group id (`S0123ABC`): an `S`, then upper-case letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UserGroupId(String);
+
+impl UserGroupId {
+    /// `None` when the text is not shaped like a user group id.
+    pub fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        let mut chars = t.chars();
+        let ok = chars.next() == Some('S')
+            && t.len() >= 3
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        ok.then(|| Self(t.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UserGroupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An entry of a role list in the config (`approvers`, `admins`, `backup_approvers`): a person,
+/// or a Slack user group whose members hold the role. Parsed once, when the config is loaded;
+/// the Slack front resolves groups to their members, the rules only ever see people.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RoleEntry {
+    User(UserId),
+    Group(UserGroupId),
+}
+
+impl RoleEntry {
+    /// A user group id (`S0APPROVERS`) is a group; anything else must be a user id.
+    pub fn parse(text: &str) -> Result<Self, ParseValueError> {
+        match UserGroupId::parse(text) {
+            Some(group) => Ok(RoleEntry::Group(group)),
+            None => UserId::parse(text).map(RoleEntry::User),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RoleEntry::User(user) => user.as_str(),
+            RoleEntry::Group(group) => group.as_str(),
+        }
+    }
+
+    pub fn user(&self) -> Option<&UserId> {
+        match self {
+            RoleEntry::User(user) => Some(user),
+            RoleEntry::Group(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for RoleEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for RoleEntry {
+    type Error = ParseValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RoleEntry> for String {
+    fn from(value: RoleEntry) -> String {
+        value.as_str().to_string()
+    }
+}
+
 /// A link to the release notes or wiki page: http or https, nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -195,7 +308,7 @@ macro_rules! text_newtype_impls {
     )*};
 }
 
-text_newtype_impls!(TicketKey, ServiceName, UserId, WikiLink, Reason);
+text_newtype_impls!(TicketKey, ServiceName, GroupName, UserId, WikiLink, Reason);
 
 // The small vocabularies every layer of the domain shares. They live here, below `refusal`,
 // `event` and `state`, so that the domain's modules import in one direction only.
@@ -214,7 +327,7 @@ pub enum ReleaseStatus {
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum LockKey {
     Service(ServiceName),
-    Group(String),
+    Group(GroupName),
 }
 
 /// What a reminder is about.
@@ -313,5 +426,38 @@ mod tests {
             ReleaseStatus::Deploying
         );
         assert_eq!(ReminderKind::StaleLock.stage(), ReleaseStatus::Deploying);
+    }
+
+    #[test]
+    fn role_entries_are_user_groups_or_users() {
+        let entry = |t| RoleEntry::parse(t).unwrap();
+        assert!(matches!(entry("S0APPROVERS"), RoleEntry::Group(_)));
+        assert!(matches!(entry(" S0ADMINS "), RoleEntry::Group(g) if g.as_str() == "S0ADMINS"));
+        assert!(matches!(entry("U0ALICE"), RoleEntry::User(_)));
+        assert!(matches!(entry("sam"), RoleEntry::User(_)));
+        assert!(
+            matches!(entry("S1"), RoleEntry::User(_)),
+            "too short for a group"
+        );
+        assert!(
+            matches!(entry("Sam"), RoleEntry::User(_)),
+            "a group id is upper-case"
+        );
+        assert!(RoleEntry::parse("not a user").is_err());
+        assert_eq!(entry("S0ADMINS").to_string(), "S0ADMINS");
+    }
+
+    #[test]
+    fn group_names_are_kept_as_written() {
+        assert_eq!(
+            GroupName::parse(" Backend-Core ").unwrap().as_str(),
+            "Backend-Core"
+        );
+        assert_eq!(GroupName::parse("  "), Err(ParseValueError::EmptyGroup));
+        let names = [
+            GroupName::parse("a").unwrap(),
+            GroupName::parse("b").unwrap(),
+        ];
+        assert_eq!(names.join(", "), "a, b");
     }
 }

@@ -23,13 +23,13 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::bot::{Bot, Handled, ReplyKind};
 use crate::config::Config;
 use crate::domain::state::{AdminPresence, Freeze, Stage};
-use crate::domain::{Event, Policy, State, TicketKey, UserId};
+use crate::domain::{Event, Policy, RoleEntry, State, TicketKey, UserId};
 use crate::envelope::{Actor, Recorded, Source};
 use crate::ledger::{Decision, Outcome};
 
 use super::api::SlackApi;
 use super::blocks::{Links, Status, person, release_message};
-use super::directory::{Directory, mention};
+use super::directory::{Directory, mention_entry};
 use super::error::SlackError;
 use super::inbound::{Inbound, ReplyTo};
 use super::messages::{Card, Posted, ReleaseMessages};
@@ -407,16 +407,16 @@ impl SlackFront {
 
     async fn notify(&self, posted: &Posted, notice: &Notice) -> Result<(), SlackError> {
         let roles = self.directory.roles();
-        let entries: Vec<String> = match &notice.to {
+        let entries: Vec<RoleEntry> = match &notice.to {
             Audience::Approvers => roles.approvers.clone(),
             Audience::Admins => roles.admins.clone(),
-            Audience::Person(p) => vec![p.as_str().to_string()],
+            Audience::Person(p) => vec![RoleEntry::User(p.clone())],
         };
         match (self.delivery, &notice.to) {
             // In the thread, a person's notice is the mention on the step's reply.
             (Delivery::Mention, Audience::Person(_)) => Ok(()),
             (Delivery::Mention, _) => {
-                let mentions: Vec<String> = entries.iter().map(|e| mention(e)).collect();
+                let mentions: Vec<String> = entries.iter().map(mention_entry).collect();
                 let text = if mentions.is_empty() {
                     notice.text.clone()
                 } else {

@@ -31,17 +31,17 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::bot::Bot;
 use crate::config::{Config, SlackConfig};
+use crate::domain::Event;
 use crate::domain::reminders::{
     self, Due, QuietHours, ReminderSettings, SettingsError, setting_duration, system_actor,
 };
-use crate::domain::{Event, UserId};
 use crate::envelope::{Actor, Source};
 use crate::ledger::{Clock, Decision, Ledger, LedgerError, Submission};
 use crate::reply::Renderer;
 
 use super::api::SlackApi;
 use super::blocks::Links;
-use super::directory::mention;
+use super::directory::mention_entry;
 use super::error::SlackError;
 use super::messages::ReleaseMessages;
 
@@ -150,11 +150,7 @@ pub fn settings(config: &SlackConfig) -> Result<ReminderSettings, SettingsError>
             .filter(|q| !q.trim().is_empty())
             .map(QuietHours::parse)
             .transpose()?,
-        backup_approvers: config
-            .backup_approvers
-            .iter()
-            .map(|entry| UserId::parse(entry))
-            .collect::<Result<_, _>>()?,
+        backup_approvers: config.backup_approvers.clone(),
     })
 }
 
@@ -318,7 +314,7 @@ impl Scheduler {
             &[&due.ticket],
             &[&due.requester],
         );
-        let to: Vec<String> = due.mention.iter().map(|p| mention(p.as_str())).collect();
+        let to: Vec<String> = due.mention.iter().map(mention_entry).collect();
         if to.is_empty() {
             body
         } else {

@@ -291,7 +291,7 @@ fn set_constant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ConflictGroup;
+    use crate::domain::{ConflictGroup, GroupName};
 
     fn service(name: &str) -> ServiceName {
         ServiceName::parse(name).expect("a valid service name")
@@ -305,7 +305,7 @@ mod tests {
             ]
             .into(),
             conflict_groups: vec![ConflictGroup {
-                name: "backend-core".to_string(),
+                name: GroupName::parse("backend-core").unwrap(),
                 services: [service("api"), service("ledger")].into(),
             }],
             ..Policy::default()
