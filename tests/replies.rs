@@ -73,9 +73,11 @@ impl Chat {
             id,
             source: Source::Slack,
         };
+        // As the Slack front hands it over: its markup decoded into plain text.
+        let text = dobrobot::slack::markup::decode(text);
         let reply = self
             .bot
-            .handle(actor, text, delivery.map(String::from))
+            .handle(actor, &text, delivery.map(String::from))
             .await;
         (reply.kind, reply.text)
     }

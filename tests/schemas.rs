@@ -562,7 +562,7 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
 #[test]
 fn events_from_a_walk_through_the_rules_match_their_schemas() {
     let script = [
-        ("dev", "dobro #PAY-1 <https://wiki/x|Notes> fix &amp; ship"),
+        ("dev", "dobro #PAY-1 [Notes](https://wiki/x) fix & ship"),
         ("system", "remind approval PAY-1"),
         ("system", "remind escalation PAY-1"),
         ("system", "remind approval PAY-1"),

@@ -100,15 +100,10 @@ impl ServiceName {
 pub struct UserId(String);
 
 impl UserId {
-    /// Accepts `alice`, `U01ABC` and Slack's `<@U01ABC>` / `<@U01ABC|alice>` forms.
+    /// Accepts `alice`, `U01ABC`, and either as a mention, `@U01ABC`. (Slack's `<@U01ABC>`
+    /// is decoded by the Slack front: `slack::markup`.)
     pub fn parse(text: &str) -> Result<Self, ParseValueError> {
-        let t = text.trim();
-        let t = t
-            .strip_prefix("<@")
-            .and_then(|s| s.strip_suffix('>'))
-            .map(|s| s.split('|').next().unwrap_or(s))
-            .unwrap_or(t)
-            .trim_start_matches('@');
+        let t = text.trim().trim_start_matches('@');
         let ok = !t.is_empty()
             && t.len() <= 64
             && t.chars()
@@ -242,14 +237,10 @@ impl From<RoleEntry> for String {
 pub struct WikiLink(String);
 
 impl WikiLink {
-    /// Accepts `https://wiki/x` and Slack's `<https://wiki/x>` / `<https://wiki/x|title>`.
+    /// Accepts `https://wiki/x`. (Slack's `<https://wiki/x|title>` is decoded by the Slack
+    /// front: `slack::markup`.)
     pub fn parse(text: &str) -> Result<Self, ParseValueError> {
         let t = text.trim();
-        let t = t
-            .strip_prefix('<')
-            .and_then(|s| s.strip_suffix('>'))
-            .map(|s| s.split('|').next().unwrap_or(s))
-            .unwrap_or(t);
         let lower = t.to_ascii_lowercase();
         let rest = lower
             .strip_prefix("https://")
@@ -390,12 +381,13 @@ mod tests {
     }
 
     #[test]
-    fn slack_forms_are_unwrapped() {
-        assert_eq!(UserId::parse("<@U01AB|bob>").unwrap().as_str(), "U01AB");
-        assert_eq!(
-            WikiLink::parse("<https://wiki/x|Notes>").unwrap().as_str(),
-            "https://wiki/x"
+    fn mentions_are_users_and_links_are_web_links() {
+        assert_eq!(UserId::parse("@U01AB").unwrap().as_str(), "U01AB");
+        assert!(
+            UserId::parse("<@U01AB|bob>").is_err(),
+            "Slack's markup is Slack's"
         );
+        assert!(WikiLink::parse("<https://wiki/x|Notes>").is_err());
         assert!(WikiLink::parse("ftp://wiki/x").is_err());
         assert!(WikiLink::parse("https://").is_err());
     }

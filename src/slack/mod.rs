@@ -15,6 +15,7 @@ pub mod error;
 pub mod follow;
 pub mod front;
 pub mod inbound;
+pub mod markup;
 pub mod messages;
 pub mod notify;
 pub mod reminders;
