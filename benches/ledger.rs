@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use chrono::{DateTime, TimeDelta, Utc};
+use futures::TryStreamExt;
 use regex::Regex;
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::mpsc;
@@ -32,20 +33,16 @@ use uuid::Uuid;
 use dobrobot::domain::policy::DEFAULT_TICKET_PATTERN;
 use dobrobot::domain::state::{AdminPresence, Stage};
 use dobrobot::domain::{
-    Command, ConflictGroup, Event, HistoryFilter, Input, Policy, ServiceName, State, TicketKey,
-    UserId, decide, parse, refused, start_blockers,
+    Command, ConflictGroup, Event, GroupName, HistoryFilter, Input, Policy, ServiceName, State,
+    TicketKey, UserId, decide, parse, refused, start_blockers,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::ledger::{self, Decision, Ledger, Options, Submission};
 use dobrobot::projections::{self, AsOf, Deployments, History, Live, Projection};
-use dobrobot::store::{
-    self, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent,
-};
+use dobrobot::store::{self, EventStore, ExpectedRevision, NewEvent, RecordedEvent};
 
 /// Events per append while the ledger of (a) is written.
 const APPEND_BATCH: usize = 10_000;
-/// Events per read in the baseline of (a): the page size `projections::build` reads with.
-const READ_PAGE: usize = 4096;
 const SEED: u64 = 0x00d0_b40b_07be_4c4a;
 
 struct Settings {
@@ -221,7 +218,7 @@ fn service(name: &str) -> ServiceName {
 fn bench_policy() -> Policy {
     let pattern = Regex::new(DEFAULT_TICKET_PATTERN).expect("the default pattern is valid");
     let group = |name: &str, services: &[&str]| ConflictGroup {
-        name: name.to_string(),
+        name: GroupName::parse(name).expect("a group name"),
         services: services.iter().map(|s| service(s)).collect(),
     };
     Policy {
@@ -590,24 +587,15 @@ async fn scan(
     mut f: impl FnMut(&RecordedEvent) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
     let stream = bench_stream();
-    let mut next = 0u64;
-    loop {
-        let page = store
-            .read(
-                &stream,
-                Direction::Forwards,
-                ReadFrom::Revision(next),
-                READ_PAGE,
-            )
-            .await?;
+    let mut count = 0u64;
+    let mut pages = store.read_pages(&stream, 0);
+    while let Some(page) = pages.try_next().await? {
         for event in &page {
             f(event)?;
         }
-        next += page.len() as u64;
-        if page.len() < READ_PAGE {
-            return Ok(next);
-        }
+        count += page.len() as u64;
     }
+    Ok(count)
 }
 
 async fn timed<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<(T, Duration)> {
@@ -936,10 +924,13 @@ fn print_results(settings: &Settings, a: &Rebuild, b: &Throughput) {
     println!();
     println!(
         "Best of {} rounds each. (a) baseline: the same rows read through the store in pages of \
-         {READ_PAGE}, data and metadata parsed to `serde_json::Value`. (b) baseline: one INSERT + \
+         {}, data and metadata parsed to `serde_json::Value`. (b) baseline: one INSERT + \
          COMMIT per command with rusqlite, WAL, synchronous=FULL, mean row {} bytes; {} of the \
          ledger's commands were refused.",
-        settings.repeat, b.mean_row_bytes, b.refused
+        settings.repeat,
+        store::READ_PAGE,
+        b.mean_row_bytes,
+        b.refused
     );
     println!();
     println!("Where the time of (a) goes (best of each):");

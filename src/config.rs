@@ -13,7 +13,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::domain::policy::DEFAULT_TICKET_PATTERN;
-use crate::domain::{ConflictGroup, ParseValueError, Policy, ServiceName, UserId};
+use crate::domain::{ConflictGroup, GroupName, ParseValueError, Policy, RoleEntry, ServiceName};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -79,7 +79,7 @@ pub struct SlackConfig {
     /// the people) in the release channel, `"dm"` messages each of them.
     pub notify: String,
     /// Mentioned when a request waits for approval for twice `approval_reminder`.
-    pub backup_approvers: Vec<String>,
+    pub backup_approvers: Vec<RoleEntry>,
     /// A request waiting this long for approval gets a reminder in its thread.
     pub approval_reminder: String,
     /// A deployment running longer than this reminds its requester and admin.
@@ -109,17 +109,18 @@ impl Default for SlackConfig {
     }
 }
 
+/// `[roles]`: user ids and Slack user groups (`S0123ABC`), parsed as the file is read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Roles {
-    pub approvers: Vec<String>,
-    pub admins: Vec<String>,
+    pub approvers: Vec<RoleEntry>,
+    pub admins: Vec<RoleEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConflictGroupConfig {
-    pub name: String,
+    pub name: GroupName,
     pub services: Vec<String>,
 }
 
@@ -184,13 +185,6 @@ impl Config {
         mut self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let list = |v: String| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        };
         if let Some(v) = lookup("DOBROBOT_ENVIRONMENT") {
             self.environment = v;
         }
@@ -209,11 +203,18 @@ impl Config {
         if let Some(v) = lookup("DOBROBOT_TRACKER_URL") {
             self.tracker_url = Some(v).filter(|v| !v.is_empty());
         }
+        let entries = |name: &str, v: String| -> Result<Vec<RoleEntry>, ConfigError> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|entry| RoleEntry::parse(entry).map_err(|source| value_error(name, source)))
+                .collect()
+        };
         if let Some(v) = lookup("DOBROBOT_APPROVERS") {
-            self.roles.approvers = list(v);
+            self.roles.approvers = entries("DOBROBOT_APPROVERS", v)?;
         }
         if let Some(v) = lookup("DOBROBOT_ADMINS") {
-            self.roles.admins = list(v);
+            self.roles.admins = entries("DOBROBOT_ADMINS", v)?;
         }
         let secret = |v: String| Some(v).filter(|v| !v.is_empty());
         if let Some(v) = lookup("SLACK_BOT_TOKEN") {
@@ -248,10 +249,12 @@ impl Config {
             pattern: self.ticket_pattern.clone(),
             source: Box::new(source),
         })?;
-        let users = |key: &str, names: &[String]| -> Result<BTreeSet<UserId>, ConfigError> {
-            names
+        // User groups are Slack's to resolve (`slack::directory`): the rules see people only.
+        let users = |entries: &[RoleEntry]| -> BTreeSet<_> {
+            entries
                 .iter()
-                .map(|n| UserId::parse(n).map_err(|source| value_error(key, source)))
+                .filter_map(RoleEntry::user)
+                .cloned()
                 .collect()
         };
         let services = |key: &str, names: &[String]| -> Result<Vec<ServiceName>, ConfigError> {
@@ -277,8 +280,8 @@ impl Config {
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(Policy {
-            approvers: users("roles.approvers", &self.roles.approvers)?,
-            admins: users("roles.admins", &self.roles.admins)?,
+            approvers: users(&self.roles.approvers),
+            admins: users(&self.roles.admins),
             four_eyes: self.four_eyes,
             services_by_project,
             conflict_groups,
@@ -305,6 +308,7 @@ fn parse_bool(name: &'static str, value: String) -> Result<bool, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     /// The example in the repository, which is the config file of the README, as written.
     const ISSUE_EXAMPLE: &str = include_str!("../dobrobot.example.toml");
@@ -335,8 +339,34 @@ mod tests {
         let config = config.with_env(env).unwrap();
         assert_eq!(config.store, "sqlite://other.db");
         assert!(!config.four_eyes);
-        assert_eq!(config.roles.admins, vec!["oleg", "ivan"]);
-        assert_eq!(config.roles.approvers, vec!["alice", "U01APPROVER"]);
+        let names =
+            |entries: &[RoleEntry]| entries.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&config.roles.admins), ["oleg", "ivan"]);
+        assert_eq!(names(&config.roles.approvers), ["alice", "U01APPROVER"]);
+        let bad = Config::default().with_env(|n| (n == "DOBROBOT_ADMINS").then(|| "a b".into()));
+        assert!(matches!(bad, Err(ConfigError::Value { .. })));
+    }
+
+    #[test]
+    fn role_entries_are_parsed_as_the_file_is_read() {
+        let config: Config = toml::from_str(
+            "[roles]\napprovers = [\"S0APPROVERS\", \"alice\"]\n\
+             [slack]\nbackup_approvers = [\"S0BACKUP\"]",
+        )
+        .unwrap();
+        assert!(matches!(config.roles.approvers[0], RoleEntry::Group(_)));
+        assert!(matches!(
+            config.slack.backup_approvers[0],
+            RoleEntry::Group(_)
+        ));
+        let policy = config.policy().unwrap();
+        let approvers: Vec<&str> = policy.approvers.iter().map(|u| u.as_str()).collect();
+        assert_eq!(
+            approvers,
+            ["alice"],
+            "groups are resolved by Slack, not the policy"
+        );
+        assert!(toml::from_str::<Config>("[roles]\nadmins = [\"not a user\"]").is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, info_span, warn};
@@ -23,13 +24,10 @@ use uuid::Uuid;
 
 use crate::domain::{Command, Event, Policy, Refusal, State, decide, refused};
 use crate::envelope::{self, Actor, Context, DecodeError, GENESIS_HASH};
-use crate::store::{
-    Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent, StoreError,
-};
+use crate::store::{EventStore, ExpectedRevision, NewEvent, RecordedEvent, StoreError};
 
 /// Namespace of deterministic event ids.
 const DELIVERY_NAMESPACE: Uuid = Uuid::from_u128(0x6d0b_70b0_7e1e_4a5e_9d1e_0f4b_d0b0_0001);
-const READ_PAGE: usize = 1000;
 
 /// The name of the ledger stream of an environment.
 pub fn stream_name(environment: &str) -> String {
@@ -380,25 +378,19 @@ impl Writer {
 
     /// Reads what other writers appended since our revision.
     async fn catch_up(&mut self) -> Result<(), LedgerError> {
-        loop {
-            let from = match self.revision {
-                None => ReadFrom::Start,
-                Some(r) => ReadFrom::Revision(r + 1),
-            };
-            let read = self
-                .store
-                .read(&self.stream, Direction::Forwards, from, READ_PAGE);
-            let page = tokio::time::timeout(self.options.store_timeout, read)
-                .await
-                .map_err(|_| LedgerError::Timeout(self.options.store_timeout))??;
-            let done = page.len() < READ_PAGE;
+        let (store, stream) = (Arc::clone(&self.store), self.stream.clone());
+        let from = self.revision.map_or(0, |r| r + 1);
+        let mut pages = store.read_pages(&stream, from);
+        let timeout = self.options.store_timeout;
+        while let Some(page) = tokio::time::timeout(timeout, pages.try_next())
+            .await
+            .map_err(|_| LedgerError::Timeout(timeout))??
+        {
             for recorded in &page {
                 self.apply(recorded)?;
             }
-            if done {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 
     fn apply(&mut self, recorded: &RecordedEvent) -> Result<(), LedgerError> {

@@ -7,7 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod envelope;
-pub mod esdb_projections;
 pub mod follower;
 pub mod http;
 pub mod ledger;

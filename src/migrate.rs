@@ -25,6 +25,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
 use thiserror::Error;
 use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
@@ -38,7 +39,8 @@ use crate::verify::{self, BadEvent, VerifyError};
 /// How much the copy reads and writes at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
-    /// Events read from either store at a time.
+    /// Events read from the source at a time while copying. (The target is compared page by
+    /// page in the store's own page size, `store::READ_PAGE`.)
     pub page: usize,
     /// The most events in one append.
     pub batch_events: usize,
@@ -243,27 +245,16 @@ impl Copy<'_> {
     async fn compare_target(&self, events: u64) -> Result<(u64, String), MigrateError> {
         let mut next = 0u64;
         let mut hash = GENESIS_HASH.to_string();
-        loop {
-            let theirs = self
-                .target
-                .read(
-                    self.stream,
-                    Direction::Forwards,
-                    ReadFrom::Revision(next),
-                    self.options.page,
-                )
-                .await
-                .map_err(MigrateError::Target)?;
-            let Some(first) = theirs.first() else {
-                return Ok((next, hash));
-            };
+        let mut pages = self.target.read_pages(self.stream, 0);
+        while let Some(theirs) = pages.try_next().await.map_err(MigrateError::Target)? {
+            let Some(first) = theirs.first() else { break };
             if first.revision != next {
                 return Err(MigrateError::Target(StoreError::Backend(format!(
                     "stream {} reads revision {} where {next} was expected",
                     self.stream, first.revision
                 ))));
             }
-            let want = self.options.page.min(usize_of(events.saturating_sub(next)));
+            let want = theirs.len().min(usize_of(events.saturating_sub(next)));
             let ours = if want == 0 {
                 Vec::new()
             } else {
@@ -296,10 +287,8 @@ impl Copy<'_> {
                 }
                 next += 1;
             }
-            if theirs.len() < self.options.page {
-                return Ok((next, hash));
-            }
         }
+        Ok((next, hash))
     }
 
     /// Appends the source's events `from..events` to the target; returns how many were written,

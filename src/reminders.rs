@@ -28,10 +28,10 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::SlackConfig;
+use crate::domain::Event;
 use crate::domain::reminders::{
-    self, Due, QuietHours, ReminderSettings, SettingsError, parse_duration, system_actor,
+    self, Due, QuietHours, ReminderSettings, SettingsError, setting_duration, system_actor,
 };
-use crate::domain::{Event, UserId};
 use crate::envelope::{Actor, Source};
 use crate::ledger::{Clock, Decision, Ledger, LedgerError, Submission};
 use crate::render::Renderer;
@@ -54,20 +54,16 @@ pub trait ReminderSink: Send + Sync {
 /// The reminder settings of `[slack]`.
 pub fn settings(config: &SlackConfig) -> Result<ReminderSettings, SettingsError> {
     Ok(ReminderSettings {
-        approval_after: parse_duration(&config.approval_reminder)?,
-        deployment_expected: parse_duration(&config.deployment_expected)?,
-        stale_lock: parse_duration(&config.stale_lock)?,
+        approval_after: setting_duration(&config.approval_reminder)?,
+        deployment_expected: setting_duration(&config.deployment_expected)?,
+        stale_lock: setting_duration(&config.stale_lock)?,
         quiet_hours: config
             .quiet_hours
             .as_deref()
             .filter(|q| !q.trim().is_empty())
             .map(QuietHours::parse)
             .transpose()?,
-        backup_approvers: config
-            .backup_approvers
-            .iter()
-            .map(|entry| UserId::parse(entry))
-            .collect::<Result<_, _>>()?,
+        backup_approvers: config.backup_approvers.clone(),
     })
 }
 
@@ -222,11 +218,7 @@ impl Scheduler {
     /// The reminder in the sink's medium: the people it is for first, then the words.
     pub fn text(&self, due: &Due, now: DateTime<Utc>) -> String {
         let body = self.renderer.reminder(due, now);
-        let to: Vec<String> = due
-            .mention
-            .iter()
-            .map(|p| self.renderer.person(p))
-            .collect();
+        let to: Vec<String> = due.mention.iter().map(|e| self.renderer.role(e)).collect();
         if to.is_empty() {
             body
         } else {

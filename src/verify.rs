@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
+use futures::TryStreamExt;
 use thiserror::Error;
 use uuid::Uuid;
 
 use crate::envelope::{self, ChainError, GENESIS_HASH};
 use crate::schemas::{self, SchemaError};
-use crate::store::{Direction, EventStore, ReadFrom, RecordedEvent, StoreError};
+use crate::store::{EventStore, RecordedEvent, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -46,20 +47,11 @@ pub enum VerifyError {
     Bad(#[from] Box<BadEvent>),
 }
 
-const PAGE: usize = 4096;
-
 pub async fn verify(store: &Arc<dyn EventStore>, stream: &str) -> Result<Report, VerifyError> {
     let mut expected = 0u64;
     let mut hash = GENESIS_HASH.to_string();
-    loop {
-        let page = store
-            .read(
-                stream,
-                Direction::Forwards,
-                ReadFrom::Revision(expected),
-                PAGE,
-            )
-            .await?;
+    let mut pages = store.read_pages(stream, 0);
+    while let Some(page) = pages.try_next().await? {
         for recorded in &page {
             hash = check(recorded, expected, &hash).map_err(|problem| {
                 Box::new(BadEvent {
@@ -71,13 +63,11 @@ pub async fn verify(store: &Arc<dyn EventStore>, stream: &str) -> Result<Report,
             })?;
             expected += 1;
         }
-        if page.len() < PAGE {
-            return Ok(Report {
-                events: expected,
-                last_hash: hash,
-            });
-        }
     }
+    Ok(Report {
+        events: expected,
+        last_hash: hash,
+    })
 }
 
 fn check(recorded: &RecordedEvent, expected: u64, prev_hash: &str) -> Result<String, Problem> {

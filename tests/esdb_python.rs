@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use dobrobot::domain::{Input, UserId, parse};
+use dobrobot::domain::{Input, RoleEntry, UserId, parse};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::ledger::{Ledger, Options, Submission};
 use dobrobot::store::{Direction, ReadFrom};
@@ -82,8 +82,8 @@ async fn write_events_as_dobrobot(url: &str, stream: &str) -> Vec<(Uuid, String)
         .expect("the EventStoreDB backend");
     let policy = dobrobot::config::Config {
         roles: dobrobot::config::Roles {
-            approvers: vec!["U02BOB".into()],
-            admins: vec!["U03OLEG".into()],
+            approvers: vec![RoleEntry::parse("U02BOB").unwrap()],
+            admins: vec![RoleEntry::parse("U03OLEG").unwrap()],
         },
         services: [("PAY".to_string(), vec!["payments".to_string()])].into(),
         ..Default::default()

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dobrobot::domain::{
-    ConflictGroup, Event, Input, LockKey, Policy, Refusal, Role, ServiceName, TicketKey, UserId,
-    WikiLink, parse,
+    ConflictGroup, Event, GroupName, Input, LockKey, Policy, Refusal, Role, ServiceName, TicketKey,
+    UserId, WikiLink, parse,
 };
 use dobrobot::envelope::{self, Actor, Context, Recorded, Source};
 use dobrobot::ledger::{self, Decision, Ledger, Options, Outcome, Submission};
@@ -91,7 +91,7 @@ fn policy() -> Policy {
         ]
         .into(),
         conflict_groups: vec![ConflictGroup {
-            name: "backend-core".to_string(),
+            name: GroupName::parse("backend-core").unwrap(),
             services: [service("api"), service("billing")].into(),
         }],
         ..Policy::default()
@@ -187,7 +187,7 @@ fn seed_flow_events() -> Vec<Event> {
             ticket: ticket("PAY-1"),
             by: user("bob"),
             services: vec![service("billing")],
-            conflict_groups: vec!["backend-core".to_string()],
+            conflict_groups: vec![GroupName::parse("backend-core").unwrap()],
         },
         Event::DeploymentFinished {
             ticket: ticket("PAY-1"),
@@ -579,7 +579,7 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
                 ticket: ticket(key),
                 by: user(by),
                 services: vec![service(services)],
-                conflict_groups: vec!["backend-core".to_string()],
+                conflict_groups: vec![GroupName::parse("backend-core").unwrap()],
             }])
         };
         let (winner, loser, winner_ledger) = match (&a.result, &b.result) {
@@ -610,7 +610,10 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
                 by,
                 ..
             } => {
-                assert_eq!(lock, &LockKey::Group("backend-core".to_string()));
+                assert_eq!(
+                    lock,
+                    &LockKey::Group(GroupName::parse("backend-core").unwrap())
+                );
                 assert_eq!(holder, &ticket(winner.0));
                 assert_eq!(by, &user(winner.1));
             }

@@ -24,13 +24,13 @@ use chrono::{DateTime, Duration, Utc};
 use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::state::{AdminPresence, Freeze, Release, Stage};
 use dobrobot::domain::{
-    Command, ConflictGroup, Event, HistoryFilter, Input, Policy, Reason, ReminderKind, ServiceName,
-    State, TicketKey, UserId, parse, queue, start_blockers,
+    Command, ConflictGroup, Event, GroupName, HistoryFilter, Input, Policy, Reason, ReminderKind,
+    ServiceName, State, TicketKey, UserId, parse, queue, start_blockers,
 };
 use dobrobot::envelope::{self, Actor, Recorded, Source};
-use dobrobot::esdb_projections::{self, Action, Projection};
 use dobrobot::ledger::{self, Clock, Ledger, Options, Submission};
 use dobrobot::projections::{History, Projection as _};
+use dobrobot::store::esdb::projections::{self as esdb_projections, Action, Projection};
 use dobrobot::store::{self, Direction, ReadFrom, RecordedEvent};
 use esdb_double::Double;
 use serde_json::{Value, json};
@@ -82,7 +82,7 @@ fn the_js_queue_folds_odd_facts_as_the_rust_state_does() {
             ticket: t("PAY-1"),
             by: user("oleg"),
             services: vec![s("billing")],
-            conflict_groups: vec!["backend-core".to_string()],
+            conflict_groups: vec![GroupName::parse("backend-core").unwrap()],
         },
         // Approved while deploying.
         Event::ReleaseApproved {
@@ -104,7 +104,7 @@ fn the_js_queue_folds_odd_facts_as_the_rust_state_does() {
             ticket: t("WEB-9"),
             by: user("ivan"),
             services: vec![s("web")],
-            conflict_groups: vec!["retired-group".to_string()],
+            conflict_groups: vec![GroupName::parse("retired-group").unwrap()],
         },
         Event::ReleaseApproved {
             ticket: t("API-2"),
@@ -317,7 +317,7 @@ async fn install_creates_the_projections_then_updates_them_in_place() {
     // Installing again, after the config gained a conflict group, updates the same three.
     let mut changed = policy.clone();
     changed.conflict_groups.push(ConflictGroup {
-        name: "edge".to_string(),
+        name: GroupName::parse("edge").unwrap(),
         services: ["web", "cdn"]
             .iter()
             .map(|n| ServiceName::parse(n).expect("a service"))
@@ -685,11 +685,11 @@ fn policy() -> Policy {
         .into(),
         conflict_groups: vec![
             ConflictGroup {
-                name: "backend-core".to_string(),
+                name: GroupName::parse("backend-core").unwrap(),
                 services: services(&["api", "billing"]).into_iter().collect(),
             },
             ConflictGroup {
-                name: "storage".to_string(),
+                name: GroupName::parse("storage").unwrap(),
                 services: services(&["warehouse", "ledger", "archive"])
                     .into_iter()
                     .collect(),

@@ -84,10 +84,12 @@ impl Chat {
             id,
             source: Source::Slack,
         };
+        // As the Slack front hands it over: its markup decoded into plain text.
+        let text = dobrobot::slack::markup::decode(text);
         let answer = self
             .app
             .bot
-            .handle(actor, text, delivery.map(String::from))
+            .handle(actor, &text, delivery.map(String::from))
             .await;
         (answer.kind(), self.renderer.answer(&answer))
     }

@@ -16,9 +16,9 @@ use uuid::Uuid;
 
 use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::{
-    CheckFailure, Command, ConflictGroup, Event, Input, LockKey, Policy, Reason, Refusal,
-    ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink, decide,
-    parse, refused,
+    CheckFailure, Command, ConflictGroup, Event, GroupName, Input, LockKey, Policy, Reason,
+    Refusal, ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink,
+    decide, parse, refused,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::schemas::{self, METADATA, validate_event, validate_metadata};
@@ -29,6 +29,10 @@ fn t(text: &str) -> TicketKey {
 
 fn u(text: &str) -> UserId {
     UserId::parse(text).unwrap()
+}
+
+fn g(text: &str) -> GroupName {
+    GroupName::parse(text).unwrap()
 }
 
 fn s(text: &str) -> ServiceName {
@@ -215,7 +219,7 @@ fn every_refusal() -> Vec<Refusal> {
             since: at(3),
         },
         Refusal::LockHeld {
-            lock: LockKey::Group("backend-core".to_string()),
+            lock: LockKey::Group(g("backend-core")),
             ticket: t("API-1"),
             by: u("U01ABC"),
             since: at(4),
@@ -279,7 +283,7 @@ fn every_event() -> Vec<Event> {
             ticket: ticket.clone(),
             by: u("dev"),
             services: vec![s("billing")],
-            conflict_groups: vec!["backend-core".to_string()],
+            conflict_groups: vec![g("backend-core")],
         },
         Event::DeploymentStarted {
             ticket: t("WEB-1"),
@@ -505,7 +509,7 @@ fn policy() -> Policy {
             ("WEB".to_string(), vec![s("web")]),
         ]),
         conflict_groups: vec![ConflictGroup {
-            name: "backend-core".to_string(),
+            name: g("backend-core"),
             services: [s("api"), s("billing")].into(),
         }],
         ..Policy::default()
@@ -558,7 +562,7 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
 #[test]
 fn events_from_a_walk_through_the_rules_match_their_schemas() {
     let script = [
-        ("dev", "dobro #PAY-1 <https://wiki/x|Notes> fix &amp; ship"),
+        ("dev", "dobro #PAY-1 [Notes](https://wiki/x) fix & ship"),
         ("system", "remind approval PAY-1"),
         ("system", "remind escalation PAY-1"),
         ("system", "remind approval PAY-1"),

@@ -22,7 +22,7 @@ use insta::assert_snapshot;
 use serde_json::{Value, json};
 
 use support::app::TestApp;
-use support::fixtures::{WAIT, u, wait_until};
+use support::fixtures::{WAIT, role, u, wait_until};
 use support::slack::{
     CHANNEL, SECRET, app_mention, blocks_text, direct_message, pretty, sign, slash_command, text_of,
 };
@@ -751,7 +751,7 @@ async fn a_step_recorded_outside_slack_updates_the_message_and_its_thread() {
     // `dobrobot chat` in another process: its own app, on the same store. Without Slack it
     // cannot expand user groups, so its config names alice herself.
     let mut config = app.config.clone();
-    config.roles.approvers.push("U0ALICE".into());
+    config.roles.approvers.push(role("U0ALICE"));
     let cli = App::build(config, Settings::chat()).await.unwrap();
     let alice = Actor {
         id: u("U0ALICE"),

@@ -24,7 +24,7 @@ use dobrobot::reminders::{ReminderSink, Scheduler, SinkError, Tick};
 use dobrobot::render::Renderer;
 use dobrobot::store::{self, Direction, EventStore, ReadFrom};
 use dobrobot::verify;
-use support::fixtures::{TestClock, monday, t, u};
+use support::fixtures::{TestClock, monday, role, t, u};
 
 use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
 
@@ -49,7 +49,7 @@ fn policy() -> Policy {
 
 fn settings() -> ReminderSettings {
     ReminderSettings {
-        backup_approvers: vec![u("S0BACKUP")],
+        backup_approvers: vec![role("S0BACKUP")],
         ..ReminderSettings::default()
     }
 }
@@ -534,7 +534,7 @@ mod through_slack {
         let slack = Arc::new(FakeSlack::start().await);
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut config = slack_config(&slack, &dir);
-        config.slack.backup_approvers = vec!["S0BACKUP".into()];
+        config.slack.backup_approvers = vec![role("S0BACKUP")];
         TestApp::build(slack, Arc::new(dir), config, settings_at(time)).await
     }
 

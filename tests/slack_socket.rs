@@ -15,7 +15,7 @@ use tempfile::TempDir;
 
 use dobrobot::app::{App, AppError};
 use dobrobot::config::Config;
-use dobrobot::domain::{Event, Refusal, Role};
+use dobrobot::domain::{Event, Refusal, Role, RoleEntry};
 use dobrobot::envelope::{self, Recorded, Source};
 use dobrobot::slack::SlackError;
 use dobrobot::store::{Direction, ReadFrom};
@@ -39,8 +39,8 @@ fn config(slack: &FakeSlack, dir: &TempDir) -> Config {
         store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
         ..Config::default()
     };
-    config.roles.approvers = vec!["U0ALICE".into()];
-    config.roles.admins = vec!["U0OLEG".into()];
+    config.roles.approvers = vec![RoleEntry::parse("U0ALICE").unwrap()];
+    config.roles.admins = vec![RoleEntry::parse("U0OLEG").unwrap()];
     config.services.insert("PAY".into(), vec!["billing".into()]);
     config.slack.api_url = slack.api_url();
     config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());

@@ -15,7 +15,7 @@ use dobrobot::answer::ReplyKind;
 use dobrobot::app::{App, Settings};
 use dobrobot::bot::Bot;
 use dobrobot::config::{Config, ConflictGroupConfig, Roles};
-use dobrobot::domain::{Input, UserId, parse};
+use dobrobot::domain::{GroupName, Input, RoleEntry, UserId, parse};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::follower::Follower;
 use dobrobot::ledger::{self, Decision, Ledger, LedgerError, Options, Submission};
@@ -346,12 +346,12 @@ fn config(double: &Double) -> Config {
         environment: "outage".to_string(),
         store: double.url(),
         roles: Roles {
-            approvers: vec!["alice".to_string()],
-            admins: vec!["oleg".to_string()],
+            approvers: vec![RoleEntry::parse("alice").unwrap()],
+            admins: vec![RoleEntry::parse("oleg").unwrap()],
         },
         services: BTreeMap::from([("PAY".to_string(), vec!["billing".to_string()])]),
         conflict_groups: vec![ConflictGroupConfig {
-            name: "backend-core".to_string(),
+            name: GroupName::parse("backend-core").unwrap(),
             services: vec!["billing".to_string()],
         }],
         ..Config::default()
@@ -535,8 +535,8 @@ async fn open_ledger(store: &Arc<dyn EventStore>, environment: &str) -> Ledger {
 fn config_policy() -> dobrobot::domain::Policy {
     let config = Config {
         roles: Roles {
-            approvers: vec!["alice".to_string()],
-            admins: vec!["oleg".to_string()],
+            approvers: vec![RoleEntry::parse("alice").unwrap()],
+            admins: vec![RoleEntry::parse("oleg").unwrap()],
         },
         services: BTreeMap::from([("PAY".to_string(), vec!["billing".to_string()])]),
         ..Config::default()

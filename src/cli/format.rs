@@ -6,7 +6,7 @@ use clap::ValueEnum;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use crate::domain::refusal::LockKey;
+use crate::domain::LockKey;
 use crate::domain::{Event, QueueItem, Waiting};
 use crate::projections::live::LockView;
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};

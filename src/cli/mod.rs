@@ -27,7 +27,7 @@ use crate::store::{self, EventStore};
 
 pub use format::Format;
 use format::write_rows;
-pub use time_arg::{parse_duration, parse_time};
+pub use time_arg::parse_time;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -114,7 +114,7 @@ enum Cmd {
     Suspects {
         #[arg(long, value_parser = time_arg)]
         at: DateTime<Utc>,
-        #[arg(long, default_value = "2h", value_parser = parse_duration)]
+        #[arg(long, default_value = "2h", value_parser = crate::domain::parse_duration)]
         window: Duration,
         /// Limit to these services (repeat or comma-separate).
         #[arg(long, value_delimiter = ',', value_parser = ServiceName::parse)]

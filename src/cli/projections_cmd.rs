@@ -1,5 +1,5 @@
 //! `dobrobot projections install`: creates or updates the server-side projections
-//! (`projections/*.js`) on the configured EventStoreDB. See `esdb_projections` for what they are
+//! (`projections/*.js`) on the configured EventStoreDB. See `store::esdb::projections` for what they are
 //! and how installing works.
 
 use std::io::Write;
@@ -9,13 +9,13 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::esdb_projections::{self, InstallError};
 use crate::store::EventStore;
+use crate::store::esdb::projections::{self, InstallError};
 
 pub async fn install(config: &Config, _store: &Arc<dyn EventStore>) -> Result<ExitCode> {
     let policy = config.policy()?;
     let stream = config.stream();
-    let installed = match esdb_projections::install(&config.store, &stream, &policy).await {
+    let installed = match projections::install(&config.store, &stream, &policy).await {
         Ok(installed) => installed,
         Err(error @ InstallError::NotEventStoreDb { .. }) => {
             eprintln!("error: {error}");

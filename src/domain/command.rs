@@ -4,8 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::reminders::ReminderKind;
-use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+use super::types::{Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
 /// A request for permission to release (`dobro`).
 #[derive(Debug, Clone, PartialEq, Eq)]

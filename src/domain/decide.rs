@@ -6,9 +6,9 @@
 use super::command::{Command, ReleaseRequest};
 use super::event::Event;
 use super::policy::Policy;
-use super::refusal::{LockKey, Refusal, Role};
+use super::refusal::{Refusal, Role};
 use super::state::{AdminPresence, Freeze, Release, Stage, State};
-use super::types::{TicketKey, UserId};
+use super::types::{LockKey, TicketKey, UserId};
 
 /// Decides a command by `actor`. `Err` is a refusal, which the ledger records as a
 /// `CommandRefused` event (see [`refused`]) unless it is a reminder's. No rule depends on the

@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::refusal::Refusal;
-use super::reminders::ReminderKind;
-use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+use super::types::{GroupName, Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
@@ -45,7 +44,7 @@ pub enum Event {
         services: Vec<ServiceName>,
         /// The conflict groups locked with the services, resolved from config when it started,
         /// so that replaying the ledger never depends on today's config.
-        conflict_groups: Vec<String>,
+        conflict_groups: Vec<GroupName>,
     },
     DeploymentFinished {
         ticket: TicketKey,

@@ -1,11 +1,13 @@
 //! The release process, pure: what people ask (`command`), what happened (`event`), what is
 //! true now (`state`), the rules (`decide`), the config-driven rules (`policy`, `checks`), the
-//! live queue (`queue`) and what is overdue (`reminders`). No I/O and no async here; time comes
+//! live queue (`queue`), what is overdue (`reminders`) and how durations are written
+//! (`duration`). No I/O and no async here; time comes
 //! in as data.
 
 pub mod checks;
 pub mod command;
 pub mod decide;
+pub mod duration;
 pub mod event;
 pub mod parse;
 pub mod policy;
@@ -19,11 +21,15 @@ pub mod types;
 
 pub use command::{Command, HistoryFilter, Input, Query, ReleaseRequest};
 pub use decide::{decide, refused, start_blockers};
+pub use duration::{DurationError, parse_duration};
 pub use event::Event;
 pub use parse::{ParseError, parse};
 pub use policy::{ConflictGroup, Policy};
 pub use queue::{QueueItem, Waiting, queue};
-pub use refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
-pub use reminders::{Due, ReminderKind, ReminderSettings};
+pub use refusal::{CheckFailure, Refusal, Role};
+pub use reminders::{Due, ReminderSettings};
 pub use state::State;
-pub use types::{ParseValueError, Reason, ServiceName, TicketKey, UserId, WikiLink};
+pub use types::{
+    GroupName, LockKey, ParseValueError, Reason, ReleaseStatus, ReminderKind, RoleEntry,
+    ServiceName, TicketKey, UserGroupId, UserId, WikiLink,
+};

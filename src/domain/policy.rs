@@ -9,15 +9,18 @@ use regex::Regex;
 use super::checks::{TicketCheck, TicketPattern, WikiLinkRequired};
 use super::command::ReleaseRequest;
 use super::refusal::CheckFailure;
-use super::types::{ServiceName, TicketKey, UserId};
+use super::types::{GroupName, ServiceName, TicketKey, UserId};
 
 /// Services that never deploy at the same time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConflictGroup {
-    pub name: String,
+    pub name: GroupName,
     pub services: BTreeSet<ServiceName>,
 }
 
+/// The people who hold each role. A config's role entries may name Slack user groups
+/// (`config::Roles`); the policy holds only people, with groups resolved to their members by
+/// whoever can (the Slack front's directory).
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub approvers: BTreeSet<UserId>,
@@ -83,7 +86,7 @@ impl Policy {
     }
 
     /// The conflict groups any of the services belongs to.
-    pub fn groups_of(&self, services: &[ServiceName]) -> Vec<String> {
+    pub fn groups_of(&self, services: &[ServiceName]) -> Vec<GroupName> {
         self.conflict_groups
             .iter()
             .filter(|g| services.iter().any(|s| g.services.contains(s)))

@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use super::decide::start_blockers;
 use super::policy::Policy;
-use super::refusal::{LockKey, Refusal, ReleaseStatus};
+use super::refusal::Refusal;
 use super::state::{AdminPresence, Stage, State};
-use super::types::{ServiceName, TicketKey, UserId, WikiLink};
+use super::types::{LockKey, ReleaseStatus, ServiceName, TicketKey, UserId, WikiLink};
 
 /// One thing an open release waits for before it can start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,8 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::reminders::ReminderKind;
-use super::types::{Reason, ServiceName, TicketKey, UserId};
+use super::types::{LockKey, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId};
 
 /// Who may do a thing, as named in a refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,23 +16,6 @@ pub enum Role {
     Admin,
     RequesterOrAdmin,
     RequesterOrApprover,
-}
-
-/// Where an open release is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReleaseStatus {
-    Requested,
-    Accepted,
-    Deploying,
-}
-
-/// A lock is on a service or on a conflict group of services.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
-pub enum LockKey {
-    Service(ServiceName),
-    Group(String),
 }
 
 /// A formal sign of a well-prepared task that a request lacks.

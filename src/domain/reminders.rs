@@ -12,62 +12,13 @@
 //! is due when they end. When the escalation is due the plain reminder is skipped, so a
 //! scheduler that was down for a while does not send both at once.
 
-use std::fmt;
-
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::duration::parse_duration;
 use super::policy::Policy;
-use super::refusal::{LockKey, ReleaseStatus};
 use super::state::{AdminPresence, Release, Stage, State};
-use super::types::{ParseValueError, TicketKey, UserId};
-
-/// What a reminder is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReminderKind {
-    /// A request has waited for approval longer than `approval_reminder`: the approvers.
-    Approval,
-    /// ... and for twice that: the backup approvers.
-    Escalation,
-    /// A deployment runs longer than `deployment_expected`: its requester and admin.
-    OverdueDeployment,
-    /// A deployment has held its locks longer than `stale_lock`.
-    StaleLock,
-}
-
-impl ReminderKind {
-    pub const ALL: [ReminderKind; 4] = [
-        ReminderKind::Approval,
-        ReminderKind::Escalation,
-        ReminderKind::OverdueDeployment,
-        ReminderKind::StaleLock,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReminderKind::Approval => "approval",
-            ReminderKind::Escalation => "escalation",
-            ReminderKind::OverdueDeployment => "overdue_deployment",
-            ReminderKind::StaleLock => "stale_lock",
-        }
-    }
-
-    /// The stage of a release the reminder is about; it is void once the release moves on.
-    pub fn stage(self) -> ReleaseStatus {
-        match self {
-            ReminderKind::Approval | ReminderKind::Escalation => ReleaseStatus::Requested,
-            ReminderKind::OverdueDeployment | ReminderKind::StaleLock => ReleaseStatus::Deploying,
-        }
-    }
-}
-
-impl fmt::Display for ReminderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use super::types::{LockKey, ReminderKind, RoleEntry, TicketKey, UserId};
 
 /// The id reminder commands are recorded under (`Source::System` in the metadata).
 pub fn system_actor() -> UserId {
@@ -76,39 +27,20 @@ pub fn system_actor() -> UserId {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SettingsError {
-    #[error("`{0}` is not a duration (expected something like 30m, 1h, 1h30m, 90s, 2d)")]
+    #[error("`{0}` is not a positive duration (expected something like 30m, 1h30m, 90s, 2d)")]
     Duration(String),
     #[error("`{0}` is not a UTC time window (expected HH:MM-HH:MM, e.g. 22:00-08:00)")]
     QuietHours(String),
-    #[error("backup approver: {0}")]
-    BackupApprover(#[from] ParseValueError),
 }
 
-/// A positive duration written as `30m`, `1h`, `1h30m`, `90s` or `2d`.
-pub fn parse_duration(text: &str) -> Result<TimeDelta, SettingsError> {
-    let error = || SettingsError::Duration(text.to_string());
-    let mut total = TimeDelta::zero();
-    let mut number = String::new();
-    for c in text.trim().chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: i64 = number.parse().map_err(|_| error())?;
-        number.clear();
-        let part = match c {
-            's' => TimeDelta::try_seconds(n),
-            'm' => TimeDelta::try_minutes(n),
-            'h' => TimeDelta::try_hours(n),
-            'd' => TimeDelta::try_days(n),
-            _ => None,
-        };
-        total = part.and_then(|p| total.checked_add(&p)).ok_or_else(error)?;
+/// A reminder setting's duration: anything the one duration grammar reads
+/// ([`parse_duration`]), but more than zero, since a reminder due at once would go out on every
+/// tick.
+pub fn setting_duration(text: &str) -> Result<TimeDelta, SettingsError> {
+    match parse_duration(text) {
+        Ok(duration) if duration > TimeDelta::zero() => Ok(duration),
+        _ => Err(SettingsError::Duration(text.to_string())),
     }
-    if !number.is_empty() || total <= TimeDelta::zero() {
-        return Err(error());
-    }
-    Ok(total)
 }
 
 /// A daily window in UTC, `start` included, `end` not; it may wrap midnight (`22:00-08:00`).
@@ -149,8 +81,9 @@ pub struct ReminderSettings {
     pub deployment_expected: TimeDelta,
     pub stale_lock: TimeDelta,
     pub quiet_hours: Option<QuietHours>,
-    /// Escalations mention them; with none configured, the approvers again.
-    pub backup_approvers: Vec<UserId>,
+    /// Escalations mention them (people or user groups); with none configured, the approvers
+    /// again.
+    pub backup_approvers: Vec<RoleEntry>,
 }
 
 impl Default for ReminderSettings {
@@ -176,8 +109,8 @@ pub struct Due {
     /// When the reminder fell due (earlier than now if the scheduler was away or it was quiet).
     pub at: DateTime<Utc>,
     pub requester: UserId,
-    /// Whom it mentions, in order, each once.
-    pub mention: Vec<UserId>,
+    /// Whom it mentions, in order, each once: people, or the backup approvers' user groups.
+    pub mention: Vec<RoleEntry>,
     /// The locks the deployment holds; empty unless `kind` is `stale_lock`.
     pub locks: Vec<LockKey>,
 }
@@ -266,14 +199,6 @@ fn reminder(
     settings: &ReminderSettings,
     policy: &Policy,
 ) -> Due {
-    let mut mention: Vec<UserId> = Vec::new();
-    let mut add = |people: &mut dyn Iterator<Item = &UserId>| {
-        for person in people {
-            if !mention.contains(person) {
-                mention.push(person.clone());
-            }
-        }
-    };
     let deployer = match &release.stage {
         Stage::Deploying { by, .. } => Some(by),
         _ => None,
@@ -282,16 +207,25 @@ fn reminder(
         AdminPresence::Joined { admin, .. } => Some(admin),
         _ => None,
     };
-    match kind {
-        ReminderKind::Approval => add(&mut policy.approvers.iter()),
+    let people = |users: &mut dyn Iterator<Item = &UserId>| -> Vec<RoleEntry> {
+        users.cloned().map(RoleEntry::User).collect()
+    };
+    let entries = match kind {
+        ReminderKind::Approval => people(&mut policy.approvers.iter()),
         ReminderKind::Escalation if settings.backup_approvers.is_empty() => {
-            add(&mut policy.approvers.iter())
+            people(&mut policy.approvers.iter())
         }
-        ReminderKind::Escalation => add(&mut settings.backup_approvers.iter()),
-        ReminderKind::OverdueDeployment | ReminderKind::StaleLock => {
-            add(&mut [Some(&release.requester), deployer, admin]
+        ReminderKind::Escalation => settings.backup_approvers.clone(),
+        ReminderKind::OverdueDeployment | ReminderKind::StaleLock => people(
+            &mut [Some(&release.requester), deployer, admin]
                 .into_iter()
-                .flatten())
+                .flatten(),
+        ),
+    };
+    let mut mention: Vec<RoleEntry> = Vec::new();
+    for entry in entries {
+        if !mention.contains(&entry) {
+            mention.push(entry);
         }
     }
     let locks = match kind {
@@ -319,14 +253,18 @@ mod tests {
     use chrono::TimeZone;
 
     use super::super::scenario::{
-        Scenario, admin_joined, approved, at, deploying, policy, reminded, requested,
-        requested_no_admin, started, t, u,
+        Scenario, admin_joined, approved, at, deploying, g, policy, reminded, requested,
+        requested_no_admin, started, t,
     };
     use super::*;
     use ReminderKind::{Approval, Escalation, OverdueDeployment, StaleLock};
 
     fn minutes(n: i64) -> TimeDelta {
         TimeDelta::minutes(n)
+    }
+
+    fn r(entry: &str) -> RoleEntry {
+        RoleEntry::parse(entry).unwrap()
     }
 
     fn settings() -> ReminderSettings {
@@ -353,32 +291,12 @@ mod tests {
     }
 
     #[test]
-    fn durations_parse() {
-        let cases = [
-            ("30m", minutes(30)),
-            ("1h", minutes(60)),
-            ("4h", minutes(240)),
-            ("1h30m", minutes(90)),
-            ("90s", TimeDelta::seconds(90)),
-            ("2d", TimeDelta::days(2)),
-            (" 45m ", minutes(45)),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parse_duration(text), Ok(expected), "{text}");
-        }
-        for text in [
-            "",
-            "30",
-            "m",
-            "0m",
-            "30x",
-            "-5m",
-            "1.5h",
-            "h1",
-            "99999999999999999999d",
-        ] {
+    fn settings_take_positive_durations_only() {
+        assert_eq!(setting_duration("1h30m"), Ok(minutes(90)));
+        assert_eq!(setting_duration(" 2 hours "), Ok(minutes(120)));
+        for text in ["", "30", "0m", "0h0m", "30x", "-5m", "1.5h"] {
             assert_eq!(
-                parse_duration(text),
+                setting_duration(text),
                 Err(SettingsError::Duration(text.to_string())),
                 "{text}"
             );
@@ -571,20 +489,20 @@ mod tests {
         let waiting = Scenario::given([requested("PAY-1", "dev")]);
         assert_eq!(
             mention(&waiting, at(0) + minutes(30), &settings()),
-            [(Approval, vec![u("alice"), u("bob")])]
+            [(Approval, vec![r("alice"), r("bob")])]
         );
         // No backups configured: the approvers again.
         assert_eq!(
             mention(&waiting, at(0) + minutes(60), &settings()),
-            [(Escalation, vec![u("alice"), u("bob")])]
+            [(Escalation, vec![r("alice"), r("bob")])]
         );
         let backups = ReminderSettings {
-            backup_approvers: vec![u("S0BACKUP"), u("carol")],
+            backup_approvers: vec![r("S0BACKUP"), r("carol")],
             ..settings()
         };
         assert_eq!(
             mention(&waiting, at(0) + minutes(60), &backups),
-            [(Escalation, vec![u("S0BACKUP"), u("carol")])]
+            [(Escalation, vec![r("S0BACKUP"), r("carol")])]
         );
         // Requested by dev, admin oleg joined, started by oleg: dev and oleg, once each.
         let deploying = Scenario::given([
@@ -596,8 +514,8 @@ mod tests {
         assert_eq!(
             mention(&deploying, at(3) + minutes(240), &settings()),
             [
-                (OverdueDeployment, vec![u("dev"), u("oleg")]),
-                (StaleLock, vec![u("dev"), u("oleg")]),
+                (OverdueDeployment, vec![r("dev"), r("oleg")]),
+                (StaleLock, vec![r("dev"), r("oleg")]),
             ]
         );
     }
@@ -619,7 +537,7 @@ mod tests {
             stale[0].locks,
             [
                 LockKey::Service(super::super::scenario::s("billing")),
-                LockKey::Group("backend-core".to_string()),
+                LockKey::Group(g("backend-core")),
             ]
         );
         assert_eq!(stale[0].since, at(3));
@@ -653,19 +571,5 @@ mod tests {
         ]);
         let second = &due(again.state(), at(2) + minutes(30), &settings(), &policy())[0];
         assert_ne!(first.delivery(), second.delivery());
-    }
-
-    #[test]
-    fn kinds_serialize_as_snake_case_and_belong_to_one_stage() {
-        for kind in ReminderKind::ALL {
-            assert_eq!(
-                serde_json::to_value(kind).unwrap(),
-                serde_json::Value::String(kind.as_str().to_string())
-            );
-        }
-        assert_eq!(Approval.stage(), ReleaseStatus::Requested);
-        assert_eq!(Escalation.stage(), ReleaseStatus::Requested);
-        assert_eq!(OverdueDeployment.stage(), ReleaseStatus::Deploying);
-        assert_eq!(StaleLock.stage(), ReleaseStatus::Deploying);
     }
 }

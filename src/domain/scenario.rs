@@ -24,9 +24,10 @@ use super::event::Event;
 use super::parse::{ParseError, parse};
 use super::policy::{ConflictGroup, Policy};
 use super::queue::{QueueItem, Waiting, queue};
-use super::refusal::{CheckFailure, LockKey, Refusal, ReleaseStatus, Role};
-use super::reminders::{ReminderKind, system_actor};
+use super::refusal::{CheckFailure, Refusal, Role};
+use super::reminders::system_actor;
 use super::state::State;
+use super::types::{GroupName, LockKey, ReleaseStatus, ReminderKind};
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
 pub struct Scenario {
@@ -160,7 +161,7 @@ pub fn policy() -> Policy {
         four_eyes: true,
         services_by_project,
         conflict_groups: vec![ConflictGroup {
-            name: "backend-core".to_string(),
+            name: g("backend-core"),
             services: ["api", "billing"]
                 .into_iter()
                 .map(s)
@@ -185,6 +186,10 @@ pub fn t(text: &str) -> TicketKey {
 
 pub fn u(text: &str) -> UserId {
     UserId::parse(text).expect("a test user")
+}
+
+pub fn g(text: &str) -> GroupName {
+    GroupName::parse(text).expect("a test conflict group")
 }
 
 pub fn s(text: &str) -> ServiceName {
@@ -734,14 +739,14 @@ fn the_requester_starts_a_ready_release_locking_its_services_and_groups() {
             ticket: t("PAY-1"),
             by: u("dev"),
             services: vec![s("billing")],
-            conflict_groups: vec!["backend-core".to_string()],
+            conflict_groups: vec![g("backend-core")],
         }]);
     let locks: Vec<&LockKey> = scenario.state().locks.keys().collect();
     assert_eq!(
         locks,
         [
             &LockKey::Service(s("billing")),
-            &LockKey::Group("backend-core".to_string())
+            &LockKey::Group(g("backend-core"))
         ]
     );
 }
@@ -876,7 +881,7 @@ fn a_lock_on_the_conflict_group_names_its_holder() {
     Scenario::given([r, a, j, ra, aa, ja, sa])
         .when(cmd("eve", "dep start PAY-1"))
         .then_refused(Refusal::LockHeld {
-            lock: LockKey::Group("backend-core".to_string()),
+            lock: LockKey::Group(g("backend-core")),
             ticket: t("API-1"),
             by: u("dev"),
             since: at(6),
@@ -963,7 +968,7 @@ fn the_turn_is_per_service_not_per_conflict_group() {
         .then([started("PAY-1", "eve")])
         .when(cmd("dev", "dep start API-1"))
         .then_refused(Refusal::LockHeld {
-            lock: LockKey::Group("backend-core".to_string()),
+            lock: LockKey::Group(g("backend-core")),
             ticket: t("PAY-1"),
             by: u("eve"),
             since: at(6),
@@ -1357,7 +1362,7 @@ fn the_queue_says_what_each_request_waits_for() {
     );
     assert_eq!(
         item(&items, "API-1").waiting_for,
-        [billing_lock(LockKey::Group("backend-core".to_string()))]
+        [billing_lock(LockKey::Group(g("backend-core")))]
     );
     assert_eq!(item(&items, "WEB-1").waiting_for, [Waiting::Freeze]);
     assert_eq!(

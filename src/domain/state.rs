@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::event::Event;
-use super::refusal::{LockKey, ReleaseStatus};
-use super::reminders::ReminderKind;
-use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
+use super::types::{
+    LockKey, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId, WikiLink,
+};
 
 /// Whether a release needs an admin, and who joined.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use chrono::{DateTime, Utc};
 
 use super::Projection;
-use crate::domain::refusal::LockKey;
+use crate::domain::LockKey;
 use crate::domain::state::Freeze;
 use crate::domain::{Policy, QueueItem, State, TicketKey, UserId, queue};
 use crate::envelope::Recorded;

@@ -18,8 +18,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use futures::TryStreamExt;
+
 use crate::envelope::{self, DecodeError, Recorded};
-use crate::store::{Direction, EventStore, ReadFrom, StoreError};
+use crate::store::{EventStore, StoreError};
 
 pub use deployments::{Deployment, DeploymentOutcome, Deployments};
 pub use history::{History, HistoryEntry};
@@ -62,8 +64,6 @@ pub enum ProjectionError {
     Decode(#[from] DecodeError),
 }
 
-const PAGE: usize = 4096;
-
 /// Reads the stream from the start and feeds each event of the `as_of` prefix to `projection`.
 /// Returns the last revision applied.
 ///
@@ -75,13 +75,9 @@ pub async fn build<P: Projection + ?Sized>(
     as_of: AsOf,
     projection: &mut P,
 ) -> Result<Option<u64>, ProjectionError> {
-    let mut next = 0u64;
     let mut last = None;
-    loop {
-        let page = store
-            .read(stream, Direction::Forwards, ReadFrom::Revision(next), PAGE)
-            .await?;
-        let full = page.len() == PAGE;
+    let mut pages = store.read_pages(stream, 0);
+    while let Some(page) = pages.try_next().await? {
         for raw in &page {
             let recorded = envelope::decode(raw)?;
             if !as_of.includes(&recorded) {
@@ -89,12 +85,9 @@ pub async fn build<P: Projection + ?Sized>(
             }
             projection.apply(&recorded);
             last = Some(recorded.revision);
-            next = recorded.revision + 1;
-        }
-        if !full {
-            return Ok(last);
         }
     }
+    Ok(last)
 }
 
 /// Feeds one event to several projections.

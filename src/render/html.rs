@@ -3,7 +3,7 @@
 //! reply with `white-space: pre-line`, so line breaks stay as they are.
 
 use super::Markup;
-use crate::domain::{TicketKey, UserId};
+use crate::domain::{TicketKey, UserGroupId, UserId};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Html;
@@ -26,6 +26,10 @@ impl Markup for Html {
 
     fn person(&self, user: &UserId) -> String {
         format!(r#"<span class="person">{}</span>"#, escape(user.as_str()))
+    }
+
+    fn group(&self, group: &UserGroupId) -> String {
+        format!(r#"<span class="group">{}</span>"#, escape(group.as_str()))
     }
 
     fn code(&self, command: &str) -> String {

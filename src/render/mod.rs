@@ -9,11 +9,11 @@ mod plain;
 mod slack;
 mod words;
 
-use crate::domain::{TicketKey, UserId};
+use crate::domain::{TicketKey, UserGroupId, UserId};
 
 pub use html::Html;
 pub use plain::Plain;
-pub use slack::{Slack, mention};
+pub use slack::Slack;
 pub use words::Renderer;
 
 /// How a medium writes the typed parts of a reply.
@@ -23,8 +23,10 @@ pub trait Markup: Send + Sync {
     fn text(&self, text: &str) -> String;
     /// A ticket; `link` is its page in the tracker, when one is configured.
     fn ticket(&self, ticket: &TicketKey, link: Option<&str>) -> String;
-    /// A person or a role entry (a Slack user or user-group id, or a configured name).
+    /// A person (a Slack user id, or a name from the config or the CLI).
     fn person(&self, user: &UserId) -> String;
+    /// A Slack user group a role names.
+    fn group(&self, group: &UserGroupId) -> String;
     /// A command to type, shown as code (nothing inside it is linked).
     fn code(&self, command: &str) -> String;
     /// A web address.

@@ -1,7 +1,7 @@
 //! Plain text, for the CLI and logs: every part as it was typed, commands in backticks.
 
 use super::Markup;
-use crate::domain::{TicketKey, UserId};
+use crate::domain::{TicketKey, UserGroupId, UserId};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Plain;
@@ -17,6 +17,10 @@ impl Markup for Plain {
 
     fn person(&self, user: &UserId) -> String {
         user.to_string()
+    }
+
+    fn group(&self, group: &UserGroupId) -> String {
+        group.to_string()
     }
 
     fn code(&self, command: &str) -> String {

@@ -3,7 +3,7 @@
 //! (so that text cannot turn into a mention or a link of its own).
 
 use super::Markup;
-use crate::domain::{TicketKey, UserId};
+use crate::domain::{TicketKey, UserGroupId, UserId};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Slack;
@@ -23,7 +23,20 @@ impl Markup for Slack {
     }
 
     fn person(&self, user: &UserId) -> String {
-        mention(user.as_str())
+        let id = user.as_str();
+        let mut chars = id.chars();
+        let slack_user = matches!(chars.next(), Some('U' | 'W'))
+            && id.len() >= 3
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if slack_user {
+            format!("<@{id}>")
+        } else {
+            id.to_string()
+        }
+    }
+
+    fn group(&self, group: &UserGroupId) -> String {
+        format!("<!subteam^{group}>")
     }
 
     fn code(&self, command: &str) -> String {
@@ -35,37 +48,19 @@ impl Markup for Slack {
     }
 }
 
-/// How a person or a configured role entry is written in a Slack message: `<@U…>` for a user
-/// id, `<!subteam^S…>` for a user group, the name itself otherwise.
-pub fn mention(entry: &str) -> String {
-    if is_id(entry, &['S']) {
-        format!("<!subteam^{entry}>")
-    } else if is_id(entry, &['U', 'W']) {
-        format!("<@{entry}>")
-    } else {
-        entry.to_string()
-    }
-}
-
-/// A Slack id: one of `first`, then upper-case letters and digits.
-fn is_id(entry: &str, first: &[char]) -> bool {
-    let mut chars = entry.chars();
-    chars.next().is_some_and(|c| first.contains(&c))
-        && entry.len() >= 3
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn slack_ids_become_mentions_and_names_stay() {
-        assert_eq!(mention("U0BOB"), "<@U0BOB>");
-        assert_eq!(mention("W0BOB"), "<@W0BOB>");
-        assert_eq!(mention("S0ADMINS"), "<!subteam^S0ADMINS>");
-        assert_eq!(mention("alice"), "alice");
-        assert_eq!(mention("Ux"), "Ux");
+        let person = |id: &str| Slack.person(&UserId::parse(id).unwrap());
+        assert_eq!(person("U0BOB"), "<@U0BOB>");
+        assert_eq!(person("W0BOB"), "<@W0BOB>");
+        assert_eq!(person("alice"), "alice");
+        assert_eq!(person("Ux"), "Ux");
+        let group = UserGroupId::parse("S0ADMINS").unwrap();
+        assert_eq!(Slack.group(&group), "<!subteam^S0ADMINS>");
     }
 
     #[test]

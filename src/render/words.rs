@@ -12,11 +12,10 @@ use chrono::{DateTime, Utc};
 use super::{Html, Markup, Plain, Slack};
 use crate::answer::Answer;
 use crate::domain::parse::{USAGE, usage};
-use crate::domain::refusal::{CheckFailure, LockKey, ReleaseStatus, Role};
 use crate::domain::state::{AdminPresence, Stage};
 use crate::domain::{
-    Due, Event, ParseError, Policy, QueueItem, Refusal, ReminderKind, State, TicketKey, UserId,
-    Waiting,
+    CheckFailure, Due, Event, LockKey, ParseError, Policy, QueueItem, Refusal, ReleaseStatus,
+    ReminderKind, Role, RoleEntry, State, TicketKey, UserId, Waiting,
 };
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 
@@ -71,6 +70,14 @@ impl Renderer {
     /// A person, as this medium names them (a mention in Slack).
     pub fn person(&self, user: &UserId) -> String {
         self.markup.person(user)
+    }
+
+    /// A role entry of the config: a person, or a Slack user group.
+    pub fn role(&self, entry: &RoleEntry) -> String {
+        match entry {
+            RoleEntry::User(user) => self.markup.person(user),
+            RoleEntry::Group(group) => self.markup.group(group),
+        }
     }
 
     fn code(&self, command: impl AsRef<str>) -> String {

@@ -10,47 +10,20 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 use crate::config::Roles;
-use crate::domain::{Policy, UserId};
+use crate::domain::{Policy, RoleEntry, UserGroupId, UserId};
 
 use super::api::SlackApi;
 
 /// How long a display name is trusted before `users.info` is asked again.
 const NAME_TTL: Duration = Duration::from_secs(60 * 60);
 
-/// A role entry of the config that names a Slack user group (`S0123ABC`) rather than a user.
-pub fn is_user_group(entry: &str) -> bool {
-    let mut chars = entry.chars();
-    chars.next() == Some('S')
-        && entry.len() >= 3
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-}
-
-/// Whether an id is a Slack user id (`U...` or `W...`), which Slack renders as a mention.
-pub fn is_slack_user(id: &str) -> bool {
-    let mut chars = id.chars();
-    matches!(chars.next(), Some('U' | 'W'))
-        && id.len() >= 3
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-}
-
-/// How a person or a configured role entry is written in a Slack message.
-pub fn mention(entry: &str) -> String {
-    if is_user_group(entry) {
-        format!("<!subteam^{entry}>")
-    } else if is_slack_user(entry) {
-        format!("<@{entry}>")
-    } else {
-        entry.to_string()
-    }
-}
-
 pub struct Directory {
     api: SlackApi,
-    /// The policy as configured; role entries may be user groups.
+    /// The policy as configured: the people the roles name, without the groups' members.
     configured: Arc<Policy>,
     roles: Roles,
     names: Mutex<HashMap<String, (String, Instant)>>,
-    groups: Mutex<HashMap<String, Vec<UserId>>>,
+    groups: Mutex<HashMap<UserGroupId, Vec<UserId>>>,
 }
 
 impl Directory {
@@ -96,15 +69,18 @@ impl Directory {
     /// Asks Slack for the members of every configured user group. A group Slack cannot list
     /// keeps the members it had.
     pub async fn refresh_groups(&self) {
-        let entries: BTreeSet<&String> = self
+        let groups: BTreeSet<&UserGroupId> = self
             .roles
             .approvers
             .iter()
             .chain(&self.roles.admins)
-            .filter(|e| is_user_group(e))
+            .filter_map(|entry| match entry {
+                RoleEntry::Group(group) => Some(group),
+                RoleEntry::User(_) => None,
+            })
             .collect();
-        for group in entries {
-            match self.api.group_members(group).await {
+        for group in groups {
+            match self.api.group_members(group.as_str()).await {
                 Ok(members) => {
                     let members: Vec<UserId> = members
                         .iter()
@@ -121,58 +97,33 @@ impl Directory {
         }
     }
 
-    /// The configured policy with each user group replaced by its members.
+    /// The configured policy with the members of each configured user group added to its role.
     pub fn expanded_policy(&self) -> Policy {
-        let groups = self.groups.lock().expect("groups lock");
-        let expand = |set: &BTreeSet<UserId>| -> BTreeSet<UserId> {
-            set.iter()
-                .flat_map(|entry| {
-                    if is_user_group(entry.as_str()) {
-                        groups.get(entry.as_str()).cloned().unwrap_or_default()
-                    } else {
-                        vec![entry.clone()]
-                    }
-                })
-                .collect()
-        };
         let mut policy = Policy::clone(&self.configured);
-        policy.approvers = expand(&self.configured.approvers);
-        policy.admins = expand(&self.configured.admins);
+        policy.approvers.extend(self.members(&self.roles.approvers));
+        policy.admins.extend(self.members(&self.roles.admins));
         policy
     }
 
     /// The people of a role list of the config, groups expanded (for DMs).
-    pub fn people(&self, entries: &[String]) -> Vec<String> {
+    pub fn people(&self, entries: &[RoleEntry]) -> Vec<String> {
+        self.members(entries)
+            .into_iter()
+            .map(|user| user.as_str().to_string())
+            .collect()
+    }
+
+    /// The people of role entries, each once, in order; a group Slack has not listed has none.
+    fn members(&self, entries: &[RoleEntry]) -> Vec<UserId> {
         let groups = self.groups.lock().expect("groups lock");
         let mut seen = BTreeSet::new();
         entries
             .iter()
-            .flat_map(|entry| {
-                if is_user_group(entry) {
-                    groups
-                        .get(entry)
-                        .map(|m| m.iter().map(|u| u.as_str().to_string()).collect())
-                        .unwrap_or_default()
-                } else {
-                    vec![entry.clone()]
-                }
+            .flat_map(|entry| match entry {
+                RoleEntry::Group(group) => groups.get(group).cloned().unwrap_or_default(),
+                RoleEntry::User(user) => vec![user.clone()],
             })
-            .filter(|p| seen.insert(p.clone()))
+            .filter(|user| seen.insert(user.clone()))
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_entries_are_groups_users_or_names() {
-        assert!(is_user_group("S0APPROVERS"));
-        assert!(!is_user_group("U0ALICE"));
-        assert!(!is_user_group("sam"));
-        assert_eq!(mention("S0ADMINS"), "<!subteam^S0ADMINS>");
-        assert_eq!(mention("U0ALICE"), "<@U0ALICE>");
-        assert_eq!(mention("alice"), "alice");
     }
 }

@@ -4,16 +4,20 @@
 //! Both transports (the Events API over HTTP in `crate::http`, Socket Mode in `socket`) decode
 //! Slack's payloads with slack-morphism's models and pass them through these functions, so a
 //! command means the same thing whichever way it came. No decisions are made here: a button is
-//! the command text it carries, and the ledger decides whether the presser may run it.
+//! the command text it carries, and the ledger decides whether the presser may run it. Typed
+//! text is decoded from Slack's markup here (`markup`), so the parser reads plain text.
 
 use slack_morphism::prelude::*;
 
+use super::markup;
 use crate::domain::UserId;
 
 /// One command from a person in Slack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inbound {
     pub user: UserId,
+    /// What they typed, as plain text: Slack's markup decoded (`markup`), the bot's mention
+    /// in front of it dropped. A button's text is the command it carries.
     pub text: String,
     /// The same for every redelivery of one Slack event, action or command; the ledger derives
     /// its event ids from it, so a redelivery appends nothing.
@@ -76,7 +80,7 @@ pub fn from_push_event(event: &SlackPushEventCallback) -> Option<Inbound> {
                 .unwrap_or(&mention.origin.ts);
             Some(Inbound {
                 user: user_id(&mention.user)?,
-                text: mention.content.text.clone().unwrap_or_default(),
+                text: markup::decode(mention.content.text.as_deref().unwrap_or_default()),
                 delivery: delivery(&mention.channel.0, &mention.origin.ts.0),
                 reply_to: ReplyTo::Channel {
                     channel: mention.channel.0.clone(),
@@ -102,7 +106,7 @@ pub fn from_push_event(event: &SlackPushEventCallback) -> Option<Inbound> {
             }
             Some(Inbound {
                 user: user_id(message.sender.user.as_ref()?)?,
-                text: message.content.as_ref()?.text.clone()?,
+                text: markup::decode(message.content.as_ref()?.text.as_ref()?),
                 delivery: delivery(&channel.0, &message.origin.ts.0),
                 reply_to: ReplyTo::DirectMessage {
                     channel: channel.0.clone(),
@@ -155,7 +159,7 @@ pub fn from_block_actions(event: &SlackInteractionBlockActionsEvent) -> Vec<Inbo
 /// `/dobro accept PAY-1` -> `accept PAY-1`. `/dobro #PAY-1 <link> comment` (the request
 /// without its verb, as the command's name already says it) is read as `dobro #PAY-1 ...`.
 pub fn from_slash_command(event: &SlackCommandEvent) -> Inbound {
-    let typed = event.text.clone().unwrap_or_default();
+    let typed = markup::decode(event.text.as_deref().unwrap_or_default());
     let text = if typed.trim_start().starts_with('#') {
         format!("dobro {}", typed.trim())
     } else {
@@ -202,7 +206,10 @@ mod tests {
         })))
         .unwrap();
         assert_eq!(inbound.delivery, "slack-event:Ev1");
-        assert_eq!(inbound.text, "<@U0BOT> queue");
+        assert_eq!(
+            inbound.text, "queue",
+            "the bot's mention is Slack's addressing"
+        );
         assert_eq!(
             inbound.reply_to,
             ReplyTo::Channel {

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
@@ -30,7 +31,6 @@ use super::error::SlackError;
 
 /// Namespace of the ids of `ReleaseMessagePosted` events.
 const MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x6d0b_70b0_51ac_4c0e_9a11_7e1e_a5e0_0001);
-const READ_PAGE: usize = 1000;
 
 /// The stream of the Slack front's own records for an environment.
 pub fn stream_name(environment: &str) -> String {
@@ -230,15 +230,9 @@ impl ReleaseMessages {
     }
 
     async fn catch_up(&self, known: &mut Known) -> Result<(), SlackError> {
-        loop {
-            let from = match known.checkpoint.stream_revision {
-                None => ReadFrom::Start,
-                Some(r) => ReadFrom::Revision(r + 1),
-            };
-            let page = self
-                .store
-                .read(&self.stream, Direction::Forwards, from, READ_PAGE)
-                .await?;
+        let from = known.checkpoint.stream_revision.map_or(0, |r| r + 1);
+        let mut pages = self.store.read_pages(&self.stream, from);
+        while let Some(page) = pages.try_next().await? {
             for recorded in &page {
                 let checkpoint = &mut known.checkpoint;
                 match decode(&recorded.data)? {
@@ -265,10 +259,8 @@ impl ReleaseMessages {
                 }
                 known.checkpoint.stream_revision = Some(recorded.revision);
             }
-            if page.len() < READ_PAGE {
-                return Ok(());
-            }
         }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod front;
 pub mod inbound;
+pub mod markup;
 pub mod messages;
 pub mod notify;
 pub mod presenter;

@@ -19,7 +19,7 @@ use chrono::Utc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::domain::{Event, Policy, State, TicketKey, queue};
+use crate::domain::{Event, Policy, RoleEntry, State, TicketKey, queue};
 use crate::envelope::{self, Recorded};
 use crate::follower::Followed;
 use crate::ledger::Ledger;
@@ -297,17 +297,16 @@ impl Presenter {
 
     async fn notify(&self, posted: &Posted, notice: &Notice) -> Result<(), SlackError> {
         let roles = self.directory.roles();
-        let entries: Vec<String> = match &notice.to {
+        let entries: Vec<RoleEntry> = match &notice.to {
             Audience::Approvers => roles.approvers.clone(),
             Audience::Admins => roles.admins.clone(),
-            Audience::Person(p) => vec![p.as_str().to_string()],
+            Audience::Person(p) => vec![RoleEntry::User(p.clone())],
         };
         match (self.delivery, &notice.to) {
             // In the thread, a person's notice is the mention on the step's reply.
             (Delivery::Mention, Audience::Person(_)) => Ok(()),
             (Delivery::Mention, _) => {
-                let mentions: Vec<String> =
-                    entries.iter().map(|e| crate::render::mention(e)).collect();
+                let mentions: Vec<String> = entries.iter().map(|e| self.renderer.role(e)).collect();
                 let text = if mentions.is_empty() {
                     notice.text.clone()
                 } else {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use thiserror::Error;
 use uuid::Uuid;
@@ -120,6 +121,14 @@ pub enum StoreError {
 
 pub type Subscription = BoxStream<'static, Result<SubscriptionItem, StoreError>>;
 
+/// A stream read forwards page by page; see [`EventStore::read_pages`].
+pub type Pages<'a> = BoxStream<'a, Result<Vec<RecordedEvent>, StoreError>>;
+
+/// Events per page of [`EventStore::read_pages`]. One size for every reader of a whole stream:
+/// large enough that a rebuild is not dominated by round trips, small enough that one page is
+/// read well within a call's budget on EventStoreDB.
+pub const READ_PAGE: usize = 1000;
+
 #[async_trait]
 pub trait EventStore: Send + Sync {
     /// Appends `events` to `stream` if it is at `expected`, atomically: all or nothing.
@@ -145,6 +154,32 @@ pub trait EventStore: Send + Sync {
     async fn subscribe(&self, stream: &str, after: Option<u64>)
     -> Result<Subscription, StoreError>;
 
+    /// The stream read forwards from revision `from` (inclusive) to its end, in pages of
+    /// [`READ_PAGE`] events; never an empty page. The end is the end when the last page was
+    /// read: a page shorter than `READ_PAGE` is the last. Dropping the stream stops the reading,
+    /// so a caller that has seen enough just stops polling.
+    fn read_pages<'a>(&'a self, stream: &'a str, from: u64) -> Pages<'a> {
+        futures::stream::try_unfold(Some(from), move |next| async move {
+            let Some(from) = next else {
+                return Ok(None);
+            };
+            let page = self
+                .read(
+                    stream,
+                    Direction::Forwards,
+                    ReadFrom::Revision(from),
+                    READ_PAGE,
+                )
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(None);
+            };
+            let next = (page.len() >= READ_PAGE).then_some(last.revision + 1);
+            Ok(Some((page, next)))
+        })
+        .boxed()
+    }
+
     /// The last revision of the stream, `None` if it does not exist.
     async fn last_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         let last = self
@@ -153,9 +188,6 @@ pub trait EventStore: Send + Sync {
         Ok(last.first().map(|e| e.revision))
     }
 }
-
-/// The URL schemes that name an EventStoreDB (KurrentDB) server or cluster.
-const ESDB_SCHEMES: [&str; 4] = ["esdb", "esdb+discover", "kurrentdb", "kurrentdb+discover"];
 
 /// Opens the backend a store URL names: `sqlite://path` (or a bare `sqlite:path`), or an
 /// EventStoreDB connection string (`esdb://`, `esdb+discover://`, `kurrentdb://`,
@@ -168,8 +200,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
         let store = sqlite::SqliteStore::open(path).await?;
         return Ok(Arc::new(store));
     }
-    let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-    if scheme.is_some_and(|s| ESDB_SCHEMES.iter().any(|e| s.eq_ignore_ascii_case(e))) {
+    if esdb::is_esdb_url(url) {
         let store = esdb::EsdbStore::open(url).await?;
         return Ok(Arc::new(store));
     }

@@ -15,7 +15,7 @@ use fake_slack::FakeSlack;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::fixtures::WAIT;
+use super::fixtures::{WAIT, role};
 use super::slack::{
     CHANNEL, SECRET, block_actions, blocks_text, form, sign, slash_command, text_of,
     top_level_posts,
@@ -29,8 +29,8 @@ pub fn slack_config(slack: &FakeSlack, dir: &TempDir) -> Config {
         store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
         tracker_url: Some("https://tracker.example.com/browse/".into()),
         roles: Roles {
-            approvers: vec!["S0APPROVERS".into()],
-            admins: vec!["S0ADMINS".into()],
+            approvers: vec![role("S0APPROVERS")],
+            admins: vec![role("S0ADMINS")],
         },
         ..Config::default()
     };

@@ -16,10 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use dobrobot::store::{
-    AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent,
-    StoreError, Subscription, SubscriptionItem,
+    AppendResult, Direction, EventStore, ExpectedRevision, NewEvent, READ_PAGE, ReadFrom,
+    RecordedEvent, StoreError, Subscription, SubscriptionItem,
 };
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 /// One backend under test.
@@ -48,6 +48,7 @@ macro_rules! conformance_suite {
             partial_duplicate_is_rejected_and_nothing_is_written,
             read_forwards,
             read_backwards,
+            read_pages_reads_forwards_to_the_end_in_whole_pages,
             missing_stream_reads_empty,
             revisions_are_contiguous_from_zero,
             events_round_trip_byte_exact,
@@ -332,6 +333,43 @@ pub async fn read_backwards(h: &impl Harness) {
     }
 }
 
+pub async fn read_pages_reads_forwards_to_the_end_in_whole_pages(h: &impl Harness) {
+    let store = h.store();
+    let s = stream("pages");
+    let pages_of = |from| pages(store, &s, from);
+    assert!(
+        pages_of(0).await.is_empty(),
+        "a missing stream has no pages"
+    );
+
+    // Exactly one page: the read after it finds nothing, and yields no empty page.
+    append_ok(store, &s, ExpectedRevision::NoStream, events(READ_PAGE)).await;
+    let pages = pages_of(0).await;
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [READ_PAGE]);
+
+    append_ok(
+        store,
+        &s,
+        ExpectedRevision::Exact(READ_PAGE as u64 - 1),
+        events(READ_PAGE + 5),
+    )
+    .await;
+    let total = 2 * READ_PAGE as u64 + 5;
+    let pages = pages_of(0).await;
+    assert_eq!(
+        pages.iter().map(Vec::len).collect::<Vec<_>>(),
+        [READ_PAGE, READ_PAGE, 5]
+    );
+    assert_eq!(revisions(&pages.concat()), (0..total).collect::<Vec<_>>());
+
+    let from = total - 3;
+    assert_eq!(
+        revisions(&pages_of(from).await.concat()),
+        [from, from + 1, from + 2]
+    );
+    assert!(pages_of(total).await.is_empty(), "nothing after the end");
+}
+
 pub async fn missing_stream_reads_empty(h: &impl Harness) {
     let store = h.store();
     let s = stream("missing");
@@ -582,6 +620,14 @@ async fn read_all(store: &dyn EventStore, stream: &str) -> Vec<RecordedEvent> {
         .read(stream, Direction::Forwards, ReadFrom::Start, usize::MAX)
         .await
         .unwrap_or_else(|e| panic!("read {stream}: {e}"))
+}
+
+async fn pages(store: &dyn EventStore, stream: &str, from: u64) -> Vec<Vec<RecordedEvent>> {
+    store
+        .read_pages(stream, from)
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("read pages of {stream}: {e}"))
 }
 
 fn revisions(events: &[RecordedEvent]) -> Vec<u64> {

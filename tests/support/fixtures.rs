@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use dobrobot::domain::{ConflictGroup, Input, Policy, ServiceName, TicketKey, UserId, parse};
+use dobrobot::domain::{
+    ConflictGroup, GroupName, Input, Policy, RoleEntry, ServiceName, TicketKey, UserId, parse,
+};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::ledger::{Clock, Submission};
 
@@ -15,6 +17,11 @@ pub fn u(id: &str) -> UserId {
 
 pub fn t(key: &str) -> TicketKey {
     TicketKey::parse(key).expect("a test ticket")
+}
+
+/// A role entry of the config: a user, or a Slack user group (`S…`).
+pub fn role(entry: &str) -> RoleEntry {
+    RoleEntry::parse(entry).expect("a test role entry")
 }
 
 pub fn s(name: &str) -> ServiceName {
@@ -33,7 +40,7 @@ pub fn policy() -> Policy {
         ]
         .into(),
         conflict_groups: vec![ConflictGroup {
-            name: "backend-core".to_string(),
+            name: GroupName::parse("backend-core").expect("a group name"),
             services: [s("api"), s("billing")].into(),
         }],
         ..Policy::default()

@@ -25,8 +25,8 @@ use kurrentdb::{
 use serde_json::json;
 use thiserror::Error;
 
+use super::{is_esdb_url, redact};
 use crate::domain::{Policy, ServiceName};
-use crate::store::esdb::redact;
 
 /// How long one call to the server may take before installing gives up.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,9 +71,9 @@ impl Projection {
     /// The file as it is in the repository, before `source` fills in the deployment.
     pub fn template(self) -> &'static str {
         match self {
-            Projection::ByTicket => include_str!("../projections/by-ticket.js"),
-            Projection::ByService => include_str!("../projections/by-service.js"),
-            Projection::Queue => include_str!("../projections/queue.js"),
+            Projection::ByTicket => include_str!("../../../projections/by-ticket.js"),
+            Projection::ByService => include_str!("../../../projections/by-service.js"),
+            Projection::Queue => include_str!("../../../projections/queue.js"),
         }
     }
 
@@ -228,14 +228,7 @@ async fn install_one(
 
 /// The client settings of an EventStoreDB store URL; any other store is refused.
 fn settings(store_url: &str) -> Result<ClientSettings, InstallError> {
-    let scheme = store_url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase());
-    let esdb = matches!(
-        scheme.as_deref(),
-        Some("esdb" | "esdb+discover" | "kurrentdb" | "kurrentdb+discover")
-    );
-    if !esdb {
+    if !is_esdb_url(store_url) {
         return Err(InstallError::NotEventStoreDb {
             url: redact(store_url),
         });
@@ -285,7 +278,7 @@ fn set_constant(
     assert!(
         found,
         "{} declares no `{declaration}...; {INSTALL_MARKER}` line: the file and \
-         esdb_projections.rs disagree",
+         store/esdb/projections.rs disagree",
         projection.file()
     );
     let mut rewritten = lines.join("\n");
@@ -298,7 +291,7 @@ fn set_constant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ConflictGroup;
+    use crate::domain::{ConflictGroup, GroupName};
 
     fn service(name: &str) -> ServiceName {
         ServiceName::parse(name).expect("a valid service name")
@@ -312,7 +305,7 @@ mod tests {
             ]
             .into(),
             conflict_groups: vec![ConflictGroup {
-                name: "backend-core".to_string(),
+                name: GroupName::parse("backend-core").unwrap(),
                 services: [service("api"), service("ledger")].into(),
             }],
             ..Policy::default()
