@@ -25,7 +25,6 @@ use crate::render::Renderer;
 use crate::slack::api::SlackApi;
 use crate::slack::directory::Directory;
 use crate::slack::messages::ReleaseMessages;
-use crate::slack::notify::Delivery;
 use crate::slack::presenter::Presenter;
 use crate::slack::reminder_sink::ThreadReplies;
 use crate::slack::socket::{SocketMode, install_crypto_provider};
@@ -165,7 +164,7 @@ impl App {
                 directory,
                 renderer: renderer.clone(),
                 release_channel: slack.release_channel.clone(),
-                delivery: Delivery::from_config(&slack.notify),
+                delivery: slack.notify,
                 replica: replica_id(),
             };
             self.tasks.push(presenter.spawn());

@@ -76,8 +76,8 @@ pub struct SlackConfig {
     /// The channel where each release gets its message (`DOBROBOT_SLACK_CHANNEL`).
     pub release_channel: Option<String>,
     /// How approvers and admins are told: `"group"` mentions the configured user groups (or
-    /// the people) in the release channel, `"dm"` messages each of them.
-    pub notify: String,
+    /// the people) in the release's thread, `"dm"` messages each of them.
+    pub notify: Notify,
     /// Mentioned when a request waits for approval for twice `approval_reminder`.
     pub backup_approvers: Vec<RoleEntry>,
     /// A request waiting this long for approval gets a reminder in its thread.
@@ -90,6 +90,17 @@ pub struct SlackConfig {
     pub quiet_hours: Option<String>,
 }
 
+/// How notices reach people (`[slack] notify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notify {
+    /// A mention of the role's user groups or people in the release's thread.
+    #[default]
+    Group,
+    /// A direct message to each person.
+    Dm,
+}
+
 impl Default for SlackConfig {
     fn default() -> Self {
         SlackConfig {
@@ -99,7 +110,7 @@ impl Default for SlackConfig {
             api_url: "https://slack.com/api/".into(),
             http_addr: "127.0.0.1:8080".into(),
             release_channel: None,
-            notify: "group".into(),
+            notify: Notify::Group,
             backup_approvers: Vec::new(),
             approval_reminder: "30m".into(),
             deployment_expected: "1h".into(),
@@ -312,6 +323,18 @@ mod tests {
 
     /// The example in the repository, which is the config file of the README, as written.
     const ISSUE_EXAMPLE: &str = include_str!("../dobrobot.example.toml");
+
+    #[test]
+    fn notify_is_group_or_dm_and_nothing_else() {
+        let notify = |value: &str| {
+            toml::from_str::<Config>(&format!("[slack]\nnotify = \"{value}\"\n"))
+                .map(|c| c.slack.notify)
+        };
+        assert_eq!(notify("group").unwrap(), Notify::Group);
+        assert_eq!(notify("dm").unwrap(), Notify::Dm);
+        assert!(notify("sms").is_err());
+        assert_eq!(Config::default().slack.notify, Notify::Group);
+    }
 
     #[test]
     fn the_documented_file_works_as_written() {

@@ -11,6 +11,7 @@ pub mod follower;
 pub mod http;
 pub mod ledger;
 pub mod migrate;
+pub mod notices;
 pub mod projections;
 pub mod reminders;
 pub mod render;

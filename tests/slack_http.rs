@@ -538,7 +538,7 @@ async fn queue_shows_each_release_its_place_and_what_it_waits_for() {
 async fn with_notify_dm_approvers_and_admins_get_direct_messages() {
     let app = TestApp::spawn_with(
         |slack| slack.set_group("S0APPROVERS", &["U0ALICE", "U0CAROL"]),
-        |config| config.slack.notify = "dm".into(),
+        |config| config.slack.notify = dobrobot::config::Notify::Dm,
     )
     .await;
     let ts = request_release(&app).await;

@@ -10,6 +10,7 @@
 pub mod deployments;
 pub mod history;
 pub mod live;
+pub mod release;
 pub mod suspects;
 pub mod waitlist;
 

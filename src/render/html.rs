@@ -32,6 +32,10 @@ impl Markup for Html {
         format!(r#"<span class="group">{}</span>"#, escape(group.as_str()))
     }
 
+    fn button(&self, label: &str) -> String {
+        format!("<b>{}</b>", escape(label))
+    }
+
     fn code(&self, command: &str) -> String {
         format!("<code>{}</code>", escape(command))
     }

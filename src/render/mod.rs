@@ -27,6 +27,8 @@ pub trait Markup: Send + Sync {
     fn person(&self, user: &UserId) -> String;
     /// A Slack user group a role names.
     fn group(&self, group: &UserGroupId) -> String;
+    /// A button of the medium the person is to press.
+    fn button(&self, label: &str) -> String;
     /// A command to type, shown as code (nothing inside it is linked).
     fn code(&self, command: &str) -> String;
     /// A web address.

@@ -23,6 +23,10 @@ impl Markup for Plain {
         group.to_string()
     }
 
+    fn button(&self, label: &str) -> String {
+        format!("[{label}]")
+    }
+
     fn code(&self, command: &str) -> String {
         format!("`{command}`")
     }

@@ -39,6 +39,10 @@ impl Markup for Slack {
         format!("<!subteam^{group}>")
     }
 
+    fn button(&self, label: &str) -> String {
+        format!("*{label}*")
+    }
+
     fn code(&self, command: &str) -> String {
         format!("`{command}`")
     }

@@ -17,6 +17,7 @@ use crate::domain::{
     CheckFailure, Due, Event, LockKey, ParseError, Policy, QueueItem, Refusal, ReleaseStatus,
     ReminderKind, Role, RoleEntry, State, TicketKey, UserId, Waiting,
 };
+use crate::notices::{Audience, Notice};
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 
 /// Renders answers in one medium, with tickets linked to the tracker when one is configured.
@@ -587,6 +588,56 @@ impl Renderer {
             );
         }
         text
+    }
+
+    /// A notice: to the approvers or admins, a call to act; to a requester, what someone did to
+    /// their release.
+    pub fn notice(&self, notice: &Notice) -> String {
+        let Some(ticket) = notice.event.ticket() else {
+            return String::new();
+        };
+        let link = self.ticket(ticket);
+        let to_role = !matches!(notice.to, Audience::Person(_));
+        match &notice.event {
+            Event::ReleaseRequested { requester, .. } => format!(
+                "Release {link} by {} waits for your approval: press {} or {}.",
+                self.person(requester),
+                self.markup.button("Accept"),
+                self.markup.button("Reject")
+            ),
+            Event::ReleaseApproved { .. } if to_role => format!(
+                "Release {link} is accepted and needs an admin: press {}.",
+                self.markup.button("I'm here")
+            ),
+            Event::ReleaseApproved { approver, .. } => {
+                format!("{} accepted your release {link}.", self.person(approver))
+            }
+            Event::ReleaseRejected {
+                approver, reason, ..
+            } => format!(
+                "{} rejected your release {link}: {}",
+                self.person(approver),
+                self.text(reason)
+            ),
+            Event::AdminJoined { admin, .. } => format!(
+                "Admin found: {} joins your release {link}.",
+                self.person(admin)
+            ),
+            Event::DeploymentStarted { by, .. } => format!(
+                "Deployment of your release {link} started by {}.",
+                self.person(by)
+            ),
+            Event::DeploymentFinished { by, .. } => format!(
+                "Deployment of your release {link} finished by {}.",
+                self.person(by)
+            ),
+            Event::DeploymentRolledBack { by, reason, .. } => format!(
+                "Deployment of your release {link} rolled back by {}: {}",
+                self.person(by),
+                self.text(reason)
+            ),
+            other => self.event(other, &State::default(), &Policy::default()),
+        }
     }
 
     fn waiting_list(&self, waiting: &[Waiting]) -> String {

@@ -5,78 +5,17 @@
 //! A button's value is the command text it stands for, so pressing it is the same command as
 //! typing it, decided by the ledger with the same checks; showing a button decides nothing.
 
-use chrono::{DateTime, Utc};
 use slack_morphism::prelude::*;
 
-use crate::domain::state::{AdminPresence, Release, Stage};
-use crate::domain::{Event, Reason, TicketKey, UserId};
+use crate::domain::{TicketKey, UserId};
+use crate::projections::release::{Admin, Status};
+use crate::render::Renderer;
 
 use super::messages::Card;
-use crate::render::Renderer;
 
 /// The reason a button gives, where the command needs one; a typed command can say more.
 pub const REJECT_REASON: &str = "rejected with the button";
 pub const ROLLBACK_REASON: &str = "rolled back with the button";
-
-/// Where a release stands, as its message shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    Requested { admin: Admin },
-    Accepted { approver: UserId, admin: Admin },
-    Deploying { by: UserId, since: DateTime<Utc> },
-    Finished { by: UserId },
-    RolledBack { by: UserId, reason: Reason },
-    Rejected { by: UserId, reason: Reason },
-    Cancelled { by: UserId },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admin {
-    NotNeeded,
-    Needed,
-    Joined(UserId),
-}
-
-impl Status {
-    /// An open release's status.
-    pub fn of(release: &Release) -> Status {
-        let admin = match &release.admin {
-            AdminPresence::NotNeeded => Admin::NotNeeded,
-            AdminPresence::Needed => Admin::Needed,
-            AdminPresence::Joined { admin, .. } => Admin::Joined(admin.clone()),
-        };
-        match &release.stage {
-            Stage::Requested => Status::Requested { admin },
-            Stage::Accepted { approver, .. } => Status::Accepted {
-                approver: approver.clone(),
-                admin,
-            },
-            Stage::Deploying { by, since, .. } => Status::Deploying {
-                by: by.clone(),
-                since: *since,
-            },
-        }
-    }
-
-    /// How `event` closed a release, if it did.
-    pub fn closed_by(event: &Event) -> Option<Status> {
-        match event {
-            Event::DeploymentFinished { by, .. } => Some(Status::Finished { by: by.clone() }),
-            Event::DeploymentRolledBack { by, reason, .. } => Some(Status::RolledBack {
-                by: by.clone(),
-                reason: reason.clone(),
-            }),
-            Event::ReleaseRejected {
-                approver, reason, ..
-            } => Some(Status::Rejected {
-                by: approver.clone(),
-                reason: reason.clone(),
-            }),
-            Event::ReleaseCancelled { by, .. } => Some(Status::Cancelled { by: by.clone() }),
-            _ => None,
-        }
-    }
-}
 
 /// The release's message: the text (for notifications and old clients) and the blocks.
 pub fn release_message(

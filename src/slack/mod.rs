@@ -1,8 +1,8 @@
 //! The Slack front: Slack's deliveries in (`inbound`), the answer to the person (`front`), the
 //! release messages kept as a projection of the ledger (`presenter`, with what was shown
 //! recorded in `messages`), the Web API calls (`api`), the release message as Block Kit
-//! (`blocks`), who is told what (`notify`), who people are (`directory`), and where reminders
-//! go (`reminder_sink`). The transports (HTTP in `crate::http`, Socket Mode in `socket`) only
+//! (`blocks`), Slack's markup decoded into plain text (`markup`), who people are
+//! (`directory`), and where reminders go (`reminder_sink`). The transports (HTTP in `crate::http`, Socket Mode in `socket`) only
 //! acknowledge and hand an `Inbound` to `SlackFront::handle`. `App::build` assembles them.
 
 pub mod api;
@@ -13,7 +13,6 @@ pub mod front;
 pub mod inbound;
 pub mod markup;
 pub mod messages;
-pub mod notify;
 pub mod presenter;
 pub mod reminder_sink;
 pub mod socket;

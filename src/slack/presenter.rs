@@ -19,20 +19,22 @@ use chrono::Utc;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::config::Notify;
 use crate::domain::{Event, Policy, RoleEntry, State, TicketKey, queue};
 use crate::envelope::{self, Recorded};
 use crate::follower::Followed;
 use crate::ledger::Ledger;
+use crate::notices::{Audience, Notice, notices};
+use crate::projections::release::Status;
 use crate::render::Renderer;
 use crate::store::{Direction, EventStore, ReadFrom};
 
 use super::api::SlackApi;
-use super::blocks::{Status, release_message};
+use super::blocks::release_message;
 use super::directory::Directory;
 use super::error::SlackError;
 use super::front::plain;
 use super::messages::{Card, Checkpoint, Claim, Posted, ReleaseMessages};
-use super::notify::{Audience, Delivery, Notice, notices};
 
 /// How long a claim holds without being renewed; its replica renews it while a step's Slack
 /// calls last longer (a rate limit's wait).
@@ -56,7 +58,7 @@ pub struct Presenter {
     pub directory: Arc<Directory>,
     pub renderer: Renderer,
     pub release_channel: Option<String>,
-    pub delivery: Delivery,
+    pub delivery: Notify,
     /// This process, in its claims.
     pub replica: String,
 }
@@ -263,15 +265,10 @@ impl Presenter {
                     .await?
             }
         };
-        let notices = notices(
-            std::slice::from_ref(event),
-            state,
-            Some(&posted.card.requester),
-            &self.renderer,
-        );
+        let notices = notices(event, state, Some(&posted.card.requester));
         if !requested {
             let mut reply = text.to_string();
-            if self.delivery == Delivery::Mention {
+            if self.delivery == Notify::Group {
                 let people: Vec<String> = notices
                     .iter()
                     .filter_map(|n| match &n.to {
@@ -289,7 +286,7 @@ impl Presenter {
         }
         for notice in &notices {
             if let Err(error) = self.notify(&posted, notice).await {
-                warn!(%error, ticket = %notice.ticket, "a notice could not be sent");
+                warn!(%error, %ticket, "a notice could not be sent");
             }
         }
         Ok(())
@@ -304,22 +301,27 @@ impl Presenter {
         };
         match (self.delivery, &notice.to) {
             // In the thread, a person's notice is the mention on the step's reply.
-            (Delivery::Mention, Audience::Person(_)) => Ok(()),
-            (Delivery::Mention, _) => {
+            (Notify::Group, Audience::Person(_)) => Ok(()),
+            (Notify::Group, _) => {
                 let mentions: Vec<String> = entries.iter().map(|e| self.renderer.role(e)).collect();
+                let words = self.renderer.notice(notice);
                 let text = if mentions.is_empty() {
-                    notice.text.clone()
+                    words
                 } else {
-                    format!("{} {}", mentions.join(" "), notice.text)
+                    format!("{} {words}", mentions.join(" "))
                 };
                 self.api
                     .post_message(&posted.channel, plain(&text), Some(&posted.ts))
                     .await
                     .map(drop)
             }
-            (Delivery::Dm, _) => {
+            (Notify::Dm, _) => {
                 // A DM has no buttons: it points to the release's message.
-                let text = format!("{} See <#{}>.", notice.text, posted.channel);
+                let text = format!(
+                    "{} See <#{}>.",
+                    self.renderer.notice(notice),
+                    posted.channel
+                );
                 for user in self.directory.people(&entries) {
                     let dm = self.api.open_dm(&user).await?;
                     self.api.post_message(&dm, plain(&text), None).await?;
