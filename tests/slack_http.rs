@@ -236,7 +236,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
     }
     "#);
     let started = app.wait_thread_reply(&ts, "started by").await;
-    assert_snapshot!(started, @"Deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> started by <@U0BOB> on billing. When done: `dep finish PAY-1` or `dep rollback PAY-1 <reason>`.");
+    assert_snapshot!(started, @"Deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> started by <@U0BOB> on billing. When done: `dep finish PAY-1` or `dep rollback PAY-1 &lt;reason&gt;`.");
     let in_dm = app
         .slack
         .wait_for(
@@ -277,7 +277,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
     ---
     <@U0BOB> Admin found: <@U0OLEG> joins <https://tracker.example.com/browse/PAY-1|PAY-1>. Next: `dep start PAY-1`.
     ---
-    Deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> started by <@U0BOB> on billing. When done: `dep finish PAY-1` or `dep rollback PAY-1 <reason>`.
+    Deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> started by <@U0BOB> on billing. When done: `dep finish PAY-1` or `dep rollback PAY-1 &lt;reason&gt;`.
     ---
     Deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> finished by <@U0BOB>.
     ");

@@ -321,10 +321,10 @@ async fn each_reminder_falls_due_in_its_stage_and_is_recorded_and_posted_once() 
         .expect("the ledger verifies");
 
     let texts = replica.posts.texts();
-    assert_snapshot!(texts[0], @"<@U0ALICE> <@U0BOB> PAY-1 by <@U0DEV> has waited 30 min for approval. `accept PAY-1` or `reject PAY-1 <reason>`.");
-    assert_snapshot!(texts[1], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 1 h for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 <reason>`.");
-    assert_snapshot!(texts[2], @"<@U0DEV> <@U0OLEG> The deployment of PAY-1 has been running for 1 h, longer than expected. Finish it with `dep finish PAY-1` or roll back with `dep rollback PAY-1 <reason>`.");
-    assert_snapshot!(texts[3], @"<@U0DEV> <@U0OLEG> Stale lock: the deployment of PAY-1 has held the billing lock and the backend-core group lock since 2026-03-02 10:50 UTC (4 h). Others cannot deploy until it finishes (`dep finish PAY-1`) or rolls back (`dep rollback PAY-1 <reason>`).");
+    assert_snapshot!(texts[0], @"<@U0ALICE> <@U0BOB> PAY-1 by <@U0DEV> has waited 30 min for approval. `accept PAY-1` or `reject PAY-1 &lt;reason&gt;`.");
+    assert_snapshot!(texts[1], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 1 h for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 &lt;reason&gt;`.");
+    assert_snapshot!(texts[2], @"<@U0DEV> <@U0OLEG> The deployment of PAY-1 has been running for 1 h, longer than expected. Finish it with `dep finish PAY-1` or roll back with `dep rollback PAY-1 &lt;reason&gt;`.");
+    assert_snapshot!(texts[3], @"<@U0DEV> <@U0OLEG> Stale lock: the deployment of PAY-1 has held the billing lock and the backend-core group lock since 2026-03-02 10:50 UTC (4 h). Others cannot deploy until it finishes (`dep finish PAY-1`) or rolls back (`dep rollback PAY-1 &lt;reason&gt;`).");
 }
 
 #[tokio::test]
@@ -440,7 +440,7 @@ async fn quiet_hours_hold_reminders_until_morning() {
     // What fell due in the night goes out when it ends: the escalation, not both.
     site.at(Utc.with_ymd_and_hms(2026, 3, 3, 8, 0, 0).unwrap());
     assert_eq!(kinds(&replica.tick().await), [pay(Escalation)]);
-    assert_snapshot!(replica.posts.texts()[0], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 10 h 15 min for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 <reason>`.");
+    assert_snapshot!(replica.posts.texts()[0], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 10 h 15 min for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 &lt;reason&gt;`.");
 }
 
 #[tokio::test]
@@ -579,7 +579,7 @@ mod through_slack {
         time.set(monday() + Duration::minutes(31));
         let posted = app.wait_thread_reply(&ts, "has waited").await;
         // The approvers as the front expanded the S0APPROVERS group.
-        assert_snapshot!(posted, @"<@U0ALICE> <https://tracker.example.com/browse/PAY-1|PAY-1> by <@U0CAROL> has waited 31 min for approval. `accept PAY-1` or `reject PAY-1 <reason>`.");
+        assert_snapshot!(posted, @"<@U0ALICE> <https://tracker.example.com/browse/PAY-1|PAY-1> by <@U0CAROL> has waited 31 min for approval. `accept PAY-1` or `reject PAY-1 &lt;reason&gt;`.");
 
         time.set(monday() + Duration::minutes(61));
         let escalated = app.wait_thread_reply(&ts, "nobody has answered").await;

@@ -43,8 +43,10 @@ impl Markup for Slack {
         format!("*{label}*")
     }
 
+    /// Escaped like any text: Slack reads `<` as the start of a link or mention even
+    /// between backticks.
     fn code(&self, command: &str) -> String {
-        format!("`{command}`")
+        format!("`{}`", self.text(command))
     }
 
     fn url(&self, url: &str) -> String {
@@ -76,5 +78,6 @@ mod tests {
             "<https://t/browse/PAY-1|PAY-1>"
         );
         assert_eq!(Slack.ticket(&ticket, None), "PAY-1");
+        assert_eq!(Slack.code("reject PAY-1 <reason>"), "`reject PAY-1 &lt;reason&gt;`");
     }
 }
