@@ -14,29 +14,16 @@ use dobrobot::slack::messages;
 use esdb_double::Double;
 
 use support::app::TestApp;
-use support::fixtures::{submission, t, u, wait_until};
+use support::fixtures::{submission, t, u};
+use support::slack::HELD_BY_A_LOCK;
 
 #[tokio::test]
 async fn serve_holds_one_subscription_and_its_read_models_equal_a_fresh_fold() {
     let double = Double::start().await;
     let app = TestApp::spawn_with(|_| {}, |config| config.store = double.url()).await;
-    let steps = [
-        ("U0BOB", "dobro #PAY-1 https://wiki/x fix rounding"),
-        ("U0ALICE", "accept PAY-1"),
-        ("U0OLEG", "here PAY-1"),
-        ("U0BOB", "dep start PAY-1"),
-        (
-            "U0CAROL",
-            "dobro #PAY-2 https://wiki/y new invoices no_need_admin",
-        ),
-        ("U0ALICE", "accept PAY-2"),
-        // Refused (PAY-1 holds the backend lock) and recorded: carol is on the waitlist.
-        ("U0CAROL", "dep start PAY-2"),
-    ];
-    for (n, (user, text)) in steps.into_iter().enumerate() {
-        app.slash(user, text, &format!("trigger-{n}")).await;
-        wait_until(|| async { app.ledger_events().await.len() == n + 1 }).await;
-    }
+    // The seed flow up to a deployment, and a second release refused its start for the lock
+    // (recorded: carol is on the waitlist).
+    app.run_steps(&HELD_BY_A_LOCK).await;
     app.slash("U0CAROL", "queue", "trigger-queue").await;
     app.wait_ephemeral("U0CAROL", "Release queue").await;
 

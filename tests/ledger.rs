@@ -6,15 +6,15 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dobrobot::domain::{
-    ConflictGroup, Event, GroupName, Input, LockKey, Policy, Refusal, Role, ServiceName, TicketKey,
-    UserId, WikiLink, parse,
-};
-use dobrobot::envelope::{self, Actor, Context, Recorded, Source};
+mod support;
+
+use dobrobot::domain::{Event, GroupName, LockKey, Refusal, Role, TicketKey, WikiLink};
+use dobrobot::envelope::{self, Context, Recorded, Source};
 use dobrobot::ledger::{self, Decision, Ledger, Options, Outcome, Submission};
 use dobrobot::store::{self, Direction, EventStore, ReadFrom};
 use dobrobot::verify::{self, Problem, VerifyError};
 use rusqlite::params;
+use support::fixtures::{SEED_FLOW, policy, s as service, submission, u as user};
 use tempfile::TempDir;
 
 /// A fresh SQLite file in a temp dir, and the ledger stream on it.
@@ -79,53 +79,8 @@ impl Fixture {
     }
 }
 
-/// alice approves, oleg is an admin; PAY deploys billing, API deploys api, and the two services
-/// are one conflict group.
-fn policy() -> Policy {
-    Policy {
-        approvers: [user("alice")].into(),
-        admins: [user("oleg")].into(),
-        services_by_project: [
-            ("PAY".to_string(), vec![service("billing")]),
-            ("API".to_string(), vec![service("api")]),
-        ]
-        .into(),
-        conflict_groups: vec![ConflictGroup {
-            name: GroupName::parse("backend-core").unwrap(),
-            services: [service("api"), service("billing")].into(),
-        }],
-        ..Policy::default()
-    }
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name).expect("a valid user id")
-}
-
 fn ticket(key: &str) -> TicketKey {
     TicketKey::parse(key).expect("a valid ticket key")
-}
-
-fn service(name: &str) -> ServiceName {
-    ServiceName::parse(name).expect("a valid service name")
-}
-
-fn submission(who: &str, text: &str) -> Submission {
-    let command = match parse(text) {
-        Ok(Input::Command(command)) => command,
-        other => panic!("`{text}` is not a command: {other:?}"),
-    };
-    Submission {
-        command,
-        actor: Actor {
-            id: user(who),
-            name: who.to_string(),
-            source: Source::Cli,
-        },
-        text: text.to_string(),
-        delivery: None,
-        correlation_id: None,
-    }
 }
 
 fn delivered(who: &str, text: &str, delivery: &str) -> Submission {
@@ -163,14 +118,6 @@ fn requested(key: &str, requester: &str, need_admin: bool) -> Event {
         need_admin,
     }
 }
-
-const SEED_FLOW: [(&str, &str); 5] = [
-    ("bob", "dobro #PAY-1 https://wiki/x notes"),
-    ("alice", "accept PAY-1"),
-    ("oleg", "here PAY-1"),
-    ("bob", "dep start PAY-1"),
-    ("bob", "dep finish PAY-1"),
-];
 
 fn seed_flow_events() -> Vec<Event> {
     vec![

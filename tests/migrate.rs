@@ -9,14 +9,15 @@ use std::process::Output;
 use std::sync::Arc;
 
 use assert_cmd::Command;
-use dobrobot::domain::{Input, Policy, ServiceName, UserId, parse};
-use dobrobot::envelope::{Actor, Source};
-use dobrobot::ledger::{self, Ledger, Submission};
+mod support;
+
+use dobrobot::ledger::{self, Ledger};
 use dobrobot::migrate::{self, MigrateError, Options, Report};
 use dobrobot::store::{
     self, Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent,
 };
 use rusqlite::params;
+use support::fixtures::{policy, submission};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -118,41 +119,6 @@ async fn seed(store: &Arc<dyn EventStore>, stream: &str, rounds: usize) {
                 .await
                 .unwrap_or_else(|e| panic!("`{text}` by {who} was not recorded: {e}"));
         }
-    }
-}
-
-fn policy() -> Policy {
-    Policy {
-        approvers: [user("alice")].into(),
-        admins: [user("oleg")].into(),
-        services_by_project: [(
-            "PAY".to_string(),
-            vec![ServiceName::parse("billing").expect("a valid service")],
-        )]
-        .into(),
-        ..Policy::default()
-    }
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name).expect("a valid user id")
-}
-
-fn submission(who: &str, text: &str) -> Submission {
-    let command = match parse(text) {
-        Ok(Input::Command(command)) => command,
-        other => panic!("`{text}` is not a command: {other:?}"),
-    };
-    Submission {
-        command,
-        actor: Actor {
-            id: user(who),
-            name: who.to_string(),
-            source: Source::Cli,
-        },
-        text: text.to_string(),
-        delivery: None,
-        correlation_id: None,
     }
 }
 

@@ -21,6 +21,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Duration, Utc};
+mod support;
+
 use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::state::{AdminPresence, Freeze, Release, Stage};
 use dobrobot::domain::{
@@ -34,6 +36,7 @@ use dobrobot::store::esdb::projections::{self as esdb_projections, Action, Proje
 use dobrobot::store::{self, Direction, ReadFrom, RecordedEvent};
 use esdb_double::Double;
 use serde_json::{Value, json};
+use support::fixtures::{s, u as user};
 use tempfile::TempDir;
 
 /// Commands in the generated ledger.
@@ -375,19 +378,11 @@ async fn the_cli_installs_on_the_configured_eventstoredb() {
     let double = Double::start().await;
     let dir = tempfile::tempdir().expect("a temp dir");
     let config_file = dir.path().join("dobrobot.toml");
+    // The example config of the README, in the environment `qa`.
+    let example = include_str!("../dobrobot.example.toml");
     std::fs::write(
         &config_file,
-        r#"
-environment = "qa"
-
-[services]
-PAY = ["billing"]
-API = ["api"]
-
-[[conflict_groups]]
-name = "backend-core"
-services = ["api", "billing"]
-"#,
+        example.replace("environment = \"prod\"", "environment = \"qa\""),
     )
     .expect("write the config");
     let policy = dobrobot::config::Config::from_file(&config_file)
@@ -667,40 +662,19 @@ impl Run {
 /// alice and bob approve (four eyes), oleg and ivan are admins; dana, emil and fay request too.
 /// Two conflict groups, one with services no project deploys (`archive` is never requested).
 fn policy() -> Policy {
-    let services = |names: &[&str]| -> Vec<ServiceName> {
-        names
-            .iter()
-            .map(|n| ServiceName::parse(n).expect("a service"))
-            .collect()
-    };
-    Policy {
-        approvers: ["alice", "bob"].map(user).into(),
-        admins: ["oleg", "ivan"].map(user).into(),
-        services_by_project: [
-            ("PAY".to_string(), services(&["billing"])),
-            ("API".to_string(), services(&["api"])),
-            ("WEB".to_string(), services(&["web", "cdn"])),
-            ("DATA".to_string(), services(&["warehouse", "billing"])),
-        ]
-        .into(),
-        conflict_groups: vec![
-            ConflictGroup {
-                name: GroupName::parse("backend-core").unwrap(),
-                services: services(&["api", "billing"]).into_iter().collect(),
-            },
-            ConflictGroup {
-                name: GroupName::parse("storage").unwrap(),
-                services: services(&["warehouse", "ledger", "archive"])
-                    .into_iter()
-                    .collect(),
-            },
-        ],
-        ..Policy::default()
-    }
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name).expect("a valid user id")
+    let mut policy = support::fixtures::policy();
+    policy.approvers.insert(user("bob"));
+    policy.admins.insert(user("ivan"));
+    let services = policy.services_by_project.entry("WEB".to_string());
+    services.or_default().extend([s("web"), s("cdn")]);
+    policy
+        .services_by_project
+        .insert("DATA".to_string(), vec![s("warehouse"), s("billing")]);
+    policy.conflict_groups.push(ConflictGroup {
+        name: GroupName::parse("storage").unwrap(),
+        services: [s("warehouse"), s("ledger"), s("archive")].into(),
+    });
+    policy
 }
 
 fn configured_services(policy: &Policy) -> BTreeSet<ServiceName> {

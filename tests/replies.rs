@@ -19,24 +19,8 @@ use dobrobot::envelope::{Actor, Source};
 use dobrobot::ledger::{Clock, Options};
 use dobrobot::render::Renderer;
 
-const CONFIG: &str = r#"environment = "prod"
-ticket_pattern = "^[A-Z][A-Z0-9]+-[0-9]+$"
-require_wiki_link = true
-four_eyes = true
-tracker_url = "https://tracker.example.com/browse/"
-
-[roles]
-approvers = ["alice", "U01APPROVER"]
-admins = ["oleg"]
-
-[services]
-PAY = ["billing"]
-API = ["api"]
-
-[[conflict_groups]]
-name = "backend-core"
-services = ["api", "billing"]
-"#;
+/// The example config of the README (its store is replaced by a temp file).
+const CONFIG: &str = include_str!("../dobrobot.example.toml");
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap()

@@ -7,18 +7,20 @@
 //! command sequences. Exhaustive `match`es make a new
 //! variant fail to compile here until it has a sample.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+mod support;
+
 use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::{
-    CheckFailure, Command, ConflictGroup, Event, GroupName, Input, LockKey, Policy, Reason,
-    Refusal, ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink,
-    decide, parse, refused,
+    CheckFailure, Command, Event, GroupName, Input, LockKey, Policy, Reason, Refusal,
+    ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink, decide,
+    parse, refused,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::schemas::{self, METADATA, validate_event, validate_metadata};
@@ -499,21 +501,14 @@ fn every_type_has_a_schema_file_and_every_file_a_type() {
 
 // --- events from the rules -------------------------------------------------------------------
 
+/// The shared policy, with bob approving too and WEB deploying web.
 fn policy() -> Policy {
-    Policy {
-        approvers: [u("alice"), u("bob")].into(),
-        admins: [u("oleg")].into(),
-        services_by_project: BTreeMap::from([
-            ("PAY".to_string(), vec![s("billing")]),
-            ("API".to_string(), vec![s("api")]),
-            ("WEB".to_string(), vec![s("web")]),
-        ]),
-        conflict_groups: vec![ConflictGroup {
-            name: g("backend-core"),
-            services: [s("api"), s("billing")].into(),
-        }],
-        ..Policy::default()
-    }
+    let mut policy = support::fixtures::policy();
+    policy.approvers.insert(u("bob"));
+    policy
+        .services_by_project
+        .insert("WEB".to_string(), vec![s("web")]);
+    policy
 }
 
 /// The system's reminder written as `remind <kind> <ticket>` in a script (no chat text parses

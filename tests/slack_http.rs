@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use support::app::TestApp;
 use support::fixtures::{WAIT, role, u, wait_until};
 use support::slack::{
-    CHANNEL, SECRET, app_mention, blocks_text, direct_message, pretty, sign, slash_command, text_of,
+    CHANNEL, HELD_BY_A_LOCK, SECRET, app_mention, blocks_text, direct_message, pretty, sign,
+    slash_command, text_of,
 };
 
 /// The request, as bob types it.
@@ -684,24 +685,7 @@ async fn two_quick_presses_leave_the_message_at_the_newest_step() {
 #[tokio::test]
 async fn a_start_refused_for_a_lock_is_told_by_dm_when_the_lock_frees() {
     let app = TestApp::spawn().await;
-    let steps = [
-        (
-            "U0BOB",
-            "dobro #PAY-1 https://wiki/x fix rounding no_need_admin",
-        ),
-        ("U0ALICE", "accept PAY-1"),
-        ("U0BOB", "dep start PAY-1"),
-        (
-            "U0CAROL",
-            "dobro #PAY-2 https://wiki/y new invoices no_need_admin",
-        ),
-        ("U0ALICE", "accept PAY-2"),
-        ("U0CAROL", "dep start PAY-2"),
-    ];
-    for (n, (user, text)) in steps.into_iter().enumerate() {
-        app.slash(user, text, &format!("trigger-{n}")).await;
-        wait_until(|| async { app.ledger_events().await.len() == n + 1 }).await;
-    }
+    app.run_steps(&HELD_BY_A_LOCK).await;
     let refused = app.ledger_events().await;
     assert!(
         refused[5].starts_with("CommandRefused by U0CAROL"),

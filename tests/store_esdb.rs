@@ -15,7 +15,7 @@ use dobrobot::answer::ReplyKind;
 use dobrobot::app::{App, Settings};
 use dobrobot::bot::Bot;
 use dobrobot::config::{Config, ConflictGroupConfig, Roles};
-use dobrobot::domain::{GroupName, Input, RoleEntry, UserId, parse};
+use dobrobot::domain::{GroupName, RoleEntry};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::follower::Follower;
 use dobrobot::ledger::{self, Decision, Ledger, LedgerError, Options, Submission};
@@ -29,6 +29,7 @@ use dobrobot::verify;
 use esdb_double::Double;
 use futures::StreamExt;
 use support::conformance::{Harness, event, events, repeated, written};
+use support::fixtures::SEED_FLOW;
 use uuid::Uuid;
 
 struct Esdb {
@@ -333,14 +334,6 @@ async fn esdb_projection_resumes_after_the_double_restarts_without_gap_or_duplic
 
 // --- unreachable and not-leader servers -------------------------------------------------------
 
-const SEED_FLOW: [(&str, &str); 5] = [
-    ("bob", "dobro #PAY-1 https://wiki/x notes"),
-    ("alice", "accept PAY-1"),
-    ("oleg", "here PAY-1"),
-    ("bob", "dep start PAY-1"),
-    ("bob", "dep finish PAY-1"),
-];
-
 fn config(double: &Double) -> Config {
     Config {
         environment: "outage".to_string(),
@@ -359,11 +352,7 @@ fn config(double: &Double) -> Config {
 }
 
 fn actor(name: &str) -> Actor {
-    Actor {
-        id: UserId::parse(name).expect("a valid user id"),
-        name: name.to_string(),
-        source: Source::Slack,
-    }
+    support::fixtures::actor(name, Source::Slack)
 }
 
 /// Sends one command through the bot; the reply's kind and text, and how long it took.
@@ -521,7 +510,7 @@ async fn esdb_ledger_command_while_not_leader_is_not_recorded_then_is() {
 // --- the ledger end to end ----------------------------------------------------------------------
 
 async fn open_ledger(store: &Arc<dyn EventStore>, environment: &str) -> Ledger {
-    let policy = config_policy();
+    let policy = support::fixtures::policy();
     Ledger::open(
         Arc::clone(store),
         ledger::stream_name(environment),
@@ -532,29 +521,12 @@ async fn open_ledger(store: &Arc<dyn EventStore>, environment: &str) -> Ledger {
     .expect("open the ledger")
 }
 
-fn config_policy() -> dobrobot::domain::Policy {
-    let config = Config {
-        roles: Roles {
-            approvers: vec![RoleEntry::parse("alice").unwrap()],
-            admins: vec![RoleEntry::parse("oleg").unwrap()],
-        },
-        services: BTreeMap::from([("PAY".to_string(), vec!["billing".to_string()])]),
-        ..Config::default()
-    };
-    config.policy().expect("a valid policy")
-}
-
+/// A command typed in Slack, redelivered under `delivery` if given.
 fn submission(who: &str, text: &str, delivery: Option<&str>) -> Submission {
-    let command = match parse(text) {
-        Ok(Input::Command(command)) => command,
-        other => panic!("`{text}` is not a command: {other:?}"),
-    };
     Submission {
-        command,
         actor: actor(who),
-        text: text.to_string(),
         delivery: delivery.map(String::from),
-        correlation_id: None,
+        ..support::fixtures::submission(who, text)
     }
 }
 

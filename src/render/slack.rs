@@ -78,6 +78,9 @@ mod tests {
             "<https://t/browse/PAY-1|PAY-1>"
         );
         assert_eq!(Slack.ticket(&ticket, None), "PAY-1");
-        assert_eq!(Slack.code("reject PAY-1 <reason>"), "`reject PAY-1 &lt;reason&gt;`");
+        assert_eq!(
+            Slack.code("reject PAY-1 <reason>"),
+            "`reject PAY-1 &lt;reason&gt;`"
+        );
     }
 }

@@ -181,6 +181,19 @@ impl TestApp {
         assert_eq!(response.text().await.unwrap(), "");
     }
 
+    /// Runs each (user, command) with the slash command, waiting for each to be recorded.
+    pub async fn run_steps(&self, steps: &[(&str, &str)]) {
+        let before = self.ledger_events().await.len();
+        for (n, (user, text)) in steps.iter().enumerate() {
+            self.slash(user, text, &format!("trigger-{before}-{n}"))
+                .await;
+            super::fixtures::wait_until(|| async {
+                self.ledger_events().await.len() == before + n + 1
+            })
+            .await;
+        }
+    }
+
     /// The ledger's event types, in order, with who recorded them.
     pub async fn ledger_events(&self) -> Vec<String> {
         self.app

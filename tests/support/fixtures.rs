@@ -70,6 +70,16 @@ pub fn submission(who: &str, text: &str) -> Submission {
     }
 }
 
+/// The seed's release, one step each: request, accept, an admin joins, start, finish (with
+/// the roles of `policy()`).
+pub const SEED_FLOW: [(&str, &str); 5] = [
+    ("bob", "dobro #PAY-1 https://wiki/x notes"),
+    ("alice", "accept PAY-1"),
+    ("oleg", "here PAY-1"),
+    ("bob", "dep start PAY-1"),
+    ("bob", "dep finish PAY-1"),
+];
+
 /// Monday 2026-03-02 09:00 UTC.
 pub fn monday() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()

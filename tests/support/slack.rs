@@ -14,6 +14,23 @@ pub const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The release channel.
 pub const CHANNEL: &str = "C0RELEASES";
 
+/// Two releases of billing in Slack: bob's PAY-1 is deploying when carol's PAY-2, accepted,
+/// is refused its start for the lock (and so waits for it).
+pub const HELD_BY_A_LOCK: [(&str, &str); 6] = [
+    (
+        "U0BOB",
+        "dobro #PAY-1 https://wiki/x fix rounding no_need_admin",
+    ),
+    ("U0ALICE", "accept PAY-1"),
+    ("U0BOB", "dep start PAY-1"),
+    (
+        "U0CAROL",
+        "dobro #PAY-2 https://wiki/y new invoices no_need_admin",
+    ),
+    ("U0ALICE", "accept PAY-2"),
+    ("U0CAROL", "dep start PAY-2"),
+];
+
 /// Slack's `v0` signature of a request body sent at `timestamp`.
 pub fn sign(secret: &str, timestamp: &str, body: &str) -> String {
     let mut mac =
