@@ -17,7 +17,7 @@ use dobrobot::app::{App, Settings};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::render::Renderer;
 use esdb_double::Double;
-use fake_slack::{FakeSlack, Outcome};
+use fake_slack::Outcome;
 use insta::assert_snapshot;
 use serde_json::{Value, json};
 
@@ -238,14 +238,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
     "#);
     let started = app.wait_thread_reply(&ts, "started by").await;
     assert_snapshot!(started, @"Deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> started by <@U0BOB> on billing. When done: `dep finish PAY-1` or `dep rollback PAY-1 &lt;reason&gt;`.");
-    let in_dm = app
-        .slack
-        .wait_for(
-            "chat.postMessage",
-            |p| p["channel"] == FakeSlack::dm_channel("U0BOB"),
-            WAIT,
-        )
-        .await;
+    let in_dm = app.wait_dm("U0BOB").await;
     assert_eq!(text_of(&in_dm), started);
 
     // ... and finishes it with the slash command.
@@ -545,36 +538,15 @@ async fn with_notify_dm_approvers_and_admins_get_direct_messages() {
     let ts = request_release(&app).await;
     let mut texts = Vec::new();
     for approver in ["U0ALICE", "U0CAROL"] {
-        let dm = app
-            .slack
-            .wait_for(
-                "chat.postMessage",
-                |p| p["channel"] == FakeSlack::dm_channel(approver),
-                WAIT,
-            )
-            .await;
+        let dm = app.wait_dm(approver).await;
         texts.push(text_of(&dm).to_string());
     }
     assert_eq!(texts[0], texts[1]);
     assert_snapshot!(texts[0], @"Release <https://tracker.example.com/browse/PAY-1|PAY-1> by <@U0BOB> waits for your approval: press *Accept* or *Reject*. See <#C0RELEASES>.");
     app.press("U0ALICE", &ts, "accept", "accept PAY-1").await;
-    let to_admin = app
-        .slack
-        .wait_for(
-            "chat.postMessage",
-            |p| p["channel"] == FakeSlack::dm_channel("U0OLEG"),
-            WAIT,
-        )
-        .await;
+    let to_admin = app.wait_dm("U0OLEG").await;
     assert_snapshot!(text_of(&to_admin), @"Release <https://tracker.example.com/browse/PAY-1|PAY-1> is accepted and needs an admin: press *I'm here*. See <#C0RELEASES>.");
-    let to_requester = app
-        .slack
-        .wait_for(
-            "chat.postMessage",
-            |p| p["channel"] == FakeSlack::dm_channel("U0BOB"),
-            WAIT,
-        )
-        .await;
+    let to_requester = app.wait_dm("U0BOB").await;
     assert_snapshot!(text_of(&to_requester), @"<@U0ALICE> accepted your release <https://tracker.example.com/browse/PAY-1|PAY-1>. See <#C0RELEASES>.");
     // No group mentions in the thread: the step's reply only.
     assert_snapshot!(app.thread(&ts).join("\n---\n"), @"<@U0ALICE> accepted <https://tracker.example.com/browse/PAY-1|PAY-1>. Next: an admin (<@U0OLEG>) joins with `here PAY-1`.");

@@ -525,7 +525,6 @@ mod through_slack {
     use serde_json::Value;
 
     use super::support::app::{TestApp, slack_config};
-    use super::support::fixtures::WAIT;
     use super::support::slack::text_of;
     use super::*;
 
@@ -613,14 +612,7 @@ mod through_slack {
         app.wait_ephemeral("U0BOB", "locked").await;
         say(&app, "U0CAROL", "dep finish PAY-1").await;
 
-        let dm = app
-            .slack
-            .wait_for(
-                "chat.postMessage",
-                |p| p["channel"] == FakeSlack::dm_channel("U0BOB"),
-                WAIT,
-            )
-            .await;
+        let dm = app.wait_dm("U0BOB").await;
         assert_snapshot!(text_of(&dm), @"The deployment of <https://tracker.example.com/browse/PAY-1|PAY-1> is over and its locks are free. You were #1 waiting to start <https://tracker.example.com/browse/PAY-2|PAY-2>. You can `dep start PAY-2` now.");
     }
 }

@@ -15,13 +15,15 @@ use tempfile::TempDir;
 
 use dobrobot::app::{App, AppError};
 use dobrobot::config::Config;
-use dobrobot::domain::{Event, Refusal, Role, RoleEntry};
+use dobrobot::domain::{Event, Refusal, Role};
 use dobrobot::envelope::{self, Recorded, Source};
 use dobrobot::slack::SlackError;
 use dobrobot::store::{Direction, ReadFrom};
 use fake_slack::envelope as socket_envelope;
 use fake_slack::{APP_ID, BOT_USER_ID, FakeSlack, TEAM_ID};
-use support::app::{TestApp, settings};
+use support::app::{TestApp, settings, slack_config};
+use support::fixtures::{role, wait_until};
+use support::slack::{app_mention, block_actions, slash_command_fields};
 
 mod support;
 
@@ -34,19 +36,15 @@ struct Harness {
     app: Option<TestApp>,
 }
 
+/// The shared Slack config, over Socket Mode: no signing secret, no tracker, and alice and oleg
+/// named by their ids.
 fn config(slack: &FakeSlack, dir: &TempDir) -> Config {
-    let mut config = Config {
-        store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
-        ..Config::default()
-    };
-    config.roles.approvers = vec![RoleEntry::parse("U0ALICE").unwrap()];
-    config.roles.admins = vec![RoleEntry::parse("U0OLEG").unwrap()];
-    config.services.insert("PAY".into(), vec!["billing".into()]);
-    config.slack.api_url = slack.api_url();
-    config.slack.bot_token = Some(fake_slack::BOT_TOKEN.into());
+    let mut config = slack_config(slack, dir);
+    config.tracker_url = None;
+    config.roles.approvers = vec![role("U0ALICE")];
+    config.roles.admins = vec![role("U0OLEG")];
+    config.slack.signing_secret = None;
     config.slack.app_token = Some(fake_slack::APP_TOKEN.into());
-    config.slack.release_channel = Some(RELEASES.into());
-    config.slack.http_addr = "127.0.0.1:0".into();
     config
 }
 
@@ -116,85 +114,15 @@ impl Harness {
     }
 }
 
-/// An `app_mention` inside an `event_callback`, as Slack's Events API documentation shows it.
-fn app_mention(event_id: &str, user: &str, text: &str, ts: &str) -> Value {
-    json!({
-        "token": "ZZZZZZWSxiZZZ2yIvs3peJ",
-        "team_id": TEAM_ID,
-        "api_app_id": APP_ID,
-        "event": {
-            "type": "app_mention",
-            "user": user,
-            "text": format!("<@{BOT_USER_ID}> {text}"),
-            "ts": ts,
-            "channel": RELEASES,
-            "event_ts": ts,
-        },
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": 1_764_061_200,
-        "authorizations": [{
-            "enterprise_id": null,
-            "team_id": TEAM_ID,
-            "user_id": BOT_USER_ID,
-            "is_bot": true,
-            "is_enterprise_install": false,
-        }],
-        "is_ext_shared_channel": false,
-        "event_context": "4-eyJldCI6ImFwcF9tZW50aW9uIiwidGlkIjoiVDBET0JSTyJ9",
-    })
-}
-
-/// A `block_actions` payload for pressing `button` (an element of a message the bot posted),
-/// as Slack's interactivity documentation shows it.
-fn block_actions(user: &str, message: &Value, button: &Value, action_ts: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": TEAM_ID },
-        "api_app_id": APP_ID,
-        "token": "9s8d9as89d8as9d8as989",
-        "container": {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": RELEASES,
-            "is_ephemeral": false,
-        },
-        "trigger_id": format!("{action_ts}.{user}.trigger"),
-        "team": { "id": TEAM_ID, "domain": "dobro-test" },
-        "enterprise": null,
-        "is_enterprise_install": false,
-        "channel": { "id": RELEASES, "name": "releases" },
-        "message": message,
-        "state": { "values": {} },
-        "response_url": "https://hooks.slack.invalid/actions/T0DOBRO/1/x",
-        "actions": [{
-            "action_id": button["action_id"],
-            "block_id": button["block_id"],
-            "text": button["text"],
-            "value": button["value"],
-            "type": "button",
-            "action_ts": action_ts,
-        }],
-    })
-}
-
-/// A slash command's fields, as Socket Mode's `slash_commands` envelope carries them.
-fn slash_command(user: &str, text: &str, trigger_id: &str) -> Value {
-    json!({
-        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "team_id": TEAM_ID,
-        "team_domain": "dobro-test",
-        "channel_id": RELEASES,
-        "channel_name": "releases",
-        "user_id": user,
-        "user_name": user.to_lowercase(),
-        "command": "/dobro",
-        "text": text,
-        "api_app_id": APP_ID,
-        "is_enterprise_install": "false",
-        "response_url": "https://hooks.slack.invalid/commands/T0DOBRO/1/x",
-        "trigger_id": trigger_id,
-    })
+/// A `block_actions` payload for pressing `button` (an element of a message the bot posted).
+fn press(user: &str, message: &Value, button: &Value) -> Value {
+    let text = |v: &Value| v.as_str().expect("a string").to_string();
+    block_actions(
+        user,
+        &text(&message["ts"]),
+        &text(&button["action_id"]),
+        &text(&button["value"]),
+    )
 }
 
 /// The button labelled `label` in a message's blocks, with its block's id added as `block_id`
@@ -247,8 +175,8 @@ async fn the_seed_flow_through_socket_mode() {
             app_mention(
                 "Ev0001",
                 "U0BOB",
-                "dobro #PAY-1 https://wiki.example.com/PAY-1 Fix billing rounding no_need_admin",
                 MENTION_TS,
+                "dobro #PAY-1 https://wiki.example.com/PAY-1 Fix billing rounding no_need_admin",
             ),
         ))
         .await;
@@ -277,12 +205,7 @@ async fn the_seed_flow_through_socket_mode() {
     let ack = h
         .push(socket_envelope::interactive(
             "env-2",
-            block_actions(
-                "U0CAROL",
-                &message,
-                &button(&message, "Accept"),
-                "1764061260.000200",
-            ),
+            press("U0CAROL", &message, &button(&message, "Accept")),
             false,
         ))
         .await;
@@ -322,12 +245,7 @@ async fn the_seed_flow_through_socket_mode() {
     let ack = h
         .push(socket_envelope::interactive(
             "env-3",
-            block_actions(
-                "U0ALICE",
-                &message,
-                &button(&message, "Accept"),
-                "1764061320.000300",
-            ),
+            press("U0ALICE", &message, &button(&message, "Accept")),
             false,
         ))
         .await;
@@ -361,7 +279,7 @@ async fn the_seed_flow_through_socket_mode() {
     let ack = h
         .push(socket_envelope::slash_commands(
             "env-4",
-            slash_command("U0CAROL", "dep start PAY-1", "1764061380.carol.start"),
+            slash_command_fields("U0CAROL", "dep start PAY-1", "1764061380.carol.start"),
         ))
         .await;
     assert_eq!(
@@ -382,7 +300,7 @@ async fn the_seed_flow_through_socket_mode() {
         }
         other => panic!("expected carol's refusal, got {other:?}"),
     }
-    wait_until(|| {
+    wait_until(|| async {
         let to_carol = h.slack.calls_to("chat.postEphemeral");
         to_carol.iter().filter(|p| p["user"] == "U0CAROL").count() == 2
     })
@@ -392,7 +310,7 @@ async fn the_seed_flow_through_socket_mode() {
     let ack = h
         .push(socket_envelope::slash_commands(
             "env-5",
-            slash_command("U0BOB", "dep start PAY-1", "1764061440.bob.start"),
+            slash_command_fields("U0BOB", "dep start PAY-1", "1764061440.bob.start"),
         ))
         .await;
     assert_eq!(ack, json!({ "envelope_id": "env-5" }));
@@ -400,7 +318,7 @@ async fn the_seed_flow_through_socket_mode() {
     let ack = h
         .push(socket_envelope::slash_commands(
             "env-6",
-            slash_command("U0BOB", "dep finish PAY-1", "1764061500.bob.finish"),
+            slash_command_fields("U0BOB", "dep finish PAY-1", "1764061500.bob.finish"),
         ))
         .await;
     assert_eq!(ack, json!({ "envelope_id": "env-6" }));
@@ -487,8 +405,8 @@ async fn the_ack_does_not_wait_for_the_work() {
         app_mention(
             "Ev0007",
             "U0BOB",
-            "dobro #PAY-7 https://wiki.example.com/PAY-7 Slow Slack",
             "1764061200.000100",
+            "dobro #PAY-7 https://wiki.example.com/PAY-7 Slow Slack",
         ),
     ));
     h.slack
@@ -573,8 +491,8 @@ async fn a_redelivered_envelope_appends_nothing() {
     let payload = app_mention(
         "Ev0002",
         "U0BOB",
-        "dobro #PAY-2 https://wiki.example.com/PAY-2 Refunds",
         "1764061200.000100",
+        "dobro #PAY-2 https://wiki.example.com/PAY-2 Refunds",
     );
     h.push(socket_envelope::events_api("env-first", payload.clone()))
         .await;
@@ -616,8 +534,8 @@ async fn a_redelivered_envelope_appends_nothing() {
         app_mention(
             "Ev0003",
             "U0BOB",
-            "dobro #PAY-3 https://wiki.example.com/PAY-3 Invoices",
             "1764061260.000200",
+            "dobro #PAY-3 https://wiki.example.com/PAY-3 Invoices",
         ),
     ))
     .await;
@@ -652,8 +570,8 @@ async fn a_redelivery_racing_the_first_delivery_appends_nothing() {
     let payload = app_mention(
         "Ev0006",
         "U0BOB",
-        "dobro #PAY-6 https://wiki.example.com/PAY-6 Twice",
         "1764061200.000100",
+        "dobro #PAY-6 https://wiki.example.com/PAY-6 Twice",
     );
     // Both on the wire before either is handled: two tasks submit the same delivery at once.
     h.slack
@@ -682,7 +600,7 @@ async fn reconnects_when_slack_recycles_or_drops_the_connection() {
 
     // Slack announces a refresh: slack-morphism opens a new connection.
     h.slack.socket_disconnect("refresh_requested");
-    wait_until(|| h.slack.socket_connections_total() > before).await;
+    wait_until(|| async { h.slack.socket_connections_total() > before }).await;
     h.slack.socket_connected(WAIT).await;
     let ack = h
         .push(socket_envelope::events_api(
@@ -690,8 +608,8 @@ async fn reconnects_when_slack_recycles_or_drops_the_connection() {
             app_mention(
                 "Ev0004",
                 "U0BOB",
-                "dobro #PAY-4 https://wiki.example.com/PAY-4 After refresh",
                 "1764061200.000100",
+                "dobro #PAY-4 https://wiki.example.com/PAY-4 After refresh",
             ),
         ))
         .await;
@@ -701,15 +619,15 @@ async fn reconnects_when_slack_recycles_or_drops_the_connection() {
     // The socket closes without warning: the same.
     let before = h.slack.socket_connections_total();
     h.slack.socket_drop_all();
-    wait_until(|| h.slack.socket_connections_total() > before).await;
+    wait_until(|| async { h.slack.socket_connections_total() > before }).await;
     h.slack.socket_connected(WAIT).await;
     h.push(socket_envelope::events_api(
         "env-after-drop",
         app_mention(
             "Ev0005",
             "U0BOB",
-            "dobro #PAY-5 https://wiki.example.com/PAY-5 After drop",
             "1764061260.000200",
+            "dobro #PAY-5 https://wiki.example.com/PAY-5 After drop",
         ),
     ))
     .await;
@@ -739,18 +657,7 @@ async fn a_rejected_app_token_is_an_error_at_start() {
 async fn shutdown_closes_the_connections() {
     let mut h = Harness::start().await;
     h.app.take().expect("started").app.stop().await;
-    wait_until(|| h.slack.socket_count() == 0).await;
-}
-
-async fn wait_until(mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(|| async { h.slack.socket_count() == 0 }).await;
 }
 
 /// `dobrobot serve` with `SLACK_APP_TOKEN` set takes commands over Socket Mode, and closes its
@@ -784,8 +691,8 @@ async fn serve_runs_socket_mode_when_the_app_token_is_set() {
         app_mention(
             "Ev0008",
             "U0BOB",
-            "dobro #PAY-8 https://wiki.example.com/PAY-8 Through serve services=billing",
             "1764061200.000100",
+            "dobro #PAY-8 https://wiki.example.com/PAY-8 Through serve services=billing",
         ),
     ));
     let ack = slack.wait_for_ack("env-serve", WAIT).await;
@@ -810,7 +717,7 @@ async fn serve_runs_socket_mode_when_the_app_token_is_set() {
         .expect("serve stops within 20s")
         .expect("serve's exit status");
     assert!(status.success(), "serve exited with {status}");
-    wait_until(|| slack.socket_count() == 0).await;
+    wait_until(|| async { slack.socket_count() == 0 }).await;
 
     let store = dobrobot::store::open(&store)
         .await

@@ -109,6 +109,9 @@ impl Presenter {
                     PAGE,
                 )
                 .await?;
+            if page.is_empty() {
+                return Ok(());
+            }
             let mut step = None;
             for raw in page.iter().take_while(|e| e.revision <= target) {
                 let recorded =

@@ -249,6 +249,14 @@ impl TestApp {
             .await
     }
 
+    /// The first direct message to `user`, once it is posted.
+    pub async fn wait_dm(&self, user: &str) -> Value {
+        let channel = FakeSlack::dm_channel(user);
+        self.slack
+            .wait_for("chat.postMessage", |p| p["channel"] == channel, WAIT)
+            .await
+    }
+
     pub async fn wait_ephemeral(&self, user: &str, contains: &str) -> String {
         let found = self
             .slack

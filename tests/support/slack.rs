@@ -121,25 +121,36 @@ pub fn block_actions(user: &str, message_ts: &str, action_id: &str, value: &str)
     })
 }
 
+/// A `/dobro` slash command's fields, as Slack sends them (a form over HTTP, the same fields as
+/// JSON in Socket Mode's `slash_commands` envelope).
+pub fn slash_command_fields(user: &str, text: &str, trigger: &str) -> Value {
+    json!({
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "team_id": fake_slack::TEAM_ID,
+        "team_domain": "dobro-test",
+        "channel_id": CHANNEL,
+        "channel_name": "releases",
+        "user_id": user,
+        "user_name": user.to_lowercase(),
+        "command": "/dobro",
+        "text": text,
+        "api_app_id": fake_slack::APP_ID,
+        "is_enterprise_install": "false",
+        "response_url": "https://hooks.slack.com/commands/T0DOBRO/34529/abcdef",
+        "trigger_id": trigger,
+    })
+}
+
+/// A `/dobro` slash command as the form Slack POSTs.
 pub fn slash_command(user: &str, text: &str, trigger: &str) -> String {
-    form(&[
-        ("token", "gIkuvaNzQIHg97ATvDxqgjtO"),
-        ("team_id", fake_slack::TEAM_ID),
-        ("team_domain", "dobro-test"),
-        ("channel_id", CHANNEL),
-        ("channel_name", "releases"),
-        ("user_id", user),
-        ("user_name", &user.to_lowercase()),
-        ("command", "/dobro"),
-        ("text", text),
-        ("api_app_id", fake_slack::APP_ID),
-        ("is_enterprise_install", "false"),
-        (
-            "response_url",
-            "https://hooks.slack.com/commands/T0DOBRO/34529/abcdef",
-        ),
-        ("trigger_id", trigger),
-    ])
+    let fields = slash_command_fields(user, text, trigger);
+    let pairs: Vec<(&str, &str)> = fields
+        .as_object()
+        .expect("an object")
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().expect("a string")))
+        .collect();
+    form(&pairs)
 }
 
 pub fn form(pairs: &[(&str, &str)]) -> String {
