@@ -27,8 +27,24 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A running `dobrobot serve`, killed when dropped (also when a test fails).
+struct Serve(Child);
+
+impl Serve {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A `dobrobot serve` on the ledger in `dir`, answering Slack's HTTP requests on `port`.
-fn serve(dir: &Path, slack: &FakeSlack, port: u16) -> Child {
+fn serve(dir: &Path, slack: &FakeSlack, port: u16) -> Serve {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dobrobot"));
     for name in dobrobot::config::ENV_OVERRIDES {
         command.env_remove(name);
@@ -47,6 +63,7 @@ fn serve(dir: &Path, slack: &FakeSlack, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("serve-{port}.log"))).expect("a log"))
         .spawn()
+        .map(Serve)
         .expect("start dobrobot serve")
 }
 
@@ -83,11 +100,6 @@ async fn slack_records(db: &str) -> Vec<Value> {
         .collect()
 }
 
-fn kill(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 #[tokio::test]
 async fn a_replica_killed_mid_post_is_repaired_by_the_other_once() {
     let slack = Arc::new(FakeSlack::start().await);
@@ -107,7 +119,7 @@ async fn a_replica_killed_mid_post_is_repaired_by_the_other_once() {
 
     // Replica A takes the request; its post of the release message never gets an answer.
     let a_port = free_port();
-    let mut a = serve(dir.path(), &slack, a_port);
+    let a = serve(dir.path(), &slack, a_port);
     healthy(&http, a_port).await;
     slack.stall("chat.postMessage", 1);
     let body = slash_command("U0BOB", "dobro #PAY-1 https://wiki/x fix rounding", "1.2.3");
@@ -142,10 +154,10 @@ async fn a_replica_killed_mid_post_is_repaired_by_the_other_once() {
 
     // Replica B starts, and A dies in the middle of its Slack call.
     let b_port = free_port();
-    let mut b = serve(dir.path(), &slack, b_port);
+    let b = serve(dir.path(), &slack, b_port);
     healthy(&http, b_port).await;
     let killed = Instant::now();
-    kill(&mut a);
+    drop(a); // SIGKILL
 
     // B posts the release message and the approvers' notice, once, with no further command.
     let posted = slack
@@ -169,7 +181,7 @@ async fn a_replica_killed_mid_post_is_repaired_by_the_other_once() {
         "{posted}"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
-    kill(&mut b);
+    drop(b);
 
     assert_eq!(
         top_level_posts(&slack, CHANNEL).len(),
