@@ -109,6 +109,17 @@ impl App {
             settings.ledger.clone(),
         )
         .await?;
+        if settings.fronts {
+            // Before the follower starts, so that its summary always comes after this line.
+            let snapshot = ledger.snapshot();
+            info!(
+                store = %crate::store::esdb::redact(&config.store),
+                %stream,
+                revision = ?snapshot.revision,
+                open_requests = snapshot.state.releases.len(),
+                "dobrobot is serving the ledger"
+            );
+        }
         let follower = Follower::start(store.clone(), stream.clone());
         let bot = Arc::new(Bot {
             ledger,

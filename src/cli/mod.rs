@@ -163,7 +163,11 @@ fn time_arg(text: &str) -> Result<DateTime<Utc>, String> {
 /// Runs the CLI; the process's exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init(cli.log_format == "json");
+    let level = match cli.command {
+        Cmd::Chat { .. } => "warn",
+        _ => "info",
+    };
+    crate::telemetry::init(cli.log_format == "json", level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {
@@ -447,14 +451,6 @@ async fn chat(config: Config, user: &str, text: &str, json: bool) -> Result<Exit
 async fn serve(config: Config) -> Result<()> {
     let mut shutdown = Shutdown::listen();
     let app = App::build(config, Settings::serve()).await?;
-    let snapshot = app.bot.ledger.snapshot();
-    tracing::info!(
-        store = %store::esdb::redact(&app.config.store),
-        stream = %app.stream,
-        revision = ?snapshot.revision,
-        open_requests = snapshot.state.releases.len(),
-        "dobrobot is serving the ledger"
-    );
     app.run_until(shutdown.wait()).await?;
     Ok(())
 }
