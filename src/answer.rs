@@ -73,12 +73,4 @@ impl Answer {
             Answer::NotRecorded(_) | Answer::CannotRead(_) => ReplyKind::Failed,
         }
     }
-
-    /// The events a command was recorded as; empty for anything else.
-    pub fn events(&self) -> &[Event] {
-        match self {
-            Answer::Accepted { events, .. } => events,
-            _ => &[],
-        }
-    }
 }

@@ -274,18 +274,12 @@ impl App {
         result
     }
 
-    /// Stops the fronts and the follower.
+    /// Closes Socket Mode (waiting for the commands it has received), then stops the rest:
+    /// dropping the app aborts its tasks, the HTTP server and the follower.
     pub async fn stop(mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-        }
-        if let Some((_, server)) = self.server.take() {
-            server.abort();
-        }
         if let Some(socket) = self.socket.take() {
             socket.shutdown().await;
         }
-        self.follower.stop();
     }
 }
 

@@ -117,15 +117,6 @@ impl Followed {
             _ => false,
         }
     }
-
-    /// Waits until the follower has read the whole ledger once; false if it stopped first.
-    pub async fn caught_up(&self) -> bool {
-        let mut changes = self.progress.clone();
-        match changes.wait_for(|p| p.caught_up || p.failed).await {
-            Ok(progress) => !progress.failed,
-            Err(_) => false,
-        }
-    }
 }
 
 /// The running follower.
@@ -161,10 +152,6 @@ impl Follower {
 
     pub fn followed(&self) -> &Followed {
         &self.followed
-    }
-
-    pub fn stop(&self) {
-        self.task.abort();
     }
 }
 

@@ -636,7 +636,8 @@ impl Renderer {
                 self.person(by),
                 self.text(reason)
             ),
-            other => self.event(other, &State::default(), &Policy::default()),
+            // `notices` makes none for other events.
+            _ => String::new(),
         }
     }
 
