@@ -1,20 +1,19 @@
 //! The one app: `serve`'s process holds exactly one subscription to the ledger stream, and the
 //! read models its follower keeps equal a fresh fold of the ledger after the seed flow through
-//! Slack and commands recorded by another process's writer. The ledger is on the EventStoreDB
-//! double, which counts the subscriptions clients open.
+//! Slack and commands recorded by another process (`dobrobot chat`). The ledger is on the
+//! EventStoreDB double, which counts the subscriptions clients open.
 
 mod support;
 
-use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 
 use dobrobot::follower::ReadModels;
-use dobrobot::ledger::{Ledger, Options};
 use dobrobot::projections::{self, AsOf};
 use dobrobot::slack::messages;
 use esdb_double::Double;
 
 use support::app::TestApp;
-use support::fixtures::{submission, t, u};
+use support::fixtures::{t, u};
 use support::slack::HELD_BY_A_LOCK;
 
 #[tokio::test]
@@ -27,23 +26,48 @@ async fn serve_holds_one_subscription_and_its_read_models_equal_a_fresh_fold() {
     app.slash("U0CAROL", "queue", "trigger-queue").await;
     app.wait_ephemeral("U0CAROL", "Release queue").await;
 
-    // Another process's writer on the same ledger: the CLI finishing PAY-1 and asking again.
-    let other = Ledger::open(
-        dobrobot::store::open(&double.url()).await.unwrap(),
-        app.app.stream.clone(),
-        Arc::new(app.app.config.policy().unwrap()),
-        Options::default(),
+    let by_serve = ledger_subscriptions(&double, &app);
+    assert_eq!(by_serve, 1, "{:?}", double.subscriptions());
+
+    // Another process: `dobrobot chat` finishing PAY-1 and asking again, on the same ledger.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dobrobot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "environment = \"test\"\nstore = \"{}\"\n[services]\nPAY = [\"billing\"]\n",
+            double.url()
+        ),
     )
-    .await
     .unwrap();
-    for (who, text) in [
-        ("U0BOB", "dep finish PAY-1"),
-        ("U0BOB", "dobro #PAY-3 https://wiki/z more no_need_admin"),
-        ("U0CAROL", "cancel PAY-3"),
-    ] {
-        other.submit(submission(who, text)).await.unwrap();
-    }
-    let last = other.snapshot().revision;
+    // One process, bob's commands on its standard input; the `queue` at the end waits for its
+    // own follower, so its subscription is surely open when it exits.
+    let mut chat = tokio::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+        .arg("--config")
+        .arg(&config)
+        .args(["chat", "--as", "U0BOB"])
+        .env_remove("DOBROBOT_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = chat.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"dep finish PAY-1\n\
+              dobro #PAY-3 https://wiki/z more no_need_admin\n\
+              cancel PAY-3\n\
+              queue\n",
+        )
+        .await
+        .unwrap();
+    drop(stdin);
+    let chat = chat.wait_with_output().await.unwrap();
+    let replies = String::from_utf8_lossy(&chat.stdout);
+    assert!(chat.status.success(), "{replies}");
+    assert!(replies.contains("Release queue:"), "{replies}");
+    let last = app.app.store.last_revision(&app.app.stream).await.unwrap();
+    assert_eq!(last, Some(8));
     assert!(
         app.app
             .followed()
@@ -66,13 +90,21 @@ async fn serve_holds_one_subscription_and_its_read_models_equal_a_fresh_fold() {
         [(u("U0CAROL"), t("PAY-2"))]
     );
 
-    let to = |stream: &str| {
-        double
-            .subscriptions()
-            .iter()
-            .filter(|s| s.as_str() == stream)
-            .count()
-    };
-    assert_eq!(to(&app.app.stream), 1, "{:?}", double.subscriptions());
-    assert_eq!(to(&messages::stream_name("test")), 0);
+    // The `chat` process followed the ledger once too; serve did not subscribe again.
+    assert_eq!(
+        ledger_subscriptions(&double, &app),
+        by_serve + 1,
+        "{:?}",
+        double.subscriptions()
+    );
+    let slack_stream = messages::stream_name("test");
+    assert!(!double.subscriptions().contains(&slack_stream));
+}
+
+fn ledger_subscriptions(double: &Double, app: &TestApp) -> usize {
+    double
+        .subscriptions()
+        .iter()
+        .filter(|s| **s == app.app.stream)
+        .count()
 }
