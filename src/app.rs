@@ -78,6 +78,8 @@ pub enum AppError {
         addr: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Http(String),
     #[error("the HTTP server stopped: {0}")]
     Server(String),
     #[error("the ledger cannot be read: the follower stopped")]
@@ -208,23 +210,38 @@ impl App {
                 front: self.slack.clone(),
             });
         let slack_events = endpoints.is_some();
-        let listener = tokio::net::TcpListener::bind(&slack.http_addr)
+        let access =
+            http::access::Access::from_config(&self.config.http).map_err(AppError::Http)?;
+        let addr = self.config.http.addr.clone();
+        let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|source| AppError::Bind {
-                addr: slack.http_addr.clone(),
+                addr: addr.clone(),
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| AppError::Bind {
-            addr: slack.http_addr.clone(),
-            source,
-        })?;
-        let router = http::router(endpoints);
+        let addr = listener
+            .local_addr()
+            .map_err(|source| AppError::Bind { addr, source })?;
+        let readiness = http::health::Readiness {
+            store: self.store.clone(),
+            stream: self.stream.clone(),
+            followed: self.followed().clone(),
+        };
+        let api = http::api::ReadApi {
+            followed: self.followed().clone(),
+            ledger: self.bot.ledger.clone(),
+            store: self.store.clone(),
+            stream: self.stream.clone(),
+        };
+        let api_open = access.is_open();
+        let router = http::router(readiness, api, access, endpoints);
         let server = tokio::spawn(async move { axum::serve(listener, router).await });
         info!(
             %addr,
             slack_events,
             slack_web_api = self.slack.is_some(),
             socket_mode = self.socket.is_some(),
+            api_open,
             "HTTP server listening"
         );
         self.server = Some((addr, server));

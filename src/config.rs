@@ -39,6 +39,8 @@ pub enum ConfigError {
     },
     #[error("environment variable {name}=`{value}`: expected true or false")]
     Bool { name: &'static str, value: String },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: &'static str, reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -57,6 +59,69 @@ pub struct Config {
     pub conflict_groups: Vec<ConflictGroupConfig>,
     /// The Slack front; tokens usually come from the environment instead.
     pub slack: SlackConfig,
+    /// `[http]`: where `serve` listens and who may read the API.
+    pub http: HttpConfig,
+}
+
+/// `[http]`: the HTTP server of `serve` (`/health`, `/ready`, the read API, Slack's endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where the HTTP server listens (`DOBROBOT_HTTP_ADDR`); loopback unless said otherwise,
+    /// because the API holds who did what.
+    pub addr: String,
+    /// SHA-256 hashes (hex, optionally `sha256:`-prefixed) of the bearer tokens that may read
+    /// `/api` (`DOBROBOT_READ_TOKENS`, comma-separated). The tokens themselves are never stored.
+    pub read_tokens: Vec<TokenHash>,
+    /// A header set by the authenticating proxy in front (e.g. oauth2-proxy's
+    /// `X-Forwarded-Email`): a request carrying it may read `/api`.
+    pub trusted_user_header: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:8080".into(),
+            read_tokens: Vec::new(),
+            trusted_user_header: None,
+        }
+    }
+}
+
+/// The SHA-256 of a read token, as configured.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    pub fn parse(text: &str) -> Result<TokenHash, String> {
+        let hex_text = text.trim();
+        let hex_text = hex_text.strip_prefix("sha256:").unwrap_or(hex_text);
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(hex_text, &mut hash).map_err(|_| {
+            "expected the token's SHA-256 as 64 hex digits (printf %s \"$TOKEN\" | sha256sum)"
+                .to_string()
+        })?;
+        Ok(TokenHash(hash))
+    }
+
+    /// The hash of a token as presented.
+    pub fn of(token: &str) -> TokenHash {
+        use sha2::Digest;
+        TokenHash(sha2::Sha256::digest(token.as_bytes()).into())
+    }
+}
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sha256:{}", hex::encode(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        TokenHash::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `[slack]`: how dobrobot reaches Slack and where it talks.
@@ -71,8 +136,6 @@ pub struct SlackConfig {
     pub signing_secret: Option<String>,
     /// The Web API's base URL (`SLACK_API_URL`); tests point it at a local fake.
     pub api_url: String,
-    /// Where the HTTP server listens (`DOBROBOT_HTTP_ADDR`).
-    pub http_addr: String,
     /// The channel where each release gets its message (`DOBROBOT_SLACK_CHANNEL`).
     pub release_channel: Option<String>,
     /// How approvers and admins are told: `"group"` mentions the configured user groups (or
@@ -108,7 +171,6 @@ impl Default for SlackConfig {
             app_token: None,
             signing_secret: None,
             api_url: "https://slack.com/api/".into(),
-            http_addr: "127.0.0.1:8080".into(),
             release_channel: None,
             notify: Notify::Group,
             backup_approvers: Vec::new(),
@@ -148,6 +210,7 @@ impl Default for Config {
             services: BTreeMap::new(),
             conflict_groups: Vec::new(),
             slack: SlackConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -167,6 +230,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "SLACK_SIGNING_SECRET",
     "SLACK_API_URL",
     "DOBROBOT_HTTP_ADDR",
+    "DOBROBOT_READ_TOKENS",
     "DOBROBOT_SLACK_CHANNEL",
 ];
 
@@ -241,7 +305,20 @@ impl Config {
             self.slack.api_url = v;
         }
         if let Some(v) = lookup("DOBROBOT_HTTP_ADDR") {
-            self.slack.http_addr = v;
+            self.http.addr = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_READ_TOKENS") {
+            self.http.read_tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|hash| {
+                    TokenHash::parse(hash).map_err(|reason| ConfigError::Env {
+                        name: "DOBROBOT_READ_TOKENS",
+                        reason,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         if let Some(v) = lookup("DOBROBOT_SLACK_CHANNEL") {
             self.slack.release_channel = secret(v);

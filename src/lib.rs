@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod migrate;
 pub mod notices;
 pub mod projections;
+pub mod read;
 pub mod reminders;
 pub mod render;
 pub mod schemas;

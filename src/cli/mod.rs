@@ -1,10 +1,8 @@
 //! The command line: `serve`, `chat`, and the read-side commands incident responders use.
 //! Parsing is clap's; each subcommand is a few lines that call the library.
 
-mod format;
 mod migrate;
 mod projections_cmd;
-mod time_arg;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -14,7 +12,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
 
 use crate::answer::ReplyKind;
 use crate::app::{App, Settings};
@@ -22,12 +19,13 @@ use crate::config::Config;
 use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue};
 use crate::envelope::{Actor, Source};
 use crate::projections::{self, AsOf, Deployments, History, Live};
+use crate::read::{self, DeploymentFilter, OutcomeFilter, Replay};
 use crate::render::Renderer;
 use crate::store::{self, EventStore};
 
-pub use format::Format;
-use format::write_rows;
-pub use time_arg::parse_time;
+pub use crate::read::parse_time;
+pub use crate::read::rows::Format;
+use crate::read::rows::write_rows;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,8 +69,22 @@ enum Cmd {
     Locks(Listing),
     /// Every release request and how it ended.
     Deployments {
+        #[arg(long, value_parser = ServiceName::parse)]
+        service: Option<ServiceName>,
+        #[arg(long, value_parser = TicketKey::parse)]
+        ticket: Option<TicketKey>,
+        /// Anyone who took part: requester, approver, admin, who started or ended it.
+        #[arg(long, value_parser = UserId::parse)]
+        actor: Option<UserId>,
+        /// open, finished, rolled_back, cancelled or rejected.
+        #[arg(long, value_parser = OutcomeFilter::parse)]
+        outcome: Option<OutcomeFilter>,
+        /// Something happened to it at or after this time.
         #[arg(long, value_parser = time_arg)]
         since: Option<DateTime<Utc>>,
+        /// Requested at or before this time.
+        #[arg(long, value_parser = time_arg)]
+        until: Option<DateTime<Utc>>,
         #[command(flatten)]
         listing: Listing,
     },
@@ -256,14 +268,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let live = build_live(&ctx, as_of(&listing)).await?;
             write_rows(&mut out, listing.format, &live.locks())?;
         }
-        Cmd::Deployments { since, listing } => {
+        Cmd::Deployments {
+            service,
+            ticket,
+            actor,
+            outcome,
+            since,
+            until,
+            listing,
+        } => {
             let deployments = build_deployments(&ctx, as_of(&listing)).await?;
-            let rows: Vec<_> = deployments
-                .all
-                .iter()
-                .filter(|d| since.is_none_or(|s| d.last_activity() >= s))
-                .cloned()
-                .collect();
+            let filter = DeploymentFilter {
+                service,
+                ticket,
+                actor,
+                outcome,
+                since,
+                until,
+            };
+            let rows = read::deployments(&deployments, &filter, None, usize::MAX).items;
             write_rows(&mut out, listing.format, &rows)?;
         }
         Cmd::History {
@@ -366,41 +389,27 @@ fn replay(
     live: &Live,
     policy: &Policy,
 ) -> Result<()> {
-    let items = live.queue(policy);
-    let locks = live.locks();
+    let replay = Replay::of(live, at, policy);
     if format == Format::Json {
-        #[derive(Serialize)]
-        struct Replay<'a> {
-            at: DateTime<Utc>,
-            revision: Option<u64>,
-            queue: &'a [crate::domain::QueueItem],
-            locks: &'a [projections::live::LockView],
-            frozen: bool,
-        }
-        let replay = Replay {
-            at,
-            revision: live.revision,
-            queue: &items,
-            locks: &locks,
-            frozen: !matches!(live.freeze(), crate::domain::state::Freeze::Off),
-        };
         serde_json::to_writer_pretty(&mut *out, &replay)?;
         writeln!(out)?;
         return Ok(());
     }
-    let revision = live.revision.map_or("none".to_string(), |r| r.to_string());
+    let revision = replay
+        .revision
+        .map_or("none".to_string(), |r| r.to_string());
     writeln!(
         out,
         "As of {} (ledger revision {revision})",
         at.to_rfc3339()
     )?;
-    if let crate::domain::state::Freeze::On { by, reason, .. } = live.freeze() {
+    if let (Some(by), Some(reason)) = (&replay.freeze.by, &replay.freeze.reason) {
         writeln!(out, "Frozen by {by}: {reason}")?;
     }
     writeln!(out, "Queue:")?;
-    write_rows(out, format, &items)?;
+    write_rows(out, format, &replay.queue)?;
     writeln!(out, "Locks:")?;
-    write_rows(out, format, &locks)
+    write_rows(out, format, &replay.locks)
 }
 
 async fn chat(config: Config, user: &str, text: &str, json: bool) -> Result<ExitCode> {

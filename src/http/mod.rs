@@ -1,14 +1,19 @@
-//! The HTTP server: `GET /health` always, and Slack's Events API, interactivity and slash
-//! command endpoints when a signing secret is configured. Slack's endpoints answer at once
-//! (Slack's 3-second rule) and leave the work to a spawned `SlackFront::handle`.
+//! The HTTP server: `GET /health` and `/ready` always, the read API under `/api` (behind the
+//! access gate), and Slack's Events API, interactivity and slash command endpoints when a
+//! signing secret is configured. Slack's endpoints answer at once (Slack's 3-second rule) and
+//! leave the work to a spawned `SlackFront::handle`. Anything else is a 404 problem.
 
+pub mod access;
+pub mod api;
 pub mod health;
+pub mod problem;
 pub mod signature;
 pub mod slack;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::get;
 
 use crate::slack::SlackFront;
@@ -22,8 +27,18 @@ pub struct SlackEndpoints {
 }
 
 /// The application's routes.
-pub fn router(slack: Option<SlackEndpoints>) -> Router {
-    let router = Router::new().route("/health", get(health::health));
+pub fn router(
+    readiness: health::Readiness,
+    api: api::ReadApi,
+    access: access::Access,
+    slack: Option<SlackEndpoints>,
+) -> Router {
+    let gated = api::routes(api).layer(middleware::from_fn_with_state(access, access::gate));
+    let router = Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready).with_state(readiness))
+        .merge(gated)
+        .fallback(problem::not_found);
     match slack {
         Some(endpoints) => router.merge(slack::routes(endpoints)),
         None => router,

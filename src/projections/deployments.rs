@@ -43,6 +43,10 @@ pub struct Deployment {
     pub lead_time_secs: Option<i64>,
     /// Revision of the request event.
     pub revision: u64,
+    /// Revision of its `DeploymentStarted`.
+    pub started_revision: Option<u64>,
+    /// Revision of the latest event about it.
+    pub last_revision: u64,
 }
 
 impl Deployment {
@@ -59,28 +63,86 @@ impl Deployment {
     }
 }
 
+/// Positions in `Deployments::all`, in ledger order.
+type Positions = Vec<usize>;
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deployments {
     /// In request order.
     pub all: Vec<Deployment>,
     open: HashMap<TicketKey, usize>,
+    /// Indexes, so that a question about one service or ticket reads only its records.
+    by_service: HashMap<ServiceName, Positions>,
+    by_ticket: HashMap<TicketKey, Positions>,
+    /// Those that started, in start order; and per service.
+    started: Positions,
+    started_by_service: HashMap<ServiceName, Positions>,
 }
 
 impl Deployments {
     /// Those that started, most recent start first.
     pub fn started(&self) -> impl Iterator<Item = &Deployment> {
-        let mut started: Vec<&Deployment> =
-            self.all.iter().filter(|d| d.started_at.is_some()).collect();
-        started.sort_by_key(|d| std::cmp::Reverse(d.started_at));
-        started.into_iter()
+        self.started.iter().rev().map(|&i| &self.all[i])
     }
 
-    /// `who SERVICE`: deployments of the service since `since`, most recent first.
+    /// `who SERVICE`: deployments of the service since `since`, most recent start first.
     pub fn who(&self, service: &ServiceName, since: Option<DateTime<Utc>>) -> Vec<&Deployment> {
-        self.started()
-            .filter(|d| d.touches(service))
+        self.who_from(service, None)
             .filter(|d| since.is_none_or(|s| d.last_activity() >= s))
             .collect()
+    }
+
+    /// The started deployments of `service`, most recent start first, from those started before
+    /// revision `before` (all when `None`).
+    pub fn who_from<'a>(
+        &'a self,
+        service: &ServiceName,
+        before: Option<u64>,
+    ) -> impl Iterator<Item = &'a Deployment> + 'a {
+        let positions = self
+            .started_by_service
+            .get(service)
+            .map_or(&[][..], Vec::as_slice);
+        let end = before.map_or(positions.len(), |before| {
+            positions.partition_point(|&i| self.all[i].started_revision < Some(before))
+        });
+        positions[..end].iter().rev().map(|&i| &self.all[i])
+    }
+
+    /// Every record in request order from those requested after revision `after`; only the
+    /// records of `service` or `ticket` when given (read from their index).
+    pub fn from<'a>(
+        &'a self,
+        service: Option<&'a ServiceName>,
+        ticket: Option<&'a TicketKey>,
+        after: Option<u64>,
+    ) -> Box<dyn Iterator<Item = &'a Deployment> + 'a> {
+        let first = |positions: &[usize]| {
+            after.map_or(0, |after| {
+                positions.partition_point(|&i| self.all[i].revision <= after)
+            })
+        };
+        let indexed = match (ticket, service) {
+            (Some(ticket), _) => Some(self.by_ticket.get(ticket)),
+            (None, Some(service)) => Some(self.by_service.get(service)),
+            (None, None) => None,
+        };
+        match indexed {
+            Some(positions) => {
+                let positions = positions.map_or(&[][..], Vec::as_slice);
+                Box::new(
+                    positions[first(positions)..]
+                        .iter()
+                        .map(|&i| &self.all[i])
+                        .filter(move |d| service.is_none_or(|s| d.touches(s))),
+                )
+            }
+            None => {
+                let start =
+                    after.map_or(0, |after| self.all.partition_point(|d| d.revision <= after));
+                Box::new(self.all[start..].iter())
+            }
+        }
     }
 
     fn open_mut(&mut self, ticket: &TicketKey) -> Option<&mut Deployment> {
@@ -116,6 +178,9 @@ impl Deployments {
 impl Projection for Deployments {
     fn apply(&mut self, recorded: &Recorded) {
         let at = recorded.metadata.recorded_at;
+        if let Some(d) = recorded.event.ticket().and_then(|t| self.open_mut(t)) {
+            d.last_revision = recorded.revision;
+        }
         match &recorded.event {
             Event::ReleaseRequested {
                 ticket,
@@ -123,7 +188,18 @@ impl Projection for Deployments {
                 services,
                 ..
             } => {
-                self.open.insert(ticket.clone(), self.all.len());
+                let position = self.all.len();
+                self.open.insert(ticket.clone(), position);
+                self.by_ticket
+                    .entry(ticket.clone())
+                    .or_default()
+                    .push(position);
+                for service in services {
+                    self.by_service
+                        .entry(service.clone())
+                        .or_default()
+                        .push(position);
+                }
                 self.all.push(Deployment {
                     ticket: ticket.clone(),
                     services: services.clone(),
@@ -141,6 +217,8 @@ impl Projection for Deployments {
                     duration_secs: None,
                     lead_time_secs: None,
                     revision: recorded.revision,
+                    started_revision: None,
+                    last_revision: recorded.revision,
                 });
             }
             Event::ReleaseApproved { ticket, approver } => {
@@ -155,9 +233,19 @@ impl Projection for Deployments {
                 }
             }
             Event::DeploymentStarted { ticket, by, .. } => {
-                if let Some(d) = self.open_mut(ticket) {
-                    d.started_at = Some(at);
-                    d.started_by = Some(by.clone());
+                let Some(&position) = self.open.get(ticket) else {
+                    return;
+                };
+                let d = &mut self.all[position];
+                d.started_at = Some(at);
+                d.started_by = Some(by.clone());
+                d.started_revision = Some(recorded.revision);
+                self.started.push(position);
+                for service in &d.services {
+                    self.started_by_service
+                        .entry(service.clone())
+                        .or_default()
+                        .push(position);
                 }
             }
             Event::DeploymentFinished { ticket, by } => {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::deployments::{Deployment, Deployments};
 use crate::domain::ServiceName;
 
-/// Most recent activity first.
+/// Most recent activity first (in ledger order, which a clock cannot skew).
 pub fn suspects<'d>(
     deployments: &'d Deployments,
     at: DateTime<Utc>,
@@ -22,6 +22,6 @@ pub fn suspects<'d>(
         .filter(|d| d.finished_at.is_none_or(|f| f >= from))
         .filter(|d| services.is_empty() || services.iter().any(|s| d.touches(s)))
         .collect();
-    found.sort_by_key(|d| std::cmp::Reverse(d.last_activity()));
+    found.sort_by_key(|d| std::cmp::Reverse(d.last_revision));
     found
 }

@@ -39,7 +39,7 @@ pub fn slack_config(slack: &FakeSlack, dir: &TempDir) -> Config {
     config.slack.signing_secret = Some(SECRET.into());
     config.slack.api_url = slack.api_url();
     config.slack.release_channel = Some(CHANNEL.into());
-    config.slack.http_addr = "127.0.0.1:0".into();
+    config.http.addr = "127.0.0.1:0".into();
     config
 }
 

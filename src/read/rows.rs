@@ -1,4 +1,5 @@
-//! Listings in three formats: a table for people, JSON for scripts, CSV for spreadsheets.
+//! A listing's rows, defined once for the CLI and the HTTP API: their JSON is their serde form,
+//! their CSV (and the CLI's table) the columns below.
 
 use std::io::Write;
 

@@ -1,0 +1,565 @@
+//! The read API under `/api/v1/`: the CLI's read commands over HTTP, answered from the
+//! follower's read models (or, for a question `at` a past point, from the ledger folded to it).
+//!
+//! Rows have the same fields as the CLI's `--format json` (`crate::read::rows`). Listings are
+//! pages: `{"items": [...], "next_cursor": N, "next": URL}` and a `Link: <URL>; rel="next"`
+//! header while more follow. `Accept: text/csv` or `application/x-ndjson` streams the whole
+//! listing instead (from the cursor, up to `limit` when one is given), a chunk of rows at a
+//! time, so a year of history is never held in memory to be sent.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use chrono::{Duration, Utc};
+use serde::Serialize;
+use serde_json::json;
+
+use super::problem::Problem;
+use crate::domain::{HistoryFilter, Policy, ServiceName};
+use crate::follower::{Followed, ReadModels};
+use crate::ledger::Ledger;
+use crate::projections::AsOf;
+use crate::read::params::Params;
+use crate::read::rows::Row;
+use crate::read::{self, DeploymentFilter, FreezeView, Page, Replay};
+use crate::store::{Direction, EventStore, ReadFrom};
+
+/// Rows per chunk of a streamed export.
+const EXPORT_CHUNK: usize = 1000;
+
+/// What the API reads.
+#[derive(Clone)]
+pub struct ReadApi {
+    pub followed: Followed,
+    pub ledger: Ledger,
+    pub store: Arc<dyn EventStore>,
+    pub stream: String,
+}
+
+pub fn routes(api: ReadApi) -> Router {
+    Router::new()
+        .route("/api/v1/queue", get(queue))
+        .route("/api/v1/locks", get(locks))
+        .route("/api/v1/freeze", get(freeze))
+        .route("/api/v1/deployments", get(deployments))
+        .route("/api/v1/history", get(history))
+        .route("/api/v1/who/{service}", get(who))
+        .route("/api/v1/suspects", get(suspects))
+        .route("/api/v1/replay", get(replay))
+        .route("/api/v1/events/{revision}", get(event))
+        .route("/api/v1/verify", get(verify))
+        .with_state(Arc::new(api))
+}
+
+type Api = State<Arc<ReadApi>>;
+
+/// The models a question reads: the follower's, or the ledger folded to a past point.
+enum Models {
+    Live(Followed),
+    AsOf(Arc<ReadModels>),
+}
+
+impl Models {
+    fn read<R>(&self, f: impl FnOnce(&ReadModels) -> R) -> R {
+        match self {
+            Models::Live(followed) => followed.read(f),
+            Models::AsOf(models) => f(models),
+        }
+    }
+}
+
+impl ReadApi {
+    fn policy(&self) -> Arc<Policy> {
+        self.ledger.policy()
+    }
+
+    /// The models for a question as of `at` (now when `None`).
+    async fn models(&self, at: Option<AsOf>) -> Result<Models, Problem> {
+        match at {
+            None | Some(AsOf::Latest) => {
+                let progress = self.followed.progress();
+                if progress.failed {
+                    return Err(Problem::unavailable(
+                        "the ledger cannot be read: the follower stopped",
+                    ));
+                }
+                if !progress.caught_up {
+                    return Err(Problem::unavailable(format!(
+                        "the read models are catching up with the ledger (at revision {})",
+                        progress.revision.map_or("none".into(), |r| r.to_string())
+                    )));
+                }
+                Ok(Models::Live(self.followed.clone()))
+            }
+            Some(as_of) => read::models_as_of(&self.store, &self.stream, as_of)
+                .await
+                .map(|models| Models::AsOf(Arc::new(models)))
+                .map_err(|error| Problem::unavailable(error.to_string())),
+        }
+    }
+}
+
+fn params(query: &Option<String>, allowed: &[&str]) -> Result<Params, Problem> {
+    Params::parse(query.as_deref(), allowed, &[], Utc::now()).map_err(Problem::from)
+}
+
+/// How a listing is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Export {
+    Csv,
+    Ndjson,
+}
+
+fn export_of(headers: &HeaderMap) -> Option<Export> {
+    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .collect();
+    if types.contains(&"text/csv") {
+        Some(Export::Csv)
+    } else if types.contains(&"application/x-ndjson") {
+        Some(Export::Ndjson)
+    } else {
+        None
+    }
+}
+
+/// A page of a listing read from the models: `(models, cursor, limit)`.
+type Query<T> = Arc<dyn Fn(&ReadModels, Option<u64>, usize) -> Page<T> + Send + Sync>;
+
+/// A listing, as a page of JSON or as a streamed export.
+struct Listing<T> {
+    models: Models,
+    query: Query<T>,
+    cursor: Option<u64>,
+    limit: usize,
+    /// The caller named a limit (an export without one is the whole listing).
+    limited: bool,
+}
+
+impl<T: Row + Send + Sync + 'static> Listing<T> {
+    fn respond(self, uri: &Uri, headers: &HeaderMap) -> Response {
+        match export_of(headers) {
+            Some(export) => self.export(export),
+            None => self.page(uri),
+        }
+    }
+
+    fn page(self, uri: &Uri) -> Response {
+        let page = self
+            .models
+            .read(|models| (self.query)(models, self.cursor, self.limit));
+        let next = page.next_cursor.map(|cursor| with_cursor(uri, cursor));
+        #[derive(Serialize)]
+        struct Body<'a, T> {
+            items: &'a [T],
+            next_cursor: Option<u64>,
+            next: Option<&'a str>,
+        }
+        let body = Body {
+            items: &page.items,
+            next_cursor: page.next_cursor,
+            next: next.as_deref(),
+        };
+        let mut response = Json(body).into_response();
+        if let Some(next) = next
+            && let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
+        {
+            response.headers_mut().insert(header::LINK, link);
+        }
+        response
+    }
+
+    fn export(self, export: Export) -> Response {
+        struct Cursor<T> {
+            listing: Listing<T>,
+            remaining: usize,
+            first: bool,
+            done: bool,
+        }
+        let remaining = if self.limited { self.limit } else { usize::MAX };
+        let start = Cursor {
+            listing: self,
+            remaining,
+            first: true,
+            done: false,
+        };
+        let chunks = futures::stream::unfold(start, move |mut at| async move {
+            if at.done {
+                return None;
+            }
+            let size = at.remaining.min(EXPORT_CHUNK);
+            let listing = &at.listing;
+            let page = listing
+                .models
+                .read(|models| (listing.query)(models, listing.cursor, size));
+            let mut bytes = Vec::new();
+            match export {
+                Export::Csv => {
+                    let mut csv = csv::WriterBuilder::new()
+                        .has_headers(false)
+                        .from_writer(&mut bytes);
+                    if at.first {
+                        let _ = csv.write_record(T::HEADERS);
+                    }
+                    for row in &page.items {
+                        let _ = csv.write_record(row.cells());
+                    }
+                    let _ = csv.flush();
+                }
+                Export::Ndjson => {
+                    for row in &page.items {
+                        if serde_json::to_writer(&mut bytes, row).is_ok() {
+                            bytes.push(b'\n');
+                        }
+                    }
+                }
+            }
+            at.first = false;
+            at.remaining -= page.items.len().min(at.remaining);
+            at.listing.cursor = page.next_cursor;
+            at.done = page.next_cursor.is_none() || at.remaining == 0;
+            Some((Ok::<_, Infallible>(Bytes::from(bytes)), at))
+        });
+        let content_type = match export {
+            Export::Csv => "text/csv; charset=utf-8",
+            Export::Ndjson => "application/x-ndjson",
+        };
+        (
+            [(header::CONTENT_TYPE, content_type)],
+            Body::from_stream(chunks),
+        )
+            .into_response()
+    }
+}
+
+/// The request's path and query with `cursor` set.
+fn with_cursor(uri: &Uri, cursor: u64) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        if name != "cursor" {
+            query.append_pair(&name, &value);
+        }
+    }
+    query.append_pair("cursor", &cursor.to_string());
+    format!("{}?{}", uri.path(), query.finish())
+}
+
+async fn queue(
+    State(api): Api,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let params = params(&query, &["at"])?;
+    let models = api.models(params.at()?).await?;
+    let policy = api.policy();
+    let query: Query<_> = Arc::new(move |m, _, _| Page::whole(m.live.queue(&policy)));
+    Ok(whole(models, query).respond(&uri, &headers))
+}
+
+async fn locks(
+    State(api): Api,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let params = params(&query, &["at"])?;
+    let models = api.models(params.at()?).await?;
+    let query: Query<_> = Arc::new(|m, _, _| Page::whole(m.live.locks()));
+    Ok(whole(models, query).respond(&uri, &headers))
+}
+
+/// A listing that is never long (the live queue, the locks): one page.
+fn whole<T>(models: Models, query: Query<T>) -> Listing<T> {
+    Listing {
+        models,
+        query,
+        cursor: None,
+        limit: usize::MAX,
+        limited: false,
+    }
+}
+
+async fn freeze(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
+    let params = params(&query, &["at"])?;
+    let models = api.models(params.at()?).await?;
+    let view = models.read(|m| FreezeView::of(m.live.freeze()));
+    Ok(Json(view).into_response())
+}
+
+fn deployment_filter(params: &Params) -> Result<DeploymentFilter, Problem> {
+    Ok(DeploymentFilter {
+        service: params.service()?,
+        ticket: params.ticket()?,
+        actor: params.actor()?,
+        outcome: params.outcome()?,
+        since: params.time("since")?,
+        until: params.time("until")?,
+    })
+}
+
+async fn deployments(
+    State(api): Api,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let params = params(
+        &query,
+        &[
+            "service", "ticket", "actor", "outcome", "since", "until", "at", "cursor", "limit",
+        ],
+    )?;
+    let filter = deployment_filter(&params)?;
+    let listing = listing(&api, &params, move |m, cursor, limit| {
+        read::deployments(&m.deployments, &filter, cursor, limit)
+    })
+    .await?;
+    Ok(listing.respond(&uri, &headers))
+}
+
+/// A paged listing with the request's `at`, `cursor` and `limit`.
+async fn listing<T>(
+    api: &ReadApi,
+    params: &Params,
+    query: impl Fn(&ReadModels, Option<u64>, usize) -> Page<T> + Send + Sync + 'static,
+) -> Result<Listing<T>, Problem> {
+    let cursor = params.cursor()?;
+    let limit = params.limit()?;
+    let models = api.models(params.at()?).await?;
+    Ok(Listing {
+        models,
+        query: Arc::new(query),
+        cursor,
+        limit,
+        limited: params.has("limit"),
+    })
+}
+
+async fn history(
+    State(api): Api,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let params = params(
+        &query,
+        &[
+            "service", "ticket", "actor", "type", "since", "until", "at", "cursor", "limit",
+        ],
+    )?;
+    let mut filter = HistoryFilter {
+        service: params.service()?,
+        ticket: params.ticket()?,
+        actor: params.actor()?,
+        event_type: params.event_type()?,
+        since: params.time("since")?,
+        until: params.time("until")?,
+    };
+    // The whole history is in the follower's models: a question as of a point cuts it there
+    // instead of folding the ledger again.
+    let mut upto = None;
+    match params.at()? {
+        Some(AsOf::Revision(r)) => upto = Some(r),
+        Some(AsOf::Time(t)) => filter.until = Some(filter.until.map_or(t, |u| u.min(t))),
+        Some(AsOf::Latest) | None => {}
+    }
+    let listing = Listing {
+        models: api.models(None).await?,
+        query: Arc::new(move |m: &ReadModels, cursor, limit| {
+            read::history(&m.history, &filter, cursor, upto, limit)
+        }),
+        cursor: params.cursor()?,
+        limit: params.limit()?,
+        limited: params.has("limit"),
+    };
+    Ok(listing.respond(&uri, &headers))
+}
+
+fn service_of(text: &str) -> Result<ServiceName, Problem> {
+    ServiceName::parse(text).map_err(|error| {
+        Problem::from(crate::read::params::ParamError {
+            parameter: "service".into(),
+            reason: error.to_string(),
+        })
+    })
+}
+
+async fn who(
+    State(api): Api,
+    Path(service): Path<String>,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let service = service_of(&service)?;
+    let params = params(
+        &query,
+        &[
+            "actor", "outcome", "since", "until", "at", "cursor", "limit",
+        ],
+    )?;
+    let filter = deployment_filter(&params)?;
+    let listing = listing(&api, &params, move |m, cursor, limit| {
+        read::who(&m.deployments, &service, &filter, cursor, limit)
+    })
+    .await?;
+    Ok(listing.respond(&uri, &headers))
+}
+
+async fn suspects(
+    State(api): Api,
+    RawQuery(query): RawQuery,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let params = Params::parse(
+        query.as_deref(),
+        &["at", "window", "service", "cursor", "limit"],
+        &["service"],
+        Utc::now(),
+    )?;
+    let window = params.window()?.unwrap_or(Duration::hours(2));
+    let services = params.all("service", |v| {
+        ServiceName::parse(v).map_err(|e| e.to_string())
+    })?;
+    let (at, as_of) = match params.at()? {
+        None | Some(AsOf::Latest) => (Utc::now(), None),
+        Some(AsOf::Time(t)) => (t, Some(AsOf::Time(t))),
+        Some(AsOf::Revision(_)) => {
+            return Err(Problem::from(crate::read::params::ParamError {
+                parameter: "at".into(),
+                reason: "suspects are found before a time, not a revision".into(),
+            }));
+        }
+    };
+    let listing = Listing {
+        models: api.models(as_of).await?,
+        query: Arc::new(move |m: &ReadModels, cursor, limit| {
+            read::suspects(&m.deployments, at, window, &services, cursor, limit)
+        }),
+        cursor: params.cursor()?,
+        limit: params.limit()?,
+        limited: params.has("limit"),
+    };
+    Ok(listing.respond(&uri, &headers))
+}
+
+async fn replay(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
+    let params = params(&query, &["at"])?;
+    let at = params.time("at")?.ok_or_else(|| {
+        Problem::from(crate::read::params::ParamError {
+            parameter: "at".into(),
+            reason: "required: the time to replay the ledger to".into(),
+        })
+    })?;
+    let models = api.models(Some(AsOf::Time(at))).await?;
+    let policy = api.policy();
+    let replay = models.read(|m| Replay::of(&m.live, at, &policy));
+    Ok(Json(replay).into_response())
+}
+
+async fn event(
+    State(api): Api,
+    Path(revision): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, Problem> {
+    params(&query, &[])?;
+    let revision: u64 = revision.trim().parse().map_err(|_| {
+        Problem::from(crate::read::params::ParamError {
+            parameter: "revision".into(),
+            reason: format!("`{revision}` is not a revision (0, 1, 2, ...)"),
+        })
+    })?;
+    let found = api
+        .store
+        .read(
+            &api.stream,
+            Direction::Forwards,
+            ReadFrom::Revision(revision),
+            1,
+        )
+        .await
+        .map_err(|error| Problem::unavailable(error.to_string()))?;
+    let Some(event) = found.into_iter().find(|e| e.revision == revision) else {
+        return Err(Problem::not_found(format!(
+            "the ledger has no event at revision {revision}"
+        )));
+    };
+    let json_of = |bytes: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .unwrap_or_else(|_| json!(String::from_utf8_lossy(bytes)))
+    };
+    Ok(Json(json!({
+        "revision": event.revision,
+        "id": event.id,
+        "type": event.event_type,
+        "data": json_of(&event.data),
+        "metadata": json_of(&event.metadata),
+        "created": event.created,
+    }))
+    .into_response())
+}
+
+async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
+    params(&query, &[])?;
+    match crate::verify::verify(&api.store, &api.stream).await {
+        Ok(report) => Ok(Json(json!({
+            "ok": true,
+            "stream": api.stream,
+            "events": report.events,
+            "last_hash": report.last_hash,
+        }))
+        .into_response()),
+        Err(crate::verify::VerifyError::Bad(bad)) => Ok(Json(json!({
+            "ok": false,
+            "stream": api.stream,
+            "bad_event": {
+                "revision": bad.revision,
+                "id": bad.id,
+                "type": bad.event_type,
+                "problem": bad.problem.to_string(),
+            },
+        }))
+        .into_response()),
+        Err(crate::verify::VerifyError::Store(error)) => {
+            Err(Problem::unavailable(error.to_string()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_keeps_the_filters_and_replaces_the_cursor() {
+        let uri: Uri = "/api/v1/history?service=billing&cursor=3&limit=2"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            with_cursor(&uri, 9),
+            "/api/v1/history?service=billing&limit=2&cursor=9"
+        );
+    }
+
+    #[test]
+    fn exports_are_chosen_by_accept() {
+        let accept = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, value.parse().unwrap());
+            export_of(&headers)
+        };
+        assert_eq!(accept("text/csv"), Some(Export::Csv));
+        assert_eq!(accept("application/x-ndjson; q=1"), Some(Export::Ndjson));
+        assert_eq!(accept("application/json, */*"), None);
+    }
+}

@@ -1,0 +1,294 @@
+//! The read side's questions, asked the same way by the CLI and the HTTP API: the filters, the
+//! pages and the views over the read models. The rows are defined once (`rows`): their JSON is
+//! their serde form on both fronts, their CSV the same columns.
+//!
+//! A page is read from the models' indexes (by ticket, service or actor), starting at a cursor
+//! (a ledger revision), so its cost grows with the page, not with the ledger.
+
+pub mod params;
+pub mod rows;
+mod time;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+pub use time::parse_time;
+
+use crate::domain::state::Freeze;
+use crate::domain::{HistoryFilter, Policy, QueueItem, ServiceName, TicketKey, UserId};
+use crate::follower::ReadModels;
+use crate::projections::live::LockView;
+use crate::projections::{
+    self, AsOf, Deployment, DeploymentOutcome, Deployments, History, HistoryEntry, Live,
+    ProjectionError,
+};
+use crate::store::EventStore;
+
+/// A page's size unless the caller says otherwise, and the most it may say.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Where the next page starts, when there may be one.
+    pub next_cursor: Option<u64>,
+}
+
+impl<T> Page<T> {
+    /// The whole of a short listing (the queue, the locks): there is no next page.
+    pub fn whole(items: Vec<T>) -> Page<T> {
+        Page {
+            items,
+            next_cursor: None,
+        }
+    }
+}
+
+/// The first `limit` of `items`, and the cursor after the last of them if more follow.
+fn page<'a, T: Clone + 'a>(
+    items: impl Iterator<Item = &'a T>,
+    limit: usize,
+    cursor_of: impl Fn(&T) -> u64,
+) -> Page<T> {
+    let mut items: Vec<T> = items.take(limit.saturating_add(1)).cloned().collect();
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor_of)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+/// How a release ended, or that it has not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeFilter {
+    Open,
+    Ended(DeploymentOutcome),
+}
+
+impl OutcomeFilter {
+    pub const NAMES: [&'static str; 5] =
+        ["open", "finished", "rolled_back", "cancelled", "rejected"];
+
+    pub fn parse(text: &str) -> Result<OutcomeFilter, String> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "open" => OutcomeFilter::Open,
+            "finished" => OutcomeFilter::Ended(DeploymentOutcome::Finished),
+            "rolled_back" | "rolledback" => OutcomeFilter::Ended(DeploymentOutcome::RolledBack),
+            "cancelled" => OutcomeFilter::Ended(DeploymentOutcome::Cancelled),
+            "rejected" => OutcomeFilter::Ended(DeploymentOutcome::Rejected),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not an outcome: one of {}",
+                    Self::NAMES.join(", ")
+                ));
+            }
+        })
+    }
+
+    fn matches(&self, d: &Deployment) -> bool {
+        match self {
+            OutcomeFilter::Open => d.outcome.is_none(),
+            OutcomeFilter::Ended(outcome) => d.outcome == Some(*outcome),
+        }
+    }
+}
+
+/// Which release records a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploymentFilter {
+    pub service: Option<ServiceName>,
+    pub ticket: Option<TicketKey>,
+    /// Anyone who took part: requester, approver, admin, who started or ended it.
+    pub actor: Option<UserId>,
+    pub outcome: Option<OutcomeFilter>,
+    /// Something happened to it at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Requested at or before this time.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl DeploymentFilter {
+    pub fn matches(&self, d: &Deployment) -> bool {
+        let took_part = |actor: &UserId| {
+            [&d.approver, &d.admin, &d.started_by, &d.ended_by]
+                .into_iter()
+                .any(|who| who.as_ref() == Some(actor))
+                || &d.requester == actor
+        };
+        self.service.as_ref().is_none_or(|s| d.touches(s))
+            && self.ticket.as_ref().is_none_or(|t| &d.ticket == t)
+            && self.actor.as_ref().is_none_or(took_part)
+            && self.outcome.is_none_or(|o| o.matches(d))
+            && self.since.is_none_or(|s| d.last_activity() >= s)
+            && self.until.is_none_or(|u| d.requested_at <= u)
+    }
+}
+
+/// Every release record that matches, in request order, after the cursor.
+pub fn deployments(
+    models: &Deployments,
+    filter: &DeploymentFilter,
+    after: Option<u64>,
+    limit: usize,
+) -> Page<Deployment> {
+    let records = models
+        .from(filter.service.as_ref(), filter.ticket.as_ref(), after)
+        .filter(|d| filter.matches(d));
+    page(records, limit, |d| d.revision)
+}
+
+/// `who SERVICE`: the deployments of the service that match, most recent start first, started
+/// before the cursor.
+pub fn who(
+    models: &Deployments,
+    service: &ServiceName,
+    filter: &DeploymentFilter,
+    before: Option<u64>,
+    limit: usize,
+) -> Page<Deployment> {
+    let records = models
+        .who_from(service, before)
+        .filter(|d| filter.matches(d));
+    page(records, limit, |d| d.started_revision.unwrap_or(d.revision))
+}
+
+/// What changed before it broke: the deployments running or ended on `services` in the `window`
+/// before `at`, latest first, before the cursor. `models` must be as of `at`.
+pub fn suspects(
+    models: &Deployments,
+    at: DateTime<Utc>,
+    window: Duration,
+    services: &[ServiceName],
+    before: Option<u64>,
+    limit: usize,
+) -> Page<Deployment> {
+    let found = projections::suspects(models, at, window, services);
+    let records = found
+        .into_iter()
+        .filter(|d| before.is_none_or(|b| d.last_revision < b));
+    page(records, limit, |d| d.last_revision)
+}
+
+/// The audit history that matches, oldest first, after the cursor and up to `upto` (a revision
+/// the history is cut at, for a question "as of").
+pub fn history(
+    models: &History,
+    filter: &HistoryFilter,
+    after: Option<u64>,
+    upto: Option<u64>,
+    limit: usize,
+) -> Page<HistoryEntry> {
+    let entries = models
+        .matching_after(filter, after)
+        .take_while(|e| upto.is_none_or(|u| e.revision <= u));
+    page(entries, limit, |e| e.revision)
+}
+
+/// The freeze, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FreezeView {
+    pub frozen: bool,
+    pub by: Option<UserId>,
+    pub since: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// The services frozen; `None` with `frozen`: every service.
+    pub services: Option<Vec<ServiceName>>,
+}
+
+impl FreezeView {
+    pub fn of(freeze: &Freeze) -> FreezeView {
+        match freeze {
+            Freeze::Off => FreezeView {
+                frozen: false,
+                by: None,
+                since: None,
+                reason: None,
+                services: None,
+            },
+            Freeze::On {
+                by,
+                since,
+                reason,
+                services,
+            } => FreezeView {
+                frozen: true,
+                by: Some(by.clone()),
+                since: Some(*since),
+                reason: Some(reason.to_string()),
+                services: services.clone(),
+            },
+        }
+    }
+}
+
+/// The queue, the locks and the freeze as they were at a time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replay {
+    pub at: DateTime<Utc>,
+    /// The last revision recorded by then.
+    pub revision: Option<u64>,
+    pub queue: Vec<QueueItem>,
+    pub locks: Vec<LockView>,
+    pub frozen: bool,
+    pub freeze: FreezeView,
+}
+
+impl Replay {
+    pub fn of(live: &Live, at: DateTime<Utc>, policy: &Policy) -> Replay {
+        let freeze = FreezeView::of(live.freeze());
+        Replay {
+            at,
+            revision: live.revision,
+            queue: live.queue(policy),
+            locks: live.locks(),
+            frozen: freeze.frozen,
+            freeze,
+        }
+    }
+}
+
+/// The read models as of a point in the ledger, folded from the store.
+pub async fn models_as_of(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
+    as_of: AsOf,
+) -> Result<ReadModels, ProjectionError> {
+    let mut models = ReadModels::default();
+    projections::build(store, stream, as_of, &mut models).await?;
+    Ok(models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_names_its_next_cursor_only_when_more_follow() {
+        let numbers: Vec<u64> = (1..=5).collect();
+        let first = page(numbers.iter(), 2, |n| *n);
+        assert_eq!(first.items, [1, 2]);
+        assert_eq!(first.next_cursor, Some(2));
+        let last = page(numbers[4..].iter(), 2, |n| *n);
+        assert_eq!(last.items, [5]);
+        assert_eq!(last.next_cursor, None);
+        let exact = page(numbers[3..].iter(), 2, |n| *n);
+        assert_eq!(exact.next_cursor, None, "no empty page after an exact fit");
+    }
+
+    #[test]
+    fn outcomes_parse_by_name() {
+        assert_eq!(OutcomeFilter::parse("open").unwrap(), OutcomeFilter::Open);
+        assert_eq!(
+            OutcomeFilter::parse("Rolled_Back").unwrap(),
+            OutcomeFilter::Ended(DeploymentOutcome::RolledBack)
+        );
+        let error = OutcomeFilter::parse("exploded").unwrap_err();
+        assert!(error.contains("rolled_back"), "{error}");
+    }
+}
