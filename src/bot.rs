@@ -13,6 +13,7 @@ use crate::domain::{Input, Query, parse, queue};
 use crate::envelope::Actor;
 use crate::follower::Followed;
 use crate::ledger::{Decision, Ledger, Submission};
+use crate::metrics::METRICS;
 
 /// How long a query waits for the follower to reach the writer's revision.
 const QUERY_WAIT: Duration = Duration::from_secs(5);
@@ -33,6 +34,7 @@ impl Bot {
             Input::Query(query) => return self.answer(query).await,
             Input::Command(command) => command,
         };
+        let verb = command.verb();
         let submission = Submission {
             command,
             actor,
@@ -40,7 +42,7 @@ impl Bot {
             delivery,
             correlation_id: None,
         };
-        match self.ledger.submit(submission).await {
+        let answer = match self.ledger.submit(submission).await {
             Ok(outcome) => match outcome.result {
                 Decision::Accepted(events) => Answer::Accepted {
                     revision: outcome.revision,
@@ -52,7 +54,18 @@ impl Bot {
                 Decision::AlreadyRecorded => Answer::AlreadyRecorded,
             },
             Err(error) => Answer::NotRecorded(error.to_string()),
-        }
+        };
+        let outcome = match &answer {
+            Answer::Accepted { .. } => "accepted",
+            Answer::Refused(refusal) => {
+                METRICS.refusal(refusal);
+                "refused"
+            }
+            Answer::AlreadyRecorded => "already_recorded",
+            _ => "not_recorded",
+        };
+        METRICS.command(verb, outcome);
+        answer
     }
 
     async fn answer(&self, query: Query) -> Answer {

@@ -260,7 +260,10 @@ impl Writer {
             let append = self
                 .store
                 .append(&self.stream, expected, draft.events.clone());
-            match tokio::time::timeout(self.options.store_timeout, append).await {
+            let started = std::time::Instant::now();
+            let appended = tokio::time::timeout(self.options.store_timeout, append).await;
+            crate::metrics::METRICS.append(started.elapsed());
+            match appended {
                 Err(_) => return Err(LedgerError::Timeout(self.options.store_timeout)),
                 Ok(Ok(result)) if result.written => {
                     return Ok(self.commit(draft, Some(result.first_revision)));

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod follower;
 pub mod http;
 pub mod ledger;
+pub mod metrics;
 pub mod migrate;
 pub mod notices;
 pub mod projections;

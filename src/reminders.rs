@@ -206,6 +206,7 @@ impl Scheduler {
         match self.sink.remind(due, text).await {
             Ok(()) => {
                 info!(ticket = %due.ticket, kind = %due.kind, "reminder posted");
+                crate::metrics::METRICS.reminder_sent(&due.kind.to_string());
                 true
             }
             Err(error) => {

@@ -1,4 +1,4 @@
-//! The HTTP server: `GET /health` and `/ready` always, the read API under `/api` (behind the
+//! The HTTP server: `GET /health`, `/ready` and `/metrics` always, the read API under `/api` (behind the
 //! access gate), and Slack's Events API, interactivity and slash command endpoints when a
 //! signing secret is configured. Slack's endpoints answer at once (Slack's 3-second rule) and
 //! leave the work to a spawned `SlackFront::handle`. Anything else is a 404 problem.
@@ -6,6 +6,7 @@
 pub mod access;
 pub mod api;
 pub mod health;
+pub mod metrics;
 pub mod problem;
 pub mod signature;
 pub mod slack;
@@ -36,7 +37,8 @@ pub fn router(
     let gated = api::routes(api).layer(middleware::from_fn_with_state(access, access::gate));
     let router = Router::new()
         .route("/health", get(health::health))
-        .route("/ready", get(health::ready).with_state(readiness))
+        .route("/ready", get(health::ready).with_state(readiness.clone()))
+        .route("/metrics", get(metrics::metrics).with_state(readiness))
         .merge(gated)
         .fallback(problem::not_found);
     match slack {

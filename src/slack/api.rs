@@ -14,6 +14,7 @@ use slack_morphism::prelude::*;
 use tracing::warn;
 
 use super::error::SlackError;
+use crate::metrics::METRICS;
 
 /// How often one call is tried after `429`s, and the longest wait honoured.
 const MAX_ATTEMPTS: usize = 5;
@@ -180,8 +181,12 @@ where
     let mut attempt = 1;
     loop {
         match call().await {
-            Ok(value) => return Ok(value),
+            Ok(value) => {
+                METRICS.slack_call(method, false);
+                return Ok(value);
+            }
             Err(SlackClientError::RateLimitError(limit)) if attempt < MAX_ATTEMPTS => {
+                METRICS.slack_call(method, true);
                 let wait = limit
                     .retry_after
                     .unwrap_or(Duration::from_secs(1))
@@ -191,6 +196,7 @@ where
                 attempt += 1;
             }
             Err(error) => {
+                METRICS.slack_call(method, true);
                 return Err(SlackError::Call {
                     method,
                     detail: error.to_string(),
