@@ -965,16 +965,28 @@ fn serve_follows_the_ledger_as_commands_are_recorded() {
 
     let site = Site::new();
     site.done("bob", "dobro #PAY-1 https://wiki/x Fix billing rounding");
-    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(&site.config)
-        .current_dir(site.path())
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start serve");
+    /// Stopped when the test ends, also when it fails.
+    struct Serve(std::process::Child);
+    impl Drop for Serve {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    // Its own free port, so that nothing else listening on the default one matters.
+    let mut serve = Serve(
+        std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&site.config)
+            .current_dir(site.path())
+            .env("RUST_LOG", "info")
+            .env("DOBROBOT_HTTP_ADDR", "127.0.0.1:0")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start serve"),
+    );
     let (lines, logged) = mpsc::channel::<Value>();
-    let stderr = serve.stderr.take().expect("piped stderr");
+    let stderr = serve.0.stderr.take().expect("piped stderr");
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let json = serde_json::from_str(&line).expect("every log line is JSON");
@@ -1005,7 +1017,5 @@ fn serve_follows_the_ledger_as_commands_are_recorded() {
     assert_eq!(recorded["fields"]["event"], "ReleaseApproved");
     assert_eq!(recorded["fields"]["ticket"], "PAY-1");
     assert_eq!(recorded["fields"]["actor"], "alice");
-
-    serve.kill().expect("stop serve");
-    serve.wait().expect("serve stopped");
+    drop(serve);
 }
