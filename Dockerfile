@@ -6,11 +6,15 @@
 #
 #   docker build -t dobrobot .
 #   docker run --rm -e DOBROBOT_STORE='esdb://host:2113?tls=false' dobrobot
+#   docker run --rm -e DOBROBOT_HTTP_ADDR=0.0.0.0:8080 -p 127.0.0.1:8080:8080 dobrobot
 #
 # Configuration comes from the environment (DOBROBOT_STORE, DOBROBOT_ENVIRONMENT,
 # DOBROBOT_APPROVERS, ...; see the README) or from a TOML file mounted and named by
 # DOBROBOT_CONFIG. Unless DOBROBOT_STORE names another store, the ledger is the embedded SQLite
-# file in the /var/lib/dobrobot volume.
+# file in the /var/lib/dobrobot volume. The HTTP server (/health, /ready, the read API) listens
+# on DOBROBOT_HTTP_ADDR, loopback by default, so a container that is to answer from outside sets
+# it to 0.0.0.0:8080 and publishes the port. The runtime has bash but no curl: the compose
+# files' healthcheck asks /ready through bash's /dev/tcp.
 
 FROM rust:1.95-slim-trixie AS builder
 WORKDIR /src
