@@ -1019,3 +1019,59 @@ fn serve_follows_the_ledger_as_commands_are_recorded() {
     assert_eq!(recorded["fields"]["actor"], "alice");
     drop(serve);
 }
+
+// --- usage -----------------------------------------------------------------------------------
+
+/// Every command's `--help` ends with an example of it.
+#[test]
+fn every_command_shows_an_example() {
+    let site = Site::new();
+    for command in [
+        vec!["serve"],
+        vec!["chat"],
+        vec!["queue"],
+        vec!["locks"],
+        vec!["deployments"],
+        vec!["history"],
+        vec!["who"],
+        vec!["replay"],
+        vec!["suspects"],
+        vec!["verify"],
+        vec!["migrate"],
+        vec!["projections", "install"],
+    ] {
+        let mut args = command.clone();
+        args.push("--help");
+        let output = site.cmd(&args).output().unwrap();
+        let help = String::from_utf8_lossy(&output.stdout);
+        let example = format!("dobrobot {}", command.join(" "));
+        assert!(
+            help.contains("Example:") && help.contains(&example),
+            "{command:?}:\n{help}"
+        );
+    }
+}
+
+/// A flag a command would ignore, or an event type the ledger does not have, is a usage error
+/// (exit 2), not a silent empty answer.
+#[test]
+fn ignored_flags_and_unknown_event_types_are_usage_errors() {
+    let site = Site::new();
+    let replay = site
+        .cmd(&["replay", "--at", "now", "--revision", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&replay.stderr).contains("--revision does not apply"));
+    let history = site
+        .cmd(&["history", "--type", "Exploded"])
+        .output()
+        .unwrap();
+    assert_eq!(history.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&history.stderr).contains("DeploymentStarted"));
+    let fine = site
+        .cmd(&["history", "--type", "deploymentstarted"])
+        .output()
+        .unwrap();
+    assert!(fine.status.success());
+}

@@ -49,10 +49,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run the service: follow the ledger, serve HTTP (`/health`, Slack's endpoints), and run
-    /// the Slack front and reminders when Slack is configured.
+    /// Run the service: follow the ledger, serve HTTP (`/health`, `/ready`, `/metrics`, the read
+    /// API under `/api`, Slack's endpoints), and run the Slack front and reminders when Slack is
+    /// configured.
+    #[command(
+        after_help = "Example:\n  DOBROBOT_HTTP_ADDR=127.0.0.1:8080 dobrobot serve\n  curl -s 127.0.0.1:8080/api/v1/queue"
+    )]
     Serve,
     /// Run one command as USER and print the bot's reply; without TEXT, read commands line by line.
+    #[command(after_help = "Example:\n  dobrobot chat --as alice \"accept PAY-1\"")]
     Chat {
         /// The user the command comes from (a Slack user id or a name from the config's roles).
         #[arg(long = "as", value_name = "USER")]
@@ -64,10 +69,15 @@ enum Cmd {
         json: bool,
     },
     /// The open requests, their place in line and what they wait for.
+    #[command(after_help = "Example:\n  dobrobot queue --format json")]
     Queue(Listing),
     /// Held locks.
+    #[command(after_help = "Example:\n  dobrobot locks --revision 120")]
     Locks(Listing),
     /// Every release request and how it ended.
+    #[command(
+        after_help = "Example:\n  dobrobot deployments --service billing --outcome rolled_back --since '30d ago'"
+    )]
     Deployments {
         #[arg(long, value_parser = ServiceName::parse)]
         service: Option<ServiceName>,
@@ -89,6 +99,7 @@ enum Cmd {
         listing: Listing,
     },
     /// The audit history, filtered.
+    #[command(after_help = "Example:\n  dobrobot history --ticket PAY-1 --format csv > pay-1.csv")]
     History {
         #[arg(long, value_parser = ServiceName::parse)]
         service: Option<ServiceName>,
@@ -97,7 +108,7 @@ enum Cmd {
         #[arg(long, value_parser = UserId::parse)]
         actor: Option<UserId>,
         /// Event type, e.g. DeploymentStarted.
-        #[arg(long = "type")]
+        #[arg(long = "type", value_parser = event_type_arg)]
         event_type: Option<String>,
         #[arg(long, value_parser = time_arg)]
         since: Option<DateTime<Utc>>,
@@ -107,6 +118,7 @@ enum Cmd {
         listing: Listing,
     },
     /// Who deployed a service, most recent first.
+    #[command(after_help = "Example:\n  dobrobot who billing --since '7d ago'")]
     Who {
         #[arg(value_parser = ServiceName::parse)]
         service: ServiceName,
@@ -116,6 +128,7 @@ enum Cmd {
         listing: Listing,
     },
     /// The queue and the locks as they were at a time.
+    #[command(after_help = "Example:\n  dobrobot replay --at '2026-11-25 03:12'")]
     Replay {
         #[arg(long, value_parser = time_arg)]
         at: DateTime<Utc>,
@@ -123,6 +136,9 @@ enum Cmd {
         listing: Listing,
     },
     /// Deployments on the services in the window before a time: what changed before it broke.
+    #[command(
+        after_help = "Example:\n  dobrobot suspects --at '2026-11-25 03:12' --window 2h --service billing"
+    )]
     Suspects {
         #[arg(long, value_parser = time_arg)]
         at: DateTime<Utc>,
@@ -135,9 +151,13 @@ enum Cmd {
         listing: Listing,
     },
     /// Check the ledger: contiguous revisions, intact hash chain, valid events.
+    #[command(after_help = "Example:\n  dobrobot verify")]
     Verify,
     /// Copy the ledger between two stores (e.g. sqlite://... to esdb://...), keeping event ids,
     /// order, metadata and the hash chain; running it again appends nothing.
+    #[command(
+        after_help = "Example:\n  dobrobot migrate --from sqlite://data/ledger.db --to 'esdb://localhost:2113?tls=false'"
+    )]
     Migrate {
         /// Source store URL.
         #[arg(long)]
@@ -154,6 +174,9 @@ enum Cmd {
 #[derive(Debug, Subcommand)]
 enum ProjectionsCmd {
     /// Create or update the server-side projections (projections/*.js) in EventStoreDB.
+    #[command(
+        after_help = "Example:\n  dobrobot --store 'esdb://localhost:2113?tls=false' projections install"
+    )]
     Install,
 }
 
@@ -165,6 +188,15 @@ struct Listing {
     /// Build as of this revision instead of the latest.
     #[arg(long)]
     revision: Option<u64>,
+}
+
+/// An event type as the ledger names it (any case).
+fn event_type_arg(text: &str) -> Result<String, String> {
+    crate::domain::Event::TYPES
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(text.trim()))
+        .map(|t| t.to_string())
+        .ok_or_else(|| format!("one of {}", crate::domain::Event::TYPES.join(", ")))
 }
 
 /// A time argument, relative forms counted from now.
@@ -324,6 +356,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             write_rows(&mut out, listing.format, &rows)?;
         }
         Cmd::Replay { at, listing } => {
+            if let Some(code) = no_revision(&listing, "replay") {
+                return Ok(code);
+            }
             let live = build_live(&ctx, AsOf::Time(at)).await?;
             replay(&mut out, listing.format, at, &live, &ctx.policy)?;
         }
@@ -333,6 +368,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             service,
             listing,
         } => {
+            if let Some(code) = no_revision(&listing, "suspects") {
+                return Ok(code);
+            }
             let deployments = build_deployments(&ctx, AsOf::Time(at)).await?;
             let rows: Vec<_> = projections::suspects(&deployments, at, window, &service)
                 .into_iter()
@@ -364,6 +402,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `replay` and `suspects` are as of `--at`: a `--revision` would be ignored, so it is refused
+/// as a usage error (exit 2, as clap's own).
+fn no_revision(listing: &Listing, command: &str) -> Option<ExitCode> {
+    listing.revision.map(|_| {
+        eprintln!("error: {command} is as of --at (a time); --revision does not apply");
+        ExitCode::from(2)
+    })
 }
 
 fn as_of(listing: &Listing) -> AsOf {

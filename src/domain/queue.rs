@@ -4,6 +4,7 @@
 //! queue can never promise a start that the ledger would refuse.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::decide::start_blockers;
 use super::policy::Policy;
@@ -12,7 +13,7 @@ use super::state::{AdminPresence, Stage, State};
 use super::types::{LockKey, ReleaseStatus, ServiceName, TicketKey, UserId, WikiLink};
 
 /// One thing an open release waits for before it can start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Waiting {
     Approval,
@@ -22,7 +23,7 @@ pub enum Waiting {
     Turn { ahead: TicketKey },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct QueueItem {
     pub ticket: TicketKey,
     pub services: Vec<ServiceName>,

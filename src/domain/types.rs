@@ -14,6 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use utoipa::ToSchema;
 
 /// Why a piece of text is not the thing it was meant to be.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -33,7 +34,7 @@ pub enum ParseValueError {
 }
 
 /// A tracker ticket such as `PAY-123`, stored upper-case.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct TicketKey(String);
 
@@ -69,7 +70,7 @@ impl TicketKey {
 }
 
 /// A deployable service, stored lower-case.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct ServiceName(String);
 
@@ -95,7 +96,7 @@ impl ServiceName {
 
 /// Who did something: a Slack user id (`U01ABC`) or a CLI user name. Case is kept, because Slack
 /// ids are case-sensitive identifiers.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
 
@@ -127,7 +128,7 @@ impl UserId {
 /// existed may hold any non-empty name (the schema's only rule). The lock keys built from the
 /// config must equal the ones read back from such a ledger, so the name is kept as written,
 /// trimmed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct GroupName(String);
 
@@ -232,7 +233,7 @@ impl From<RoleEntry> for String {
 }
 
 /// A link to the release notes or wiki page: http or https, nothing else.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct WikiLink(String);
 
@@ -310,7 +311,7 @@ text_newtype_impls!(TicketKey, ServiceName, GroupName, UserId, WikiLink, Reason)
 // `event` and `state`, so that the domain's modules import in one direction only.
 
 /// Where an open release is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseStatus {
     Requested,
@@ -319,7 +320,7 @@ pub enum ReleaseStatus {
 }
 
 /// A lock is on a service or on a conflict group of services.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum LockKey {
     Service(ServiceName),

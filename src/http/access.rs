@@ -59,7 +59,9 @@ impl Access {
         let Some(token) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
         else {
             return false;
         };
@@ -119,6 +121,7 @@ mod tests {
         let gated = access(&["s3cret", "other"], Some("X-Forwarded-Email"));
         assert!(!gated.allows(&headers(&[])));
         assert!(gated.allows(&headers(&[("authorization", "Bearer other")])));
+        assert!(gated.allows(&headers(&[("authorization", "bearer s3cret")])));
         assert!(!gated.allows(&headers(&[("authorization", "Bearer s3cre")])));
         assert!(!gated.allows(&headers(&[("authorization", "s3cret")])));
         assert!(gated.allows(&headers(&[("x-forwarded-email", "a@example.com")])));

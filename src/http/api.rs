@@ -18,13 +18,16 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use chrono::{Duration, Utc};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::problem::Problem;
+use crate::domain::QueueItem;
 use crate::domain::{HistoryFilter, Policy, ServiceName};
 use crate::follower::{Followed, ReadModels};
 use crate::ledger::Ledger;
 use crate::projections::AsOf;
+use crate::projections::live::LockView;
+use crate::projections::{Deployment, HistoryEntry};
 use crate::read::params::Params;
 use crate::read::rows::Row;
 use crate::read::{self, DeploymentFilter, FreezeView, Page, Replay};
@@ -32,6 +35,56 @@ use crate::store::{Direction, EventStore, ReadFrom};
 
 /// Rows per chunk of a streamed export.
 const EXPORT_CHUNK: usize = 1000;
+
+/// A page of a listing, as JSON.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageOf<T> {
+    pub items: Vec<T>,
+    /// The `cursor` of the next page; `null` on the last.
+    pub next_cursor: Option<u64>,
+    /// The next page's path and query (also in the `Link` header); `null` on the last.
+    pub next: Option<String>,
+}
+
+/// One event as the ledger stores it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredEvent {
+    pub revision: u64,
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The event's data, as `schemas/<type>.json` describes it.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    /// Who, from where, the command as typed, when, and the hash chain.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// When the store wrote it (the store's clock).
+    pub created: chrono::DateTime<Utc>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verified {
+    /// Revisions contiguous, the hash chain intact, every event valid.
+    pub ok: bool,
+    pub stream: String,
+    /// How many events were checked (when `ok`).
+    pub events: Option<u64>,
+    /// The hash of the last event (when `ok`).
+    pub last_hash: Option<String>,
+    /// The first bad event (unless `ok`).
+    pub bad_event: Option<BadEvent>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BadEvent {
+    pub revision: u64,
+    pub id: uuid::Uuid,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub problem: String,
+}
 
 /// What the API reads.
 #[derive(Clone)]
@@ -41,6 +94,22 @@ pub struct ReadApi {
     pub store: Arc<dyn EventStore>,
     pub stream: String,
 }
+
+/// The API's OpenAPI document, generated from the handlers' annotations and the rows' types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "dobrobot read API",
+        description = "Who released what, when: the release ledger's read models over HTTP. \
+                       Every listing is paged by a cursor (a ledger revision) and exports as CSV \
+                       or NDJSON; errors are RFC 9457 problems.",
+    ),
+    paths(queue, locks, freeze, deployments, history, who, suspects, replay, event, verify,
+          super::health::health, super::health::ready),
+    tags((name = "ledger", description = "The ledger's read models"),
+         (name = "service", description = "The process"))
+)]
+pub struct ApiDoc;
 
 pub fn routes(api: ReadApi) -> Router {
     Router::new()
@@ -157,21 +226,16 @@ impl<T: Row + Send + Sync + 'static> Listing<T> {
             .models
             .read(|models| (self.query)(models, self.cursor, self.limit));
         let next = page.next_cursor.map(|cursor| with_cursor(uri, cursor));
-        #[derive(Serialize)]
-        struct Body<'a, T> {
-            items: &'a [T],
-            next_cursor: Option<u64>,
-            next: Option<&'a str>,
-        }
-        let body = Body {
-            items: &page.items,
+        let link = next
+            .as_ref()
+            .and_then(|next| HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")).ok());
+        let body = PageOf {
+            items: page.items,
             next_cursor: page.next_cursor,
-            next: next.as_deref(),
+            next,
         };
         let mut response = Json(body).into_response();
-        if let Some(next) = next
-            && let Ok(link) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\""))
-        {
+        if let Some(link) = link {
             response.headers_mut().insert(header::LINK, link);
         }
         response
@@ -252,6 +316,25 @@ fn with_cursor(uri: &Uri, cursor: u64) -> String {
     format!("{}?{}", uri.path(), query.finish())
 }
 
+/// The open requests, their place in line and what each waits for.
+#[utoipa::path(
+    get,
+    path = "/api/v1/queue",
+    tag = "ledger",
+    params(
+        ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)")
+    ),
+    responses(
+        (status = 200, description = "A page as JSON; with `Accept: text/csv` or `application/x-ndjson` the whole listing from the cursor, streamed", content(
+            (PageOf<QueueItem> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ), headers(("Link" = String, description = "`<next page>; rel=\"next\"` while more follow"))),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn queue(
     State(api): Api,
     RawQuery(query): RawQuery,
@@ -265,6 +348,25 @@ async fn queue(
     Ok(whole(models, query).respond(&uri, &headers))
 }
 
+/// Held locks.
+#[utoipa::path(
+    get,
+    path = "/api/v1/locks",
+    tag = "ledger",
+    params(
+        ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)")
+    ),
+    responses(
+        (status = 200, description = "A page as JSON; with `Accept: text/csv` or `application/x-ndjson` the whole listing from the cursor, streamed", content(
+            (PageOf<LockView> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ), headers(("Link" = String, description = "`<next page>; rel=\"next\"` while more follow"))),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn locks(
     State(api): Api,
     RawQuery(query): RawQuery,
@@ -288,6 +390,21 @@ fn whole<T>(models: Models, query: Query<T>) -> Listing<T> {
     }
 }
 
+/// The freeze.
+#[utoipa::path(
+    get,
+    path = "/api/v1/freeze",
+    tag = "ledger",
+    params(
+        ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)")
+    ),
+    responses(
+        (status = 200, description = "The freeze, as of `at`", body = FreezeView),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn freeze(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
     let models = api.models(params.at()?).await?;
@@ -306,6 +423,33 @@ fn deployment_filter(params: &Params) -> Result<DeploymentFilter, Problem> {
     })
 }
 
+/// Every release request and how it ended, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments",
+    tag = "ledger",
+    params(
+        ("service" = Option<String>, Query, description = "Only this service"),
+        ("ticket" = Option<String>, Query, description = "Only this ticket, e.g. PAY-1"),
+        ("actor" = Option<String>, Query, description = "Only this person (a user id or a config name)"),
+        ("outcome" = Option<String>, Query, description = "open, finished, rolled_back, cancelled or rejected"),
+        ("since" = Option<String>, Query, description = "At or after this time"),
+        ("until" = Option<String>, Query, description = "At or before this time"),
+        ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)"),
+        ("cursor" = Option<u64>, Query, description = "Where the page starts: a `next_cursor`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Rows per page (default 100)")
+    ),
+    responses(
+        (status = 200, description = "A page as JSON; with `Accept: text/csv` or `application/x-ndjson` the whole listing from the cursor, streamed", content(
+            (PageOf<Deployment> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ), headers(("Link" = String, description = "`<next page>; rel=\"next\"` while more follow"))),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn deployments(
     State(api): Api,
     RawQuery(query): RawQuery,
@@ -344,6 +488,33 @@ async fn listing<T>(
     })
 }
 
+/// The audit history, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/history",
+    tag = "ledger",
+    params(
+        ("service" = Option<String>, Query, description = "Only this service"),
+        ("ticket" = Option<String>, Query, description = "Only this ticket, e.g. PAY-1"),
+        ("actor" = Option<String>, Query, description = "Only this person (a user id or a config name)"),
+        ("type" = Option<String>, Query, description = "An event type, e.g. DeploymentStarted"),
+        ("since" = Option<String>, Query, description = "At or after this time"),
+        ("until" = Option<String>, Query, description = "At or before this time"),
+        ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)"),
+        ("cursor" = Option<u64>, Query, description = "Where the page starts: a `next_cursor`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Rows per page (default 100)")
+    ),
+    responses(
+        (status = 200, description = "A page as JSON; with `Accept: text/csv` or `application/x-ndjson` the whole listing from the cursor, streamed", content(
+            (PageOf<HistoryEntry> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ), headers(("Link" = String, description = "`<next page>; rel=\"next\"` while more follow"))),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn history(
     State(api): Api,
     RawQuery(query): RawQuery,
@@ -393,6 +564,32 @@ fn service_of(text: &str) -> Result<ServiceName, Problem> {
     })
 }
 
+/// Who deployed a service, most recent start first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/who/{service}",
+    tag = "ledger",
+    params(
+        ("service" = String, Path, description = "The service"),
+        ("actor" = Option<String>, Query, description = "Only this person (a user id or a config name)"),
+        ("outcome" = Option<String>, Query, description = "open, finished, rolled_back, cancelled or rejected"),
+        ("since" = Option<String>, Query, description = "At or after this time"),
+        ("until" = Option<String>, Query, description = "At or before this time"),
+        ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)"),
+        ("cursor" = Option<u64>, Query, description = "Where the page starts: a `next_cursor`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Rows per page (default 100)")
+    ),
+    responses(
+        (status = 200, description = "A page as JSON; with `Accept: text/csv` or `application/x-ndjson` the whole listing from the cursor, streamed", content(
+            (PageOf<Deployment> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ), headers(("Link" = String, description = "`<next page>; rel=\"next\"` while more follow"))),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn who(
     State(api): Api,
     Path(service): Path<String>,
@@ -415,6 +612,29 @@ async fn who(
     Ok(listing.respond(&uri, &headers))
 }
 
+/// Deployments on the services in the window before a time, latest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/suspects",
+    tag = "ledger",
+    params(
+        ("at" = Option<String>, Query, description = "The time it broke (default now)"),
+        ("window" = Option<String>, Query, description = "How far back from `at`, e.g. 2h (default)"),
+        ("service" = Option<Vec<String>>, Query, explode = true, description = "Only these services (repeat, or comma-separate)"),
+        ("cursor" = Option<u64>, Query, description = "Where the page starts: a `next_cursor`"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Rows per page (default 100)")
+    ),
+    responses(
+        (status = 200, description = "A page as JSON; with `Accept: text/csv` or `application/x-ndjson` the whole listing from the cursor, streamed", content(
+            (PageOf<Deployment> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        ), headers(("Link" = String, description = "`<next page>; rel=\"next\"` while more follow"))),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn suspects(
     State(api): Api,
     RawQuery(query): RawQuery,
@@ -453,6 +673,21 @@ async fn suspects(
     Ok(listing.respond(&uri, &headers))
 }
 
+/// The queue, the locks and the freeze as they were at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/replay",
+    tag = "ledger",
+    params(
+        ("at" = String, Query, description = "The time to replay the ledger to")
+    ),
+    responses(
+        (status = 200, description = "The state at `at`", body = Replay),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn replay(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
     let at = params.time("at")?.ok_or_else(|| {
@@ -467,6 +702,22 @@ async fn replay(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
     Ok(Json(replay).into_response())
 }
 
+/// One event as stored.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events/{revision}",
+    tag = "ledger",
+    params(
+        ("revision" = String, Path, description = "A ledger revision: 0, 1, 2, ...")
+    ),
+    responses(
+        (status = 200, description = "The event", body = StoredEvent),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No event at that revision", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn event(
     State(api): Api,
     Path(revision): Path<String>,
@@ -496,44 +747,58 @@ async fn event(
     };
     let json_of = |bytes: &[u8]| {
         serde_json::from_slice::<serde_json::Value>(bytes)
-            .unwrap_or_else(|_| json!(String::from_utf8_lossy(bytes)))
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into()))
     };
-    Ok(Json(json!({
-        "revision": event.revision,
-        "id": event.id,
-        "type": event.event_type,
-        "data": json_of(&event.data),
-        "metadata": json_of(&event.metadata),
-        "created": event.created,
-    }))
+    Ok(Json(StoredEvent {
+        revision: event.revision,
+        id: event.id,
+        event_type: event.event_type.clone(),
+        data: json_of(&event.data),
+        metadata: json_of(&event.metadata),
+        created: event.created,
+    })
     .into_response())
 }
 
+/// Check the ledger: contiguous revisions, intact hash chain, valid events.
+#[utoipa::path(
+    get,
+    path = "/api/v1/verify",
+    tag = "ledger",
+    responses(
+        (status = 200, description = "What the check found: `ok`, or the first bad event", body = Verified),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
     params(&query, &[])?;
-    match crate::verify::verify(&api.store, &api.stream).await {
-        Ok(report) => Ok(Json(json!({
-            "ok": true,
-            "stream": api.stream,
-            "events": report.events,
-            "last_hash": report.last_hash,
-        }))
-        .into_response()),
-        Err(crate::verify::VerifyError::Bad(bad)) => Ok(Json(json!({
-            "ok": false,
-            "stream": api.stream,
-            "bad_event": {
-                "revision": bad.revision,
-                "id": bad.id,
-                "type": bad.event_type,
-                "problem": bad.problem.to_string(),
-            },
-        }))
-        .into_response()),
+    let verified = match crate::verify::verify(&api.store, &api.stream).await {
+        Ok(report) => Verified {
+            ok: true,
+            stream: api.stream.clone(),
+            events: Some(report.events),
+            last_hash: Some(report.last_hash),
+            bad_event: None,
+        },
+        Err(crate::verify::VerifyError::Bad(bad)) => Verified {
+            ok: false,
+            stream: api.stream.clone(),
+            events: None,
+            last_hash: None,
+            bad_event: Some(BadEvent {
+                revision: bad.revision,
+                id: bad.id,
+                event_type: bad.event_type.clone(),
+                problem: bad.problem.to_string(),
+            }),
+        },
         Err(crate::verify::VerifyError::Store(error)) => {
-            Err(Problem::unavailable(error.to_string()))
+            return Err(Problem::unavailable(error.to_string()));
         }
-    }
+    };
+    Ok(Json(verified).into_response())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod api;
+pub mod docs;
 pub mod health;
 pub mod metrics;
 pub mod problem;
@@ -34,7 +35,10 @@ pub fn router(
     access: access::Access,
     slack: Option<SlackEndpoints>,
 ) -> Router {
-    let gated = api::routes(api).layer(middleware::from_fn_with_state(access, access::gate));
+    let gated = api::routes(api)
+        .route("/api/openapi.json", get(docs::openapi_json))
+        .route("/api/docs", get(docs::page))
+        .layer(middleware::from_fn_with_state(access, access::gate));
     let router = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready).with_state(readiness.clone()))

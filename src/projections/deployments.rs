@@ -6,12 +6,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::Projection;
 use crate::domain::{Event, ServiceName, TicketKey, UserId};
 use crate::envelope::Recorded;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentOutcome {
     Finished,
@@ -20,7 +21,7 @@ pub enum DeploymentOutcome {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Deployment {
     pub ticket: TicketKey,
     pub services: Vec<ServiceName>,

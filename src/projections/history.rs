@@ -6,12 +6,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::Projection;
 use crate::domain::{Event, HistoryFilter, ServiceName, TicketKey, UserId};
 use crate::envelope::{Recorded, Source};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct HistoryEntry {
     pub revision: u64,
     pub recorded_at: DateTime<Utc>,
@@ -23,6 +24,8 @@ pub struct HistoryEntry {
     pub source: Source,
     /// The command as typed.
     pub command: String,
+    /// The event's data, tagged with its `type`, as `schemas/<type>.json` describes it.
+    #[schema(value_type = Object)]
     pub event: Event,
 }
 

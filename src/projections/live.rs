@@ -3,6 +3,7 @@
 //! `domain::decide`.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use chrono::{DateTime, Utc};
 
@@ -19,7 +20,7 @@ pub struct Live {
 }
 
 /// One held lock, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct LockView {
     pub lock: LockKey,
     pub ticket: TicketKey,

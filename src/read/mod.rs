@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub use time::parse_time;
 
@@ -191,7 +192,7 @@ pub fn history(
 }
 
 /// The freeze, for listings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FreezeView {
     pub frozen: bool,
     pub by: Option<UserId>,
@@ -228,7 +229,7 @@ impl FreezeView {
 }
 
 /// The queue, the locks and the freeze as they were at a time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Replay {
     pub at: DateTime<Utc>,
     /// The last revision recorded by then.
