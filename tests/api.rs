@@ -572,6 +572,8 @@ async fn schemathesis_finds_every_answer_as_the_document_says() {
             "--generation-deterministic",
         ])
         .env("NO_COLOR", "1")
+        // Its cache of found failures goes to the test's temp dir, not the work tree.
+        .current_dir(api.app.dir.path())
         .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
