@@ -104,13 +104,11 @@ impl App {
         let policy = Arc::new(config.policy()?);
         let store = store::open(&config.store).await?;
         let stream = config.stream();
-        let ledger = Ledger::open(
-            store.clone(),
-            stream.clone(),
-            policy,
-            settings.ledger.clone(),
-        )
-        .await?;
+        let options = Options {
+            snapshot_every: config.snapshot_every,
+            ..settings.ledger.clone()
+        };
+        let ledger = Ledger::open(store.clone(), stream.clone(), policy, options).await?;
         if settings.fronts {
             // Before the follower starts, so that its summary always comes after this line.
             let snapshot = ledger.snapshot();

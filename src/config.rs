@@ -61,6 +61,9 @@ pub struct Config {
     pub slack: SlackConfig,
     /// `[http]`: where `serve` listens and who may read the API.
     pub http: HttpConfig,
+    /// The writer snapshots its state every so many events (`DOBROBOT_SNAPSHOT_EVERY`), so a
+    /// process starts from the last snapshot instead of revision 0.
+    pub snapshot_every: u64,
 }
 
 /// `[http]`: the HTTP server of `serve` (`/health`, `/ready`, the read API, Slack's endpoints).
@@ -211,6 +214,7 @@ impl Default for Config {
             conflict_groups: Vec::new(),
             slack: SlackConfig::default(),
             http: HttpConfig::default(),
+            snapshot_every: crate::snapshots::EVERY,
         }
     }
 }
@@ -231,6 +235,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "SLACK_API_URL",
     "DOBROBOT_HTTP_ADDR",
     "DOBROBOT_READ_TOKENS",
+    "DOBROBOT_SNAPSHOT_EVERY",
     "DOBROBOT_SLACK_CHANNEL",
 ];
 
@@ -306,6 +311,17 @@ impl Config {
         }
         if let Some(v) = lookup("DOBROBOT_HTTP_ADDR") {
             self.http.addr = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_SNAPSHOT_EVERY") {
+            self.snapshot_every = match v.trim().parse() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "DOBROBOT_SNAPSHOT_EVERY",
+                        reason: format!("`{v}` is not a number of events (1 or more)"),
+                    });
+                }
+            };
         }
         if let Some(v) = lookup("DOBROBOT_READ_TOKENS") {
             self.http.read_tokens = v

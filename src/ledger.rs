@@ -19,11 +19,12 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{Instrument, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::domain::{Command, Event, Policy, Refusal, State, decide, refused};
 use crate::envelope::{self, Actor, Context, DecodeError, GENESIS_HASH};
+use crate::snapshots::{self, WriterSnapshot};
 use crate::store::{EventStore, ExpectedRevision, NewEvent, RecordedEvent, StoreError};
 
 /// Namespace of deterministic event ids.
@@ -61,6 +62,8 @@ pub struct Options {
     pub max_attempts: usize,
     /// How long a store call may take before the command is answered "not recorded".
     pub store_timeout: Duration,
+    /// Snapshot the state every so many events (`crate::snapshots`).
+    pub snapshot_every: u64,
 }
 
 impl Default for Options {
@@ -70,6 +73,7 @@ impl Default for Options {
             max_batch: 256,
             max_attempts: 16,
             store_timeout: Duration::from_secs(3),
+            snapshot_every: crate::snapshots::EVERY,
         }
     }
 }
@@ -155,9 +159,29 @@ impl Ledger {
             state: Arc::new(State::default()),
             revision: None,
             last_hash: GENESIS_HASH.to_string(),
+            last_recorded_at: None,
             deliveries: HashSet::new(),
+            snapshotted: None,
         };
+        if let Some(snapshot) = snapshots::latest(&writer.store, &writer.stream, None, None).await
+        {
+            writer.state = Arc::new(snapshot.state);
+            writer.revision = Some(snapshot.revision);
+            writer.last_hash = snapshot.hash;
+            writer.last_recorded_at = Some(snapshot.recorded_at);
+            writer.deliveries = snapshot.deliveries.into_iter().collect();
+            writer.snapshotted = Some(snapshot.revision);
+        }
+        let from = writer.revision;
         writer.catch_up().await?;
+        info!(
+            stream = %writer.stream,
+            snapshot = ?from,
+            revision = ?writer.revision,
+            events_read = writer.revision.map_or(0, |r| r + 1) - from.map_or(0, |f| f + 1),
+            "the writer loaded the ledger"
+        );
+        writer.snapshot_if_due();
         let (snapshot_tx, snapshot) = watch::channel(writer.snapshot());
         let (jobs, rx) = mpsc::channel(4096);
         tokio::spawn(writer.run(rx, snapshot_tx));
@@ -205,12 +229,18 @@ struct Writer {
     state: Arc<State>,
     revision: Option<u64>,
     last_hash: String,
+    /// When the event at `revision` was recorded.
+    last_recorded_at: Option<DateTime<Utc>>,
     /// Deterministic ids (v5) already in the stream.
     deliveries: HashSet<Uuid>,
+    /// The revision of the last snapshot written or loaded.
+    snapshotted: Option<u64>,
 }
 
 /// A batch decided against a copy of the state, ready to append.
 struct Draft {
+    /// The time every event of the batch is recorded at.
+    recorded_at: DateTime<Utc>,
     state: State,
     events: Vec<NewEvent>,
     last_hash: String,
@@ -230,6 +260,7 @@ impl Writer {
             let span = info_span!("append", stream = %self.stream, commands = jobs.len());
             let results = self.write(&jobs).instrument(span).await;
             snapshot.send_replace(self.snapshot());
+            self.snapshot_if_due();
             match results {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -291,6 +322,7 @@ impl Writer {
     fn draft(&self, jobs: &[Job]) -> Draft {
         let now = envelope::truncate_to_millis(self.options.clock.now());
         let mut draft = Draft {
+            recorded_at: now,
             state: State::clone(&self.state),
             events: Vec::new(),
             last_hash: self.last_hash.clone(),
@@ -356,6 +388,9 @@ impl Writer {
 
     fn commit(&mut self, draft: Draft, first_revision: Option<u64>) -> Vec<Outcome> {
         let base = first_revision.unwrap_or(0);
+        if first_revision.is_some() {
+            self.last_recorded_at = Some(draft.recorded_at);
+        }
         for event in &draft.events {
             if event.id.get_version_num() == 5 {
                 self.deliveries.insert(event.id);
@@ -403,8 +438,36 @@ impl Writer {
             self.deliveries.insert(recorded.id);
         }
         self.last_hash = decoded.metadata.hash;
+        self.last_recorded_at = Some(decoded.metadata.recorded_at);
         self.revision = Some(recorded.revision);
         Ok(())
+    }
+
+    /// Writes a snapshot in the background when `snapshot_every` events have been added since
+    /// the last one. A snapshot that is not written is only a slower next start.
+    fn snapshot_if_due(&mut self) {
+        let (Some(revision), Some(recorded_at)) = (self.revision, self.last_recorded_at) else {
+            return;
+        };
+        let since = revision + 1 - self.snapshotted.map_or(0, |s| s + 1);
+        if since < self.options.snapshot_every.max(1) {
+            return;
+        }
+        self.snapshotted = Some(revision);
+        let snapshot = WriterSnapshot::new(
+            revision,
+            self.last_hash.clone(),
+            recorded_at,
+            State::clone(&self.state),
+            &self.deliveries,
+        );
+        let (store, stream) = (self.store.clone(), self.stream.clone());
+        tokio::spawn(async move {
+            match snapshots::write(&store, &stream, &snapshot).await {
+                Ok(()) => info!(%stream, revision, "snapshot written"),
+                Err(error) => warn!(%error, %stream, revision, "snapshot not written"),
+            }
+        });
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -19,6 +19,7 @@ pub mod reminders;
 pub mod render;
 pub mod schemas;
 pub mod slack;
+pub mod snapshots;
 pub mod store;
 pub mod telemetry;
 pub mod verify;

@@ -182,11 +182,12 @@ struct Copy<'a> {
 
 impl Copy<'_> {
     async fn run(&self) -> Result<Report, MigrateError> {
-        let verified = verify::verify(self.source, self.stream)
+        let verified = verify::verify_ledger(self.source, self.stream)
             .await
             .map_err(|e| match e {
                 VerifyError::Store(e) => MigrateError::Source(e),
                 VerifyError::Bad(bad) => MigrateError::SourceBroken(bad),
+                VerifyError::BadSnapshot { .. } => unreachable!("the ledger alone is verified"),
             })?;
         let events = verified.events;
         info!(events, "the source verifies");
@@ -215,11 +216,12 @@ impl Copy<'_> {
             });
         }
 
-        let on_target = verify::verify(self.target, self.stream)
+        let on_target = verify::verify_ledger(self.target, self.stream)
             .await
             .map_err(|e| match e {
                 VerifyError::Store(e) => MigrateError::Target(e),
                 VerifyError::Bad(bad) => MigrateError::TargetBroken(bad),
+                VerifyError::BadSnapshot { .. } => unreachable!("the ledger alone is verified"),
             })?;
         if on_target != verified {
             return Err(MigrateError::TargetMismatch {

@@ -798,7 +798,7 @@ fn verify_passes_on_a_ledger_the_cli_wrote() {
     let text = stdout(&output);
     assert!(
         text.starts_with(
-            "ok: 8 events in dobrobot-ledger-prod, hash chain intact, every event valid; last hash "
+            "ok: 8 events in dobrobot-ledger-prod, hash chain intact, every event valid, 0 snapshots equal the fold; last hash "
         ),
         "{text}"
     );

@@ -1,6 +1,7 @@
 //! A `dobrobot chat` process killed with SIGKILL in the middle of a stream of commands loses
-//! nothing it acknowledged, and the ledger it leaves behind verifies. Three kills in a row on one
-//! file, each process recovering the file the previous one left.
+//! nothing it acknowledged, and the ledger it leaves behind verifies, with every snapshot of the
+//! writer's state equal to the fold. Three kills in a row on one file, each process recovering
+//! the file the previous one left, from the last snapshot.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -32,6 +33,9 @@ fn dobrobot(dir: &Path, db: &Path) -> Command {
         .env("DOBROBOT_STORE", format!("sqlite://{}", db.display()))
         .env("DOBROBOT_APPROVERS", "alice")
         .env("DOBROBOT_ADMINS", "oleg")
+        // Snapshots are written (and killed in the middle of) too, and each round starts from
+        // the last one the previous process left.
+        .env("DOBROBOT_SNAPSHOT_EVERY", "50")
         .env("RUST_LOG", "warn")
         .current_dir(dir);
     command
@@ -197,6 +201,10 @@ fn every_acknowledged_command_survives_sigkill_and_the_ledger_verifies() {
         assert!(
             stdout.starts_with(&format!("ok: {} events", stored.len())),
             "round {round}: {stdout}"
+        );
+        assert!(
+            !stdout.contains(" 0 snapshots"),
+            "round {round}: snapshots were written: {stdout}"
         );
         next = stored.len() as u64 + 1;
     }

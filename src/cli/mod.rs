@@ -388,12 +388,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(report) => {
                     writeln!(
                         out,
-                        "ok: {} events in {}, hash chain intact, every event valid; last hash {}",
-                        report.events, ctx.stream, report.last_hash
+                        "ok: {} events in {}, hash chain intact, every event valid, {} snapshots equal the fold; last hash {}",
+                        report.events, ctx.stream, report.snapshots, report.last_hash
                     )?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(crate::verify::VerifyError::Bad(bad)) => {
+                    writeln!(out, "FAILED: {bad}")?;
+                    Ok(ExitCode::from(1))
+                }
+                Err(bad @ crate::verify::VerifyError::BadSnapshot { .. }) => {
                     writeln!(out, "FAILED: {bad}")?;
                     Ok(ExitCode::from(1))
                 }
@@ -418,9 +422,7 @@ fn as_of(listing: &Listing) -> AsOf {
 }
 
 async fn build_live(ctx: &Context_, as_of: AsOf) -> Result<Live> {
-    let mut live = Live::default();
-    projections::build(&ctx.store, &ctx.stream, as_of, &mut live).await?;
-    Ok(live)
+    Ok(read::live_as_of(&ctx.store, &ctx.stream, as_of).await?)
 }
 
 async fn build_deployments(ctx: &Context_, as_of: AsOf) -> Result<Deployments> {

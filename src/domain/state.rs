@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::types::{
@@ -13,14 +14,14 @@ use super::types::{
 };
 
 /// Whether a release needs an admin, and who joined.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AdminPresence {
     NotNeeded,
     Needed,
     Joined { admin: UserId, at: DateTime<Utc> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stage {
     Requested,
     Accepted {
@@ -35,7 +36,7 @@ pub enum Stage {
 }
 
 /// An open release: requested and not yet finished, rolled back, cancelled or rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Release {
     pub ticket: TicketKey,
     pub requester: UserId,
@@ -66,14 +67,14 @@ impl Release {
 }
 
 /// Who holds a lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
     pub ticket: TicketKey,
     pub by: UserId,
     pub since: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Freeze {
     Off,
     On {
@@ -97,10 +98,12 @@ impl Freeze {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
+    #[serde(with = "pairs")]
     pub releases: BTreeMap<TicketKey, Release>,
     /// Held locks; a key that is absent is free.
+    #[serde(with = "pairs")]
     pub locks: BTreeMap<LockKey, Held>,
     pub freeze: Freeze,
     next_seq: u64,
@@ -243,5 +246,33 @@ impl State {
                 }
             }
         }
+    }
+}
+
+/// A map as a list of `[key, value]` pairs: JSON object keys are strings, a lock key is not.
+/// (The state is serialized for the writer's snapshots.)
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S, K, V>(map: &BTreeMap<K, V>, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        K: Serialize,
+        V: Serialize,
+    {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
     }
 }

@@ -75,6 +75,8 @@ pub struct Verified {
     pub last_hash: Option<String>,
     /// The first bad event (unless `ok`).
     pub bad_event: Option<BadEvent>,
+    /// A snapshot of the writer's state that differs from the fold (unless `ok`).
+    pub bad_snapshot: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,6 +148,23 @@ impl Models {
 impl ReadApi {
     fn policy(&self) -> Arc<Policy> {
         self.ledger.policy()
+    }
+
+    /// The live state for a question as of `at` (now when `None`): from the follower, or from
+    /// the latest snapshot before `at` and the events after it.
+    async fn live(&self, at: Option<AsOf>) -> Result<Models, Problem> {
+        match at {
+            None | Some(AsOf::Latest) => self.models(None).await,
+            Some(as_of) => read::live_as_of(&self.store, &self.stream, as_of)
+                .await
+                .map(|live| {
+                    Models::AsOf(Arc::new(ReadModels {
+                        live,
+                        ..ReadModels::default()
+                    }))
+                })
+                .map_err(|error| Problem::unavailable(error.to_string())),
+        }
     }
 
     /// The models for a question as of `at` (now when `None`).
@@ -342,7 +361,7 @@ async fn queue(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
-    let models = api.models(params.at()?).await?;
+    let models = api.live(params.at()?).await?;
     let policy = api.policy();
     let query: Query<_> = Arc::new(move |m, _, _| Page::whole(m.live.queue(&policy)));
     Ok(whole(models, query).respond(&uri, &headers))
@@ -374,7 +393,7 @@ async fn locks(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
-    let models = api.models(params.at()?).await?;
+    let models = api.live(params.at()?).await?;
     let query: Query<_> = Arc::new(|m, _, _| Page::whole(m.live.locks()));
     Ok(whole(models, query).respond(&uri, &headers))
 }
@@ -407,7 +426,7 @@ fn whole<T>(models: Models, query: Query<T>) -> Listing<T> {
 )]
 async fn freeze(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
-    let models = api.models(params.at()?).await?;
+    let models = api.live(params.at()?).await?;
     let view = models.read(|m| FreezeView::of(m.live.freeze()));
     Ok(Json(view).into_response())
 }
@@ -696,7 +715,7 @@ async fn replay(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
             reason: "required: the time to replay the ledger to".into(),
         })
     })?;
-    let models = api.models(Some(AsOf::Time(at))).await?;
+    let models = api.live(Some(AsOf::Time(at))).await?;
     let policy = api.policy();
     let replay = models.read(|m| Replay::of(&m.live, at, &policy));
     Ok(Json(replay).into_response())
@@ -781,6 +800,7 @@ async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
             events: Some(report.events),
             last_hash: Some(report.last_hash),
             bad_event: None,
+            bad_snapshot: None,
         },
         Err(crate::verify::VerifyError::Bad(bad)) => Verified {
             ok: false,
@@ -793,6 +813,15 @@ async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
                 event_type: bad.event_type.clone(),
                 problem: bad.problem.to_string(),
             }),
+            bad_snapshot: None,
+        },
+        Err(bad @ crate::verify::VerifyError::BadSnapshot { .. }) => Verified {
+            ok: false,
+            stream: api.stream.clone(),
+            events: None,
+            last_hash: None,
+            bad_event: None,
+            bad_snapshot: Some(bad.to_string()),
         },
         Err(crate::verify::VerifyError::Store(error)) => {
             return Err(Problem::unavailable(error.to_string()));

@@ -76,8 +76,20 @@ pub async fn build<P: Projection + ?Sized>(
     as_of: AsOf,
     projection: &mut P,
 ) -> Result<Option<u64>, ProjectionError> {
+    build_from(store, stream, 0, as_of, projection).await
+}
+
+/// `build` from revision `from` on, for a projection that already holds what came before (the
+/// live state from a snapshot). Returns the last revision applied, if any.
+pub async fn build_from<P: Projection + ?Sized>(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
+    from: u64,
+    as_of: AsOf,
+    projection: &mut P,
+) -> Result<Option<u64>, ProjectionError> {
     let mut last = None;
-    let mut pages = store.read_pages(stream, 0);
+    let mut pages = store.read_pages(stream, from);
     while let Some(page) = pages.try_next().await? {
         for raw in &page {
             let recorded = envelope::decode(raw)?;

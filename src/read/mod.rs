@@ -254,6 +254,30 @@ impl Replay {
     }
 }
 
+/// The live state (queue, locks, freeze) as of a point in the ledger: from the latest snapshot
+/// at or before it (`crate::snapshots`), then the events after the snapshot up to the point, so
+/// a question about 03:12 last March reads at most a snapshot's worth of events.
+pub async fn live_as_of(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
+    as_of: AsOf,
+) -> Result<Live, ProjectionError> {
+    let (upto, until) = match as_of {
+        AsOf::Latest => (None, None),
+        AsOf::Revision(r) => (Some(r), None),
+        AsOf::Time(t) => (None, Some(t)),
+    };
+    let mut live = Live::default();
+    let mut from = 0;
+    if let Some(snapshot) = crate::snapshots::latest(store, stream, upto, until).await {
+        from = snapshot.revision + 1;
+        live.revision = Some(snapshot.revision);
+        live.state = snapshot.state;
+    }
+    projections::build_from(store, stream, from, as_of, &mut live).await?;
+    Ok(live)
+}
+
 /// The read models as of a point in the ledger, folded from the store.
 pub async fn models_as_of(
     store: &Arc<dyn EventStore>,

@@ -1,0 +1,191 @@
+//! Snapshots of the writer's state, so that a process starts from the last one instead of
+//! folding the ledger from revision 0.
+//!
+//! Every `Options::snapshot_every` events the writer appends its state (with the revision, that
+//! event's chain hash and time, and the delivery ids it knows) to a stream of its own beside the
+//! ledger, `<ledger stream>-snapshots`, in the same store: SQLite and EventStoreDB alike. A
+//! snapshot is a cache, never a source of truth:
+//!
+//! - on load, it is used only if the ledger's event at its revision carries its hash (the chain
+//!   says the snapshot describes this ledger); otherwise it is ignored, logged, and the state is
+//!   folded from the start (and snapshotted again);
+//! - `verify` folds the whole ledger and checks every snapshot's state against the fold, and
+//!   names the one that differs;
+//! - the stream can be deleted at any time: the next start folds and writes one again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+use uuid::Uuid;
+
+use crate::domain::State;
+use crate::envelope;
+use crate::store::{Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError};
+
+/// How often the writer snapshots its state, in events.
+pub const EVERY: u64 = 10_000;
+
+const EVENT_TYPE: &str = "WriterSnapshot";
+/// Namespace of snapshot ids: one id per stream and revision, so two replicas snapshotting the
+/// same revision store it once.
+const NAMESPACE: Uuid = Uuid::from_u128(0x6d0b_70b0_7e1e_4a5e_9d1e_0f4b_d0b0_0002);
+/// How many snapshots back a question "as of" a time looks for one before it.
+const LOOK_BACK: usize = 64;
+
+/// The stream that holds the snapshots of `ledger`.
+pub fn stream_of(ledger: &str) -> String {
+    format!("{ledger}-snapshots")
+}
+
+/// The writer's state right after `revision`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WriterSnapshot {
+    pub revision: u64,
+    /// The chain hash of the event at `revision`.
+    pub hash: String,
+    /// When that event was recorded (the ledger's time).
+    pub recorded_at: DateTime<Utc>,
+    pub state: State,
+    /// The deterministic (redelivery) event ids up to `revision`, sorted.
+    pub deliveries: Vec<Uuid>,
+}
+
+impl WriterSnapshot {
+    pub fn new(
+        revision: u64,
+        hash: String,
+        recorded_at: DateTime<Utc>,
+        state: State,
+        deliveries: &HashSet<Uuid>,
+    ) -> WriterSnapshot {
+        let mut deliveries: Vec<Uuid> = deliveries.iter().copied().collect();
+        deliveries.sort_unstable();
+        WriterSnapshot {
+            revision,
+            hash,
+            recorded_at,
+            state,
+            deliveries,
+        }
+    }
+}
+
+/// Appends `snapshot` to the snapshots of `ledger`.
+pub async fn write(
+    store: &Arc<dyn EventStore>,
+    ledger: &str,
+    snapshot: &WriterSnapshot,
+) -> Result<(), StoreError> {
+    let data = serde_json::to_vec(snapshot).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let id = Uuid::new_v5(
+        &NAMESPACE,
+        format!("{ledger}:{}", snapshot.revision).as_bytes(),
+    );
+    let event = NewEvent {
+        id,
+        event_type: EVENT_TYPE.to_string(),
+        data,
+        metadata: b"{}".to_vec(),
+    };
+    store
+        .append(&stream_of(ledger), ExpectedRevision::Any, vec![event])
+        .await?;
+    Ok(())
+}
+
+/// Every stored snapshot of `ledger`, oldest first, with what is wrong with those that cannot
+/// be read.
+pub async fn all(
+    store: &Arc<dyn EventStore>,
+    ledger: &str,
+) -> Result<Vec<(u64, Result<WriterSnapshot, String>)>, StoreError> {
+    use futures::TryStreamExt;
+    let stream = stream_of(ledger);
+    let mut found = Vec::new();
+    let mut pages = store.read_pages(&stream, 0);
+    while let Some(page) = pages.try_next().await? {
+        for event in page {
+            found.push((
+                event.revision,
+                serde_json::from_slice::<WriterSnapshot>(&event.data).map_err(|e| e.to_string()),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// The latest snapshot of `ledger` that the ledger's chain vouches for, at or before `upto`
+/// (a revision) and `until` (a time) when given. A snapshot that cannot be read or does not
+/// match the chain is skipped with a warning: it is never trusted.
+pub async fn latest(
+    store: &Arc<dyn EventStore>,
+    ledger: &str,
+    upto: Option<u64>,
+    until: Option<DateTime<Utc>>,
+) -> Option<WriterSnapshot> {
+    let stream = stream_of(ledger);
+    let recent = match store
+        .read(&stream, Direction::Backwards, ReadFrom::End, LOOK_BACK)
+        .await
+    {
+        Ok(recent) => recent,
+        Err(error) => {
+            warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
+            return None;
+        }
+    };
+    for event in recent {
+        let snapshot: WriterSnapshot = match serde_json::from_slice(&event.data) {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                warn!(%error, %stream, revision = event.revision, "a snapshot that cannot be read is ignored");
+                continue;
+            }
+        };
+        if upto.is_some_and(|r| snapshot.revision > r)
+            || until.is_some_and(|t| snapshot.recorded_at > t)
+        {
+            continue;
+        }
+        match vouched(store, ledger, &snapshot).await {
+            Ok(true) => return Some(snapshot),
+            Ok(false) => {
+                warn!(%stream, revision = snapshot.revision, "a snapshot that does not match the ledger's hash chain is ignored");
+            }
+            Err(error) => {
+                warn!(%error, %stream, "cannot check a snapshot against the ledger; not using it");
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// Whether the ledger's event at the snapshot's revision has the snapshot's hash and time.
+async fn vouched(
+    store: &Arc<dyn EventStore>,
+    ledger: &str,
+    snapshot: &WriterSnapshot,
+) -> Result<bool, StoreError> {
+    let events = store
+        .read(
+            ledger,
+            Direction::Forwards,
+            ReadFrom::Revision(snapshot.revision),
+            1,
+        )
+        .await?;
+    let Some(event) = events.first().filter(|e| e.revision == snapshot.revision) else {
+        return Ok(false);
+    };
+    Ok(match envelope::decode(event) {
+        Ok(recorded) => {
+            recorded.metadata.hash == snapshot.hash
+                && recorded.metadata.recorded_at == snapshot.recorded_at
+        }
+        Err(_) => false,
+    })
+}
