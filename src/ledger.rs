@@ -163,8 +163,7 @@ impl Ledger {
             deliveries: HashSet::new(),
             snapshotted: None,
         };
-        if let Some(snapshot) = snapshots::latest(&writer.store, &writer.stream, None, None).await
-        {
+        if let Some(snapshot) = snapshots::latest(&writer.store, &writer.stream, None, None).await {
             writer.state = Arc::new(snapshot.state);
             writer.revision = Some(snapshot.revision);
             writer.last_hash = snapshot.hash;

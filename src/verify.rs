@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::domain::State;
 use crate::envelope::{self, ChainError, GENESIS_HASH};
-use crate::snapshots::{self, WriterSnapshot};
 use crate::schemas::{self, SchemaError};
+use crate::snapshots::{self, WriterSnapshot};
 use crate::store::{EventStore, RecordedEvent, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +61,10 @@ pub async fn verify(store: &Arc<dyn EventStore>, stream: &str) -> Result<Report,
     let mut by_revision = BTreeMap::new();
     for (position, snapshot) in snapshots::all(store, stream).await? {
         match snapshot {
-            Ok(snapshot) => {
-                by_revision.insert(snapshot.revision, Ok(snapshot));
-            }
+            Ok(snapshot) => by_revision
+                .entry(snapshot.revision)
+                .or_insert_with(Vec::new)
+                .push(Ok(snapshot)),
             Err(error) => {
                 return Err(VerifyError::BadSnapshot {
                     revision: position,
@@ -86,9 +87,9 @@ pub async fn verify_ledger(
 async fn verify_with(
     store: &Arc<dyn EventStore>,
     stream: &str,
-    mut snapshots: BTreeMap<u64, Result<WriterSnapshot, String>>,
+    mut snapshots: BTreeMap<u64, Vec<Result<WriterSnapshot, String>>>,
 ) -> Result<Report, VerifyError> {
-    let checked = snapshots.len();
+    let checked = snapshots.values().map(Vec::len).sum();
     let mut state = State::default();
     let mut expected = 0u64;
     let mut hash = GENESIS_HASH.to_string();
@@ -112,7 +113,7 @@ async fn verify_with(
                 })
             })?;
             state.evolve(&decoded.event, decoded.metadata.recorded_at);
-            if let Some(snapshot) = snapshots.remove(&recorded.revision) {
+            for snapshot in snapshots.remove(&recorded.revision).unwrap_or_default() {
                 compare(snapshot, recorded.revision, &state, &hash)?;
             }
             expected += 1;
@@ -142,10 +143,7 @@ fn compare(
     let bad = |problem: String| VerifyError::BadSnapshot { revision, problem };
     let snapshot = snapshot.map_err(|e| bad(format!("cannot be read: {e}")))?;
     if snapshot.revision != revision {
-        return Err(bad(format!(
-            "says it is of revision {}",
-            snapshot.revision
-        )));
+        return Err(bad(format!("says it is of revision {}", snapshot.revision)));
     }
     if snapshot.hash != hash {
         return Err(bad("has a hash the ledger's chain does not".to_string()));
