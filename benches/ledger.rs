@@ -83,11 +83,204 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     let throughput = measure_throughput(dir.path(), settings).await?;
 
+    let small_events = (settings.events / 100).max(1000);
+    eprintln!(
+        "(c) the CLI on {} and on {} events ...",
+        group(small_events),
+        group(settings.events)
+    );
+    let small_file = dir.path().join("small.sqlite");
+    let small = generate(&small_file, small_events).await?;
+    let scale = measure_scale(
+        dir.path(),
+        [
+            (&small_file, &small.store),
+            (&ledger_file, &generated.store),
+        ],
+        settings.repeat,
+    )
+    .await?;
+
     println!();
     println!("## Results ({})", machine.summary());
     println!();
     print_results(settings, &rebuild, &throughput);
+    print_scale(small_events, settings.events, &scale);
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) The CLI on a ledger 100 times larger
+
+/// One CLI question, timed (process start included, best of the rounds) on the small ledger and
+/// on the large one.
+struct Scaled {
+    what: String,
+    small: Duration,
+    large: Duration,
+}
+
+/// The arguments of each question, for a ledger: about its last request, an hour before its
+/// last event.
+async fn questions(store: &Arc<dyn EventStore>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let stream = bench_stream();
+    let last = store
+        .read(
+            &stream,
+            store::Direction::Backwards,
+            store::ReadFrom::End,
+            1,
+        )
+        .await?;
+    let last = envelope::decode(last.first().context("an empty ledger")?)?;
+    let at = last.metadata.recorded_at - TimeDelta::hours(1);
+    let mut request = None;
+    let recent = store
+        .read(
+            &stream,
+            store::Direction::Backwards,
+            store::ReadFrom::End,
+            2000,
+        )
+        .await?;
+    for raw in &recent {
+        if let Event::ReleaseRequested {
+            ticket, services, ..
+        } = envelope::decode(raw)?.event
+        {
+            request = Some((ticket, services[0].clone()));
+            break;
+        }
+    }
+    let (ticket, service) = request.context("no request among the last events")?;
+    let at = at.to_rfc3339();
+    let week = (last.metadata.recorded_at - TimeDelta::days(7)).to_rfc3339();
+    let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    Ok(vec![
+        (
+            "`history --ticket T`".into(),
+            owned(&["history", "--ticket", ticket.as_str(), "--format", "json"]),
+        ),
+        (
+            "`who S --since <7 days before the end>`".into(),
+            owned(&[
+                "who",
+                service.as_str(),
+                "--since",
+                &week,
+                "--format",
+                "json",
+            ]),
+        ),
+        (
+            "`suspects --at T --window 2h`".into(),
+            owned(&[
+                "suspects", "--at", &at, "--window", "2h", "--format", "json",
+            ]),
+        ),
+        ("`queue`".into(), owned(&["queue", "--format", "json"])),
+        (
+            "`replay --at T`".into(),
+            owned(&["replay", "--at", &at, "--format", "json"]),
+        ),
+        (
+            "one `chat` command (recorded)".into(),
+            owned(&["chat", "--as", "bench", "accept ZZZ-1"]),
+        ),
+    ])
+}
+
+async fn measure_scale(
+    dir: &Path,
+    ledgers: [(&Path, &Arc<dyn EventStore>); 2],
+    repeat: u32,
+) -> anyhow::Result<Vec<Scaled>> {
+    let mut times: Vec<Vec<Duration>> = Vec::new();
+    let mut names = Vec::new();
+    for (n, (file, store)) in ledgers.iter().enumerate() {
+        let config = dir.join(format!("cli-{n}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "environment = \"bench\"\nstore = \"sqlite://{}\"\n",
+                file.display()
+            ),
+        )?;
+        let cli = |args: &[String]| -> anyhow::Result<Duration> {
+            let started = Instant::now();
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+                .arg("--config")
+                .arg(&config)
+                .env_remove("DOBROBOT_CONFIG")
+                .env("RUST_LOG", "warn")
+                .args(args)
+                .output()?;
+            let took = started.elapsed();
+            // `chat` exits 1 for a refused (and recorded) command.
+            ensure!(
+                matches!(output.status.code(), Some(0 | 1)),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            Ok(took)
+        };
+        // The first process on a ledger written without one leaves the writer's snapshot.
+        cli(&[
+            "chat".into(),
+            "--as".into(),
+            "bench".into(),
+            "accept ZZZ-0".into(),
+        ])?;
+        let mut these = Vec::new();
+        names.clear();
+        for (name, args) in questions(store).await? {
+            let mut best = Duration::MAX;
+            for _ in 0..repeat {
+                best = best.min(cli(&args)?);
+            }
+            eprintln!("    {name}: {:.3} s", best.as_secs_f64());
+            names.push(name);
+            these.push(best);
+        }
+        times.push(these);
+    }
+    Ok(names
+        .into_iter()
+        .enumerate()
+        .map(|(i, what)| Scaled {
+            what,
+            small: times[0][i],
+            large: times[1][i],
+        })
+        .collect())
+}
+
+fn print_scale(small: u64, large: u64, scale: &[Scaled]) {
+    println!();
+    println!(
+        "(c) The CLI on {} events versus {} events of the same mix (process start included, \
+         best of the rounds):",
+        group(large),
+        group(small)
+    );
+    println!();
+    println!(
+        "| question | {} events | {} events | ratio | target | met |",
+        group(small),
+        group(large)
+    );
+    println!("|---|---:|---:|---:|---:|:---:|");
+    for s in scale {
+        let ratio = s.large.as_secs_f64() / s.small.as_secs_f64();
+        println!(
+            "| {} | {:.3} s | {:.3} s | {:.1}x | <= 2x | {} |",
+            s.what,
+            s.small.as_secs_f64(),
+            s.large.as_secs_f64(),
+            ratio,
+            met(ratio <= 2.0)
+        );
+    }
 }
 
 fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {

@@ -180,7 +180,11 @@ impl Ledger {
             events_read = writer.revision.map_or(0, |r| r + 1) - from.map_or(0, |f| f + 1),
             "the writer loaded the ledger"
         );
-        writer.snapshot_if_due();
+        // Awaited here (not in the background as after a batch), so that even a process that
+        // exits at once, like `chat`, leaves the snapshot for the next one.
+        if let Some(write) = writer.snapshot_if_due() {
+            let _ = write.await;
+        }
         let (snapshot_tx, snapshot) = watch::channel(writer.snapshot());
         let (jobs, rx) = mpsc::channel(4096);
         tokio::spawn(writer.run(rx, snapshot_tx));
@@ -259,7 +263,8 @@ impl Writer {
             let span = info_span!("append", stream = %self.stream, commands = jobs.len());
             let results = self.write(&jobs).instrument(span).await;
             snapshot.send_replace(self.snapshot());
-            self.snapshot_if_due();
+            // In the background: the next batch does not wait for it.
+            drop(self.snapshot_if_due());
             match results {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -442,15 +447,15 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes a snapshot in the background when `snapshot_every` events have been added since
-    /// the last one. A snapshot that is not written is only a slower next start.
-    fn snapshot_if_due(&mut self) {
+    /// Starts writing a snapshot when `snapshot_every` events have been added since the last
+    /// one; the task that writes it. A snapshot that is not written is only a slower next start.
+    fn snapshot_if_due(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         let (Some(revision), Some(recorded_at)) = (self.revision, self.last_recorded_at) else {
-            return;
+            return None;
         };
         let since = revision + 1 - self.snapshotted.map_or(0, |s| s + 1);
         if since < self.options.snapshot_every.max(1) {
-            return;
+            return None;
         }
         self.snapshotted = Some(revision);
         let snapshot = WriterSnapshot::new(
@@ -461,12 +466,12 @@ impl Writer {
             &self.deliveries,
         );
         let (store, stream) = (self.store.clone(), self.stream.clone());
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             match snapshots::write(&store, &stream, &snapshot).await {
                 Ok(()) => info!(%stream, revision, "snapshot written"),
                 Err(error) => warn!(%error, %stream, revision, "snapshot not written"),
             }
-        });
+        }))
     }
 
     fn snapshot(&self) -> Snapshot {
