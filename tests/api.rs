@@ -589,3 +589,96 @@ async fn schemathesis_finds_every_answer_as_the_document_says() {
     );
     assert!(stdout.contains("12 selected"), "every operation: {stdout}");
 }
+
+/// The CLI asked of the running serve (`--server`) answers as the CLI reading the ledger
+/// itself: the same JSON rows, the same tables and CSV, the same replay and verify.
+#[tokio::test]
+async fn the_cli_with_server_answers_as_the_cli_on_the_ledger() {
+    let api = Api::start(|config| {
+        config.http.read_tokens = vec![TokenHash::of("s3cret")];
+    })
+    .await;
+    api.run(&FLOW).await;
+    let config = api.app.dir.path().join("cli.toml");
+    std::fs::write(&config, CLI_CONFIG).unwrap();
+    // Run without blocking the test's runtime, which serves the API.
+    let cli = async |server: bool, args: &[&str]| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"));
+        command
+            .arg("--config")
+            .arg(&config)
+            .env_remove("DOBROBOT_CONFIG")
+            .env_remove("DOBROBOT_SERVER")
+            .env_remove("DOBROBOT_READ_TOKEN")
+            .args(args);
+        if server {
+            command.args(["--server", &api.app.base, "--token", "s3cret"]);
+        } else {
+            command.args(["--store", &api.app.config.store]);
+        }
+        let output = command.output().await.unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8_lossy(&output.stderr).to_string(),
+        )
+    };
+    let at = "2026-03-02T09:07:30Z";
+    for args in [
+        vec!["queue"],
+        vec!["locks"],
+        vec!["deployments"],
+        vec![
+            "deployments",
+            "--outcome",
+            "finished",
+            "--service",
+            "billing",
+        ],
+        vec!["history"],
+        vec!["history", "--ticket", "PAY-1", "--type", "releaseapproved"],
+        vec!["history", "--actor", "carol", "--since", "2026-03-02 09:04"],
+        vec!["who", "api"],
+        vec![
+            "suspects",
+            "--at",
+            "2026-03-02T09:10:00Z",
+            "--service",
+            "billing",
+        ],
+        vec!["queue", "--revision", "6"],
+        vec!["replay", "--at", at],
+    ] {
+        for format in ["json", "csv", "table"] {
+            let mut args = args.clone();
+            args.extend(["--format", format]);
+            let local = cli(false, &args).await;
+            let remote = cli(true, &args).await;
+            assert_eq!(local.0, Some(0), "{args:?}: {}", local.2);
+            assert_eq!(remote.0, Some(0), "{args:?} with --server: {}", remote.2);
+            if format == "json" {
+                let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+                assert_eq!(parse(&local.1), parse(&remote.1), "{args:?}");
+            } else {
+                assert_eq!(local.1, remote.1, "{args:?}");
+            }
+        }
+    }
+    let verified = cli(true, &["verify"]).await;
+    assert_eq!(verified.0, Some(0), "{}", verified.2);
+    assert!(
+        verified
+            .1
+            .starts_with("ok: 9 events in dobrobot-ledger-test")
+    );
+
+    // Without the token, the server's refusal is the error.
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+        .args(["--server", &api.app.base, "queue"])
+        .env_remove("DOBROBOT_READ_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("401"));
+}

@@ -3,6 +3,7 @@
 
 mod migrate;
 mod projections_cmd;
+mod remote;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -40,6 +41,18 @@ pub struct Cli {
     /// Event store URL, overriding the config (e.g. sqlite://data/ledger.db).
     #[arg(long, global = true)]
     store: Option<String>,
+    /// Ask a running `dobrobot serve` (its address, e.g. http://127.0.0.1:8080) the read
+    /// questions instead of reading the ledger here.
+    #[arg(long, global = true, env = "DOBROBOT_SERVER")]
+    server: Option<String>,
+    /// The read token for `--server`, when its API needs one.
+    #[arg(
+        long,
+        global = true,
+        env = "DOBROBOT_READ_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
     /// Log as JSON lines.
     #[arg(long, global = true, env = "DOBROBOT_LOG_FORMAT", value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
@@ -288,6 +301,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
+    if let Some(url) = &cli.server
+        && let Some(code) = remote(url, cli.token.clone(), &cli.command).await?
+    {
+        return Ok(code);
+    }
     let ctx = context(&cli).await?;
     let mut out = std::io::stdout().lock();
     match cli.command {
@@ -415,6 +433,114 @@ fn no_revision(listing: &Listing, command: &str) -> Option<ExitCode> {
         eprintln!("error: {command} is as of --at (a time); --revision does not apply");
         ExitCode::from(2)
     })
+}
+
+/// A read command asked of a running `serve`; `None` for the commands that are not questions
+/// (they run here).
+async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Option<ExitCode>> {
+    let server = remote::Server::new(url, token)?;
+    let mut out = std::io::stdout().lock();
+    let time = |t: &DateTime<Utc>| t.to_rfc3339();
+    let at = |listing: &Listing| -> Vec<(&'static str, String)> {
+        listing
+            .revision
+            .map(|r| ("at", r.to_string()))
+            .into_iter()
+            .collect()
+    };
+    match command {
+        Cmd::Queue(listing) => {
+            server
+                .listing(&mut out, listing.format, "/api/v1/queue", &at(listing))
+                .await?
+        }
+        Cmd::Locks(listing) => {
+            server
+                .listing(&mut out, listing.format, "/api/v1/locks", &at(listing))
+                .await?
+        }
+        Cmd::Deployments {
+            service,
+            ticket,
+            actor,
+            outcome,
+            since,
+            until,
+            listing,
+        } => {
+            let mut query = at(listing);
+            query.extend(service.as_ref().map(|s| ("service", s.to_string())));
+            query.extend(ticket.as_ref().map(|t| ("ticket", t.to_string())));
+            query.extend(actor.as_ref().map(|a| ("actor", a.to_string())));
+            query.extend(outcome.map(|o| ("outcome", o.name().to_string())));
+            query.extend(since.as_ref().map(|t| ("since", time(t))));
+            query.extend(until.as_ref().map(|t| ("until", time(t))));
+            server
+                .listing(&mut out, listing.format, "/api/v1/deployments", &query)
+                .await?
+        }
+        Cmd::History {
+            service,
+            ticket,
+            actor,
+            event_type,
+            since,
+            until,
+            listing,
+        } => {
+            let mut query = at(listing);
+            query.extend(service.as_ref().map(|s| ("service", s.to_string())));
+            query.extend(ticket.as_ref().map(|t| ("ticket", t.to_string())));
+            query.extend(actor.as_ref().map(|a| ("actor", a.to_string())));
+            query.extend(event_type.as_ref().map(|t| ("type", t.clone())));
+            query.extend(since.as_ref().map(|t| ("since", time(t))));
+            query.extend(until.as_ref().map(|t| ("until", time(t))));
+            server
+                .listing(&mut out, listing.format, "/api/v1/history", &query)
+                .await?
+        }
+        Cmd::Who {
+            service,
+            since,
+            listing,
+        } => {
+            let mut query = at(listing);
+            query.extend(since.as_ref().map(|t| ("since", time(t))));
+            let path = format!("/api/v1/who/{service}");
+            server
+                .listing(&mut out, listing.format, &path, &query)
+                .await?
+        }
+        Cmd::Replay { at: when, listing } => {
+            if let Some(code) = no_revision(listing, "replay") {
+                return Ok(Some(code));
+            }
+            server.replay(&mut out, listing.format, time(when)).await?
+        }
+        Cmd::Suspects {
+            at: when,
+            window,
+            service,
+            listing,
+        } => {
+            if let Some(code) = no_revision(listing, "suspects") {
+                return Ok(Some(code));
+            }
+            let mut query = vec![
+                ("at", time(when)),
+                ("window", format!("{}s", window.num_seconds())),
+            ];
+            query.extend(service.iter().map(|s| ("service", s.to_string())));
+            server
+                .listing(&mut out, listing.format, "/api/v1/suspects", &query)
+                .await?
+        }
+        Cmd::Verify => return Ok(Some(server.verify(&mut out).await?)),
+        Cmd::Serve | Cmd::Chat { .. } | Cmd::Migrate { .. } | Cmd::Projections(_) => {
+            return Ok(None);
+        }
+    }
+    Ok(Some(ExitCode::SUCCESS))
 }
 
 fn as_of(listing: &Listing) -> AsOf {

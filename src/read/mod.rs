@@ -92,6 +92,17 @@ impl OutcomeFilter {
         })
     }
 
+    /// The name `parse` takes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OutcomeFilter::Open => "open",
+            OutcomeFilter::Ended(DeploymentOutcome::Finished) => "finished",
+            OutcomeFilter::Ended(DeploymentOutcome::RolledBack) => "rolled_back",
+            OutcomeFilter::Ended(DeploymentOutcome::Cancelled) => "cancelled",
+            OutcomeFilter::Ended(DeploymentOutcome::Rejected) => "rejected",
+        }
+    }
+
     fn matches(&self, d: &Deployment) -> bool {
         match self {
             OutcomeFilter::Open => d.outcome.is_none(),
