@@ -118,6 +118,25 @@ struct Scaled {
     what: String,
     small: Duration,
     large: Duration,
+    /// Asked of a running `serve` on each ledger (`--server`), for the read questions.
+    server: Option<(Duration, Duration)>,
+}
+
+/// A `serve` on a ledger, stopped when dropped.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// The arguments of each question, for a ledger: about its last request, an hour before its
@@ -196,6 +215,7 @@ async fn measure_scale(
     repeat: u32,
 ) -> anyhow::Result<Vec<Scaled>> {
     let mut times: Vec<Vec<Duration>> = Vec::new();
+    let mut served: Vec<Vec<Option<Duration>>> = Vec::new();
     let mut names = Vec::new();
     for (n, (file, store)) in ledgers.iter().enumerate() {
         let config = dir.join(format!("cli-{n}.toml"));
@@ -212,6 +232,7 @@ async fn measure_scale(
                 .arg("--config")
                 .arg(&config)
                 .env_remove("DOBROBOT_CONFIG")
+                .env_remove("DOBROBOT_SERVER")
                 .env("RUST_LOG", "warn")
                 .args(args)
                 .output()?;
@@ -243,6 +264,54 @@ async fn measure_scale(
             these.push(best);
         }
         times.push(these);
+
+        // The same questions asked of a serve on the ledger, once it is ready.
+        let port = free_port()?;
+        let started = Instant::now();
+        let _serve = Serving(
+            std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+                .arg("--config")
+                .arg(&config)
+                .arg("serve")
+                .env_remove("DOBROBOT_CONFIG")
+                .env("DOBROBOT_HTTP_ADDR", format!("127.0.0.1:{port}"))
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()?,
+        );
+        let server = format!("http://127.0.0.1:{port}");
+        let remote = |args: &[String]| -> anyhow::Result<Duration> {
+            let mut args = args.to_vec();
+            args.extend(["--server".to_string(), server.clone()]);
+            cli(&args)
+        };
+        let queue = ["queue".to_string()];
+        while remote(&queue).is_err() {
+            ensure!(
+                started.elapsed() < Duration::from_secs(600),
+                "serve was not ready within ten minutes"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        eprintln!(
+            "    serve answered after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let mut these = Vec::new();
+        for (name, args) in questions(store).await? {
+            if args[0] == "chat" {
+                these.push(None);
+                continue;
+            }
+            let mut best = Duration::MAX;
+            for _ in 0..repeat {
+                best = best.min(remote(&args)?);
+            }
+            eprintln!("    {name} --server: {:.3} s", best.as_secs_f64());
+            these.push(Some(best));
+        }
+        served.push(these);
     }
     Ok(names
         .into_iter()
@@ -251,6 +320,7 @@ async fn measure_scale(
             what,
             small: times[0][i],
             large: times[1][i],
+            server: served[0][i].zip(served[1][i]),
         })
         .collect())
 }
@@ -280,6 +350,17 @@ fn print_scale(small: u64, large: u64, scale: &[Scaled]) {
             ratio,
             met(ratio <= 2.0)
         );
+        if let Some((small, large)) = s.server {
+            let ratio = large.as_secs_f64() / small.as_secs_f64();
+            println!(
+                "| {} with `--server` | {:.3} s | {:.3} s | {:.1}x | <= 2x | {} |",
+                s.what,
+                small.as_secs_f64(),
+                large.as_secs_f64(),
+                ratio,
+                met(ratio <= 2.0)
+            );
+        }
     }
 }
 
