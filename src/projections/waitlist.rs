@@ -62,10 +62,16 @@ impl Waitlist {
                     .into_iter()
                     .partition(|w| &w.holder == ticket);
                 self.waiting = still;
-                self.freed.insert(
-                    ticket.clone(),
-                    freed.into_iter().map(|w| (w.user, w.ticket)).collect(),
-                );
+                // Only deployments somebody waited on are kept: a ledger of years has finished
+                // hundreds of thousands, and every close looks through what is kept.
+                if freed.is_empty() {
+                    self.freed.remove(ticket);
+                } else {
+                    self.freed.insert(
+                        ticket.clone(),
+                        freed.into_iter().map(|w| (w.user, w.ticket)).collect(),
+                    );
+                }
                 self.close(ticket);
             }
             Event::DeploymentStarted { ticket, .. }
@@ -88,9 +94,10 @@ impl Waitlist {
     }
 
     fn forget(&mut self, gone: impl Fn(&UserId, &TicketKey) -> bool) {
-        for told in self.freed.values_mut() {
+        self.freed.retain(|_, told| {
             told.retain(|(user, ticket)| !gone(user, ticket));
-        }
+            !told.is_empty()
+        });
     }
 }
 
