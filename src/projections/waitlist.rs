@@ -171,6 +171,30 @@ mod tests {
             .collect()
     }
 
+    /// What it keeps grows with who is waiting, not with the deployments the ledger has seen
+    /// end: each close looks through all of it.
+    #[test]
+    fn finished_deployments_nobody_waited_on_are_not_kept() {
+        let mut waitlist = Waitlist::default();
+        for n in 0..1000 {
+            let ticket = format!("PAY-{n}");
+            waitlist.apply(&started(&ticket));
+            waitlist.apply(&finished(&ticket));
+        }
+        assert!(waitlist.freed.is_empty(), "{}", waitlist.freed.len());
+        waitlist.apply(&started("PAY-1000"));
+        waitlist.apply(&held_up("carol", "PAY-2000", "PAY-1000"));
+        waitlist.apply(&finished("PAY-1000"));
+        assert_eq!(waitlist.freed.len(), 1);
+        assert_eq!(
+            waitlist.waiting_on(&t("PAY-1000")),
+            told(&[("carol", "PAY-2000")])
+        );
+        // Once carol starts, nothing is kept.
+        waitlist.apply(&started("PAY-2000"));
+        assert!(waitlist.freed.is_empty());
+    }
+
     #[test]
     fn those_held_up_by_a_lock_are_told_in_the_order_they_asked() {
         let history = [
