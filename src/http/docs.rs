@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::OpenApi;
 
 use super::api::ApiDoc;
+use crate::render::escape_html as escape;
 
 static DOCUMENT: LazyLock<Value> =
     LazyLock::new(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null));
@@ -30,20 +31,6 @@ pub async fn openapi_json() -> Response {
 
 pub async fn page() -> Html<String> {
     Html(render(&DOCUMENT))
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {

@@ -46,7 +46,8 @@ impl Markup for Html {
     }
 }
 
-fn escape(text: &str) -> String {
+/// Text made safe to put in HTML, in an element or an attribute.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

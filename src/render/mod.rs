@@ -11,7 +11,7 @@ mod words;
 
 use crate::domain::{TicketKey, UserGroupId, UserId};
 
-pub use html::Html;
+pub use html::{Html, escape as escape_html};
 pub use plain::Plain;
 pub use slack::Slack;
 pub use words::Renderer;
