@@ -469,12 +469,14 @@ async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Optio
             listing,
         } => {
             let mut query = at(listing);
-            query.extend(service.as_ref().map(|s| ("service", s.to_string())));
-            query.extend(ticket.as_ref().map(|t| ("ticket", t.to_string())));
-            query.extend(actor.as_ref().map(|a| ("actor", a.to_string())));
-            query.extend(outcome.map(|o| ("outcome", o.name().to_string())));
-            query.extend(since.as_ref().map(|t| ("since", time(t))));
-            query.extend(until.as_ref().map(|t| ("until", time(t))));
+            query.extend(given([
+                ("service", service.as_ref().map(ToString::to_string)),
+                ("ticket", ticket.as_ref().map(ToString::to_string)),
+                ("actor", actor.as_ref().map(ToString::to_string)),
+                ("outcome", outcome.map(|o| o.name().to_string())),
+                ("since", since.as_ref().map(time)),
+                ("until", until.as_ref().map(time)),
+            ]));
             server
                 .listing(&mut out, listing.format, "/api/v1/deployments", &query)
                 .await?
@@ -489,12 +491,14 @@ async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Optio
             listing,
         } => {
             let mut query = at(listing);
-            query.extend(service.as_ref().map(|s| ("service", s.to_string())));
-            query.extend(ticket.as_ref().map(|t| ("ticket", t.to_string())));
-            query.extend(actor.as_ref().map(|a| ("actor", a.to_string())));
-            query.extend(event_type.as_ref().map(|t| ("type", t.clone())));
-            query.extend(since.as_ref().map(|t| ("since", time(t))));
-            query.extend(until.as_ref().map(|t| ("until", time(t))));
+            query.extend(given([
+                ("service", service.as_ref().map(ToString::to_string)),
+                ("ticket", ticket.as_ref().map(ToString::to_string)),
+                ("actor", actor.as_ref().map(ToString::to_string)),
+                ("type", event_type.clone()),
+                ("since", since.as_ref().map(time)),
+                ("until", until.as_ref().map(time)),
+            ]));
             server
                 .listing(&mut out, listing.format, "/api/v1/history", &query)
                 .await?
@@ -541,6 +545,15 @@ async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Optio
         }
     }
     Ok(Some(ExitCode::SUCCESS))
+}
+
+/// The parameters that were given, in order.
+fn given<const N: usize>(
+    parameters: [(&'static str, Option<String>); N],
+) -> impl Iterator<Item = (&'static str, String)> {
+    parameters
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
 }
 
 fn as_of(listing: &Listing) -> AsOf {
