@@ -20,6 +20,7 @@ use crate::domain::reminders::SettingsError;
 use crate::follower::{Followed, Follower};
 use crate::http::{self, SlackEndpoints};
 use crate::ledger::{Ledger, LedgerError, Options};
+use crate::models::{ModelsError, StoredModels};
 use crate::reminders::{self, Scheduler};
 use crate::render::Renderer;
 use crate::slack::api::SlackApi;
@@ -67,6 +68,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Models(#[from] ModelsError),
     #[error("starting the Slack front: {0}")]
     Slack(#[from] SlackError),
     #[error("[slack] reminder settings: {0}")]
@@ -120,7 +123,8 @@ impl App {
                 "dobrobot is serving the ledger"
             );
         }
-        let follower = Follower::start(store.clone(), stream.clone());
+        let stored = StoredModels::open(config.models_path())?;
+        let follower = Follower::start(store.clone(), stream.clone(), stored);
         let bot = Arc::new(Bot {
             ledger,
             followed: follower.followed().clone(),

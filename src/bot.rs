@@ -14,6 +14,8 @@ use crate::envelope::Actor;
 use crate::follower::Followed;
 use crate::ledger::{Decision, Ledger, Submission};
 use crate::metrics::METRICS;
+use crate::models::ModelsError;
+use crate::read::DeploymentFilter;
 
 /// How long a query waits for the follower to reach the writer's revision.
 const QUERY_WAIT: Duration = Duration::from_secs(5);
@@ -79,27 +81,37 @@ impl Bot {
             );
         }
         let policy = self.ledger.policy();
-        self.followed.read(|models| match query {
-            Query::Help => Answer::Help,
-            Query::Queue => Answer::Queue(queue(&models.live.state, &policy)),
-            Query::Who { service } => Answer::Who {
-                deployments: models
-                    .deployments
-                    .who(&service, None)
-                    .into_iter()
-                    .take(WHO_LIMIT)
-                    .cloned()
-                    .collect(),
-                service,
-            },
-            Query::History(filter) => {
-                let matching: Vec<_> = models.history.matching(&filter).collect();
-                let skipped = matching.len().saturating_sub(HISTORY_LIMIT);
-                Answer::History {
-                    total: matching.len(),
-                    shown: matching[skipped..].iter().map(|e| (*e).clone()).collect(),
-                }
+        let stored = self.followed.stored().clone();
+        let answered = match query {
+            Query::Help => return Answer::Help,
+            Query::Queue => {
+                return self
+                    .followed
+                    .read(|models| Answer::Queue(queue(&models.live.state, &policy)));
             }
-        })
+            Query::Who { service } => {
+                tokio::task::spawn_blocking(move || {
+                    let filter = DeploymentFilter::default();
+                    let page = stored.read(|r| r.who(&service, &filter, None, None, WHO_LIMIT))?;
+                    Ok(Answer::Who {
+                        deployments: page.items,
+                        service,
+                    })
+                })
+                .await
+            }
+            Query::History(filter) => {
+                tokio::task::spawn_blocking(move || {
+                    let (total, shown) = stored.read(|r| r.history_tail(&filter, HISTORY_LIMIT))?;
+                    Ok(Answer::History { total, shown })
+                })
+                .await
+            }
+        };
+        match answered {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => Answer::CannotRead(ModelsError::to_string(&error)),
+            Err(error) => Answer::CannotRead(error.to_string()),
+        }
     }
 }

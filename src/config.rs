@@ -64,6 +64,10 @@ pub struct Config {
     /// The writer snapshots its state every so many events (`DOBROBOT_SNAPSHOT_EVERY`), so a
     /// process starts from the last snapshot instead of revision 0.
     pub snapshot_every: u64,
+    /// The file of the persisted read models (`DOBROBOT_MODELS`); by default beside an embedded
+    /// store (`<store file>.models`), or `dobrobot-<environment>.models` in the working
+    /// directory on EventStoreDB.
+    pub models: Option<String>,
 }
 
 /// `[http]`: the HTTP server of `serve` (`/health`, `/ready`, the read API, Slack's endpoints).
@@ -215,6 +219,7 @@ impl Default for Config {
             slack: SlackConfig::default(),
             http: HttpConfig::default(),
             snapshot_every: crate::snapshots::EVERY,
+            models: None,
         }
     }
 }
@@ -236,6 +241,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "DOBROBOT_HTTP_ADDR",
     "DOBROBOT_READ_TOKENS",
     "DOBROBOT_SNAPSHOT_EVERY",
+    "DOBROBOT_MODELS",
     "DOBROBOT_SLACK_CHANNEL",
 ];
 
@@ -323,6 +329,9 @@ impl Config {
                 }
             };
         }
+        if let Some(v) = lookup("DOBROBOT_MODELS") {
+            self.models = Some(v).filter(|v| !v.is_empty());
+        }
         if let Some(v) = lookup("DOBROBOT_READ_TOKENS") {
             self.http.read_tokens = v
                 .split(',')
@@ -345,6 +354,21 @@ impl Config {
     /// The ledger stream of the configured environment.
     pub fn stream(&self) -> String {
         crate::ledger::stream_name(&self.environment)
+    }
+
+    /// Where the persisted read models are (see `models`).
+    pub fn models_path(&self) -> std::path::PathBuf {
+        if let Some(path) = &self.models {
+            return path.into();
+        }
+        match self
+            .store
+            .strip_prefix("sqlite://")
+            .or_else(|| self.store.strip_prefix("sqlite:"))
+        {
+            Some(file) => format!("{file}.models").into(),
+            None => format!("dobrobot-{}.models", self.environment).into(),
+        }
     }
 
     /// The release rules this config describes.

@@ -1,17 +1,19 @@
 //! The one follower of a process: the only subscription it holds to the ledger stream. Every
-//! event, in order, goes into every read model (the live state with its queue and locks, the
-//! deployments, the whole history, the waitlist), and every front learns from it that the ledger
-//! moved on: the Slack front redraws release messages, the HTTP API answers from memory, queries
-//! in chat read the same models.
+//! event, in order, goes into every read model: the persisted ones (`crate::models`: the
+//! history and the deployments, with the live state and the waitlist as of their checkpoint)
+//! and the small ones it also keeps in memory (the live state with its queue and locks, the
+//! waitlist). Every front learns from it that the ledger moved on: the Slack front redraws
+//! release messages, the HTTP API answers from the models, queries in chat read the same ones.
 //!
-//! The models sit behind one lock, held only while an event is applied or a question answered,
-//! never across an `.await`; a `watch` of the follower's progress wakes whoever waits for a
-//! revision. A front never folds the ledger itself: what it shows is read here, and what it
-//! must do once per event it tracks with its own checkpoint against the revisions seen here.
+//! At start it catches the persisted models up from their checkpoint (all of the ledger only
+//! the first time, or after the file was thrown away), then subscribes after it. The memory
+//! models sit behind one lock, held only while they are replaced or a question answered, never
+//! across an `.await`; a `watch` of the follower's progress wakes whoever waits for a revision.
+//! A front never folds the ledger itself: what it shows is read here, and what it must do once
+//! per event it tracks with its own checkpoint against the revisions seen here.
 //!
-//! The history read before the subscription catches up only builds the models (logged once, as
-//! a summary); events after it are logged one line each, as the service's record of what
-//! happened.
+//! The catch-up is logged as a summary (and progress every few seconds of a long one); events
+//! after it are logged one line each, as the service's record of what happened.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,24 +26,22 @@ use tracing::{error, info, warn};
 
 use crate::domain::State;
 use crate::envelope::{self, Recorded};
-use crate::projections::{Deployments, History, Live, Projection, Waitlist};
+use crate::models::{ModelsError, StoredModels};
+use crate::projections::{Live, Projection, Waitlist};
 use crate::store::{EventStore, SubscriptionItem};
 
 /// How many of the latest states are kept, for fronts that show a step as it was right after it
 /// (the reply to `accept` says what comes next at that moment, not later).
 const RECENT_STATES: usize = 256;
-/// During the catch-up, waiters hear of progress every so many events.
-const CATCH_UP_PROGRESS: u64 = 4096;
 
 /// The latest states, each with the revision it is the state right after.
 type Recent = Arc<Mutex<VecDeque<(u64, Arc<State>)>>>;
 
-/// Everything the follower keeps current.
+/// The models the follower keeps in memory as well as in the file: small, and asked at every
+/// command.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadModels {
     pub live: Live,
-    pub deployments: Deployments,
-    pub history: History,
     pub waitlist: Waitlist,
 }
 
@@ -55,8 +55,6 @@ impl ReadModels {
 impl Projection for ReadModels {
     fn apply(&mut self, recorded: &Recorded) {
         self.live.apply(recorded);
-        self.deployments.apply(recorded);
-        self.history.apply(recorded);
         Projection::apply(&mut self.waitlist, recorded);
     }
 }
@@ -76,6 +74,7 @@ pub struct Progress {
 #[derive(Clone)]
 pub struct Followed {
     models: Arc<RwLock<ReadModels>>,
+    stored: Arc<StoredModels>,
     recent: Recent,
     progress: watch::Receiver<Progress>,
 }
@@ -84,6 +83,11 @@ impl Followed {
     /// Answers from the models as they are now.
     pub fn read<R>(&self, f: impl FnOnce(&ReadModels) -> R) -> R {
         f(&self.models.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The persisted models, for the questions answered from them (history, deployments).
+    pub fn stored(&self) -> &Arc<StoredModels> {
+        &self.stored
     }
 
     pub fn progress(&self) -> Progress {
@@ -126,16 +130,21 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Subscribes to `stream` and keeps the models current until stopped. After a dropped
-    /// subscription it subscribes again after the last event it applied, so nothing is missed
-    /// or applied twice.
-    pub fn start(store: Arc<dyn EventStore>, stream: String) -> Follower {
+    /// Catches `stored` up with `stream` and keeps it (and the memory models) current until
+    /// stopped. After a dropped subscription it subscribes again after the last event applied,
+    /// so nothing is missed or applied twice.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        stream: String,
+        stored: Arc<StoredModels>,
+    ) -> Follower {
         let models = Arc::new(RwLock::new(ReadModels::default()));
         let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_STATES)));
         let (progress, receiver) = watch::channel(Progress::default());
         let task = tokio::spawn(follow(
             store,
             stream,
+            stored.clone(),
             models.clone(),
             recent.clone(),
             progress,
@@ -144,6 +153,7 @@ impl Follower {
             task,
             followed: Followed {
                 models,
+                stored,
                 recent,
                 progress: receiver,
             },
@@ -164,15 +174,49 @@ impl Drop for Follower {
 async fn follow(
     store: Arc<dyn EventStore>,
     stream: String,
+    stored: Arc<StoredModels>,
     models: Arc<RwLock<ReadModels>>,
     recent: Recent,
     progress: watch::Sender<Progress>,
 ) {
     let started = Instant::now();
-    let mut last: Option<u64> = None;
     let mut caught_up = false;
-    let mut read = 0u64;
+    let replace = |now: ReadModels| {
+        let revision = now.live.revision;
+        *models.write().unwrap_or_else(|e| e.into_inner()) = now;
+        revision
+    };
     loop {
+        let applied = match stored.catch_up(&store, &stream).await {
+            Ok(caught) => caught.applied,
+            Err(ModelsError::Decode(error)) => {
+                error!(%error, "the ledger cannot be read; the follower stops");
+                progress.send_modify(|p| p.failed = true);
+                return;
+            }
+            Err(error) => {
+                warn!(%error, %stream, "cannot bring the read models up to the ledger; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut last = match stored.held() {
+            Ok(held) => replace(ReadModels {
+                live: held.live,
+                waitlist: held.waitlist,
+            }),
+            Err(error) => {
+                warn!(%error, "cannot read the read models; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        progress.send_replace(Progress {
+            revision: last,
+            caught_up,
+            failed: false,
+        });
+        let mut seen = last;
         let mut subscription = match store.subscribe(&stream, last).await {
             Ok(s) => s,
             Err(error) => {
@@ -188,7 +232,7 @@ async fn follow(
                         info!(
                             %stream,
                             revision = ?last,
-                            events = read,
+                            applied,
                             elapsed_ms = started.elapsed().as_millis() as u64,
                             "projections caught up"
                         );
@@ -201,6 +245,9 @@ async fn follow(
                     });
                 }
                 Ok(SubscriptionItem::Event(raw)) => {
+                    if seen.is_some_and(|seen| raw.revision <= seen) {
+                        continue;
+                    }
                     let recorded = match envelope::decode(&raw) {
                         Ok(recorded) => recorded,
                         Err(error) => {
@@ -209,17 +256,38 @@ async fn follow(
                             return;
                         }
                     };
-                    let state = {
-                        let mut models = models.write().unwrap_or_else(|e| e.into_inner());
-                        models.apply(&recorded);
-                        caught_up.then(|| Arc::new(models.live.state.clone()))
+                    let (file, name) = (stored.clone(), stream.clone());
+                    let batch = vec![recorded.clone()];
+                    let now = match tokio::task::spawn_blocking(move || file.apply(&name, &batch))
+                        .await
+                    {
+                        Ok(Ok(held)) => ReadModels {
+                            live: held.live,
+                            waitlist: held.waitlist,
+                        },
+                        Ok(Err(error)) => {
+                            // Rebuilt or replaced under us: catch up from its checkpoint again.
+                            warn!(%error, "the read models moved; catching up again");
+                            break;
+                        }
+                        Err(error) => {
+                            error!(%error, "applying an event to the read models failed");
+                            break;
+                        }
                     };
+                    // Another process sharing the file may have applied it and more already.
+                    let state = (caught_up && now.live.revision == Some(recorded.revision))
+                        .then(|| Arc::new(now.live.state.clone()));
+                    seen = Some(recorded.revision);
+                    last = replace(now);
                     if let Some(state) = state {
                         let mut recent = recent.lock().unwrap_or_else(|e| e.into_inner());
                         if recent.len() == RECENT_STATES {
                             recent.pop_front();
                         }
                         recent.push_back((recorded.revision, state));
+                    }
+                    if caught_up {
                         info!(
                             revision = recorded.revision,
                             event = recorded.event.type_name(),
@@ -228,15 +296,11 @@ async fn follow(
                             "recorded"
                         );
                     }
-                    last = Some(recorded.revision);
-                    read += 1;
-                    if caught_up || read.is_multiple_of(CATCH_UP_PROGRESS) {
-                        progress.send_replace(Progress {
-                            revision: last,
-                            caught_up,
-                            failed: false,
-                        });
-                    }
+                    progress.send_replace(Progress {
+                        revision: last,
+                        caught_up,
+                        failed: false,
+                    });
                 }
                 Err(error) => {
                     warn!(%error, "the ledger subscription dropped; subscribing again");

@@ -12,6 +12,7 @@ pub mod http;
 pub mod ledger;
 pub mod metrics;
 pub mod migrate;
+pub mod models;
 pub mod notices;
 pub mod projections;
 pub mod read;

@@ -23,7 +23,6 @@
 //! `MaxAppendSize` (1 MiB by default).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use thiserror::Error;
@@ -31,6 +30,7 @@ use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
 
 use crate::envelope::{self, ChainError, GENESIS_HASH};
+use crate::telemetry::Progress;
 use crate::store::{
     Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent, StoreError,
 };
@@ -301,7 +301,7 @@ impl Copy<'_> {
         events: u64,
         mut hash: String,
     ) -> Result<(u64, u64, String), MigrateError> {
-        let mut progress = Progress::new(from, events);
+        let mut progress = Progress::new("copied", from, events);
         let (mut copied, mut batches) = (0u64, 0u64);
         let mut next = from;
         while next < events {
@@ -414,48 +414,3 @@ fn usize_of(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-/// Logs how far the copy is, at most every few seconds, and once at the end.
-struct Progress {
-    started: Instant,
-    last_log: Instant,
-    from: u64,
-    total: u64,
-}
-
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
-
-impl Progress {
-    fn new(from: u64, total: u64) -> Self {
-        let now = Instant::now();
-        Progress {
-            started: now,
-            last_log: now,
-            from,
-            total,
-        }
-    }
-
-    /// `next` is the first revision not yet in the target.
-    fn report(&mut self, next: u64) {
-        let now = Instant::now();
-        if next < self.total && now.duration_since(self.last_log) < PROGRESS_EVERY {
-            return;
-        }
-        self.last_log = now;
-        let elapsed = now.duration_since(self.started).as_secs_f64();
-        let done = next - self.from;
-        let per_second = if elapsed > 0.0 {
-            done as f64 / elapsed
-        } else {
-            0.0
-        };
-        info!(
-            copied = done,
-            position = next,
-            total = self.total,
-            percent = format_args!("{:.1}", 100.0 * next as f64 / self.total.max(1) as f64),
-            events_per_second = format_args!("{per_second:.0}"),
-            "progress"
-        );
-    }
-}

@@ -19,7 +19,8 @@ use crate::app::{App, Settings};
 use crate::config::Config;
 use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue};
 use crate::envelope::{Actor, Source};
-use crate::projections::{self, AsOf, Deployments, History, Live};
+use crate::models::StoredModels;
+use crate::projections::{AsOf, Live};
 use crate::read::{self, DeploymentFilter, OutcomeFilter, Replay};
 use crate::render::Renderer;
 use crate::store::{self, EventStore};
@@ -179,7 +180,7 @@ enum Cmd {
         #[arg(long)]
         to: String,
     },
-    /// EventStoreDB server-side projections.
+    /// The read models: rebuild the persisted ones, install EventStoreDB's server-side ones.
     #[command(subcommand)]
     Projections(ProjectionsCmd),
 }
@@ -191,6 +192,9 @@ enum ProjectionsCmd {
         after_help = "Example:\n  dobrobot --store 'esdb://localhost:2113?tls=false' projections install"
     )]
     Install,
+    /// Throw the persisted read models away and fold them again from the ledger.
+    #[command(after_help = "Example:\n  dobrobot projections rebuild")]
+    Rebuild,
 }
 
 #[derive(Debug, Args)]
@@ -327,7 +331,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             until,
             listing,
         } => {
-            let deployments = build_deployments(&ctx, as_of(&listing)).await?;
             let filter = DeploymentFilter {
                 service,
                 ticket,
@@ -336,8 +339,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 since,
                 until,
             };
-            let rows = read::deployments(&deployments, &filter, None, usize::MAX).items;
-            write_rows(&mut out, listing.format, &rows)?;
+            let models = stored(&ctx).await?;
+            let upto = listing.revision;
+            let rows = models.read(|r| r.deployments(&filter, None, upto, usize::MAX))?;
+            write_rows(&mut out, listing.format, &rows.items)?;
         }
         Cmd::History {
             service,
@@ -356,22 +361,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 since,
                 until,
             };
-            let mut history = History::new(filter);
-            projections::build(&ctx.store, &ctx.stream, as_of(&listing), &mut history).await?;
-            write_rows(&mut out, listing.format, &history.entries)?;
+            let models = stored(&ctx).await?;
+            let upto = listing.revision;
+            let rows = models.read(|r| r.history(&filter, None, upto, usize::MAX))?;
+            write_rows(&mut out, listing.format, &rows.items)?;
         }
         Cmd::Who {
             service,
             since,
             listing,
         } => {
-            let deployments = build_deployments(&ctx, as_of(&listing)).await?;
-            let rows: Vec<_> = deployments
-                .who(&service, since)
-                .into_iter()
-                .cloned()
-                .collect();
-            write_rows(&mut out, listing.format, &rows)?;
+            let filter = DeploymentFilter {
+                since,
+                ..DeploymentFilter::default()
+            };
+            let models = stored(&ctx).await?;
+            let upto = listing.revision;
+            let rows = models.read(|r| r.who(&service, &filter, None, upto, usize::MAX))?;
+            write_rows(&mut out, listing.format, &rows.items)?;
         }
         Cmd::Replay { at, listing } => {
             if let Some(code) = no_revision(&listing, "replay") {
@@ -389,17 +396,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(code) = no_revision(&listing, "suspects") {
                 return Ok(code);
             }
-            let deployments = build_deployments(&ctx, AsOf::Time(at)).await?;
-            let rows: Vec<_> = projections::suspects(&deployments, at, window, &service)
-                .into_iter()
-                .cloned()
-                .collect();
-            write_rows(&mut out, listing.format, &rows)?;
+            let models = stored(&ctx).await?;
+            let rows = models.read(|r| r.suspects(at, window, &service, None, usize::MAX))?;
+            write_rows(&mut out, listing.format, &rows.items)?;
         }
         Cmd::Migrate { .. } => unreachable!("handled before the store is opened"),
         Cmd::Projections(ProjectionsCmd::Install) => {
             drop(out);
             return projections_cmd::install(&ctx.config, &ctx.store).await;
+        }
+        Cmd::Projections(ProjectionsCmd::Rebuild) => {
+            let path = ctx.config.models_path();
+            let models = StoredModels::open(&path)?;
+            models.clear()?;
+            let caught_up = models.catch_up(&ctx.store, &ctx.stream).await?;
+            writeln!(
+                out,
+                "rebuilt the read models in {} from {} events of {}",
+                path.display(),
+                caught_up.applied,
+                ctx.stream
+            )?;
         }
         Cmd::Verify => {
             return match crate::verify::verify(&ctx.store, &ctx.stream).await {
@@ -564,10 +581,11 @@ async fn build_live(ctx: &Context_, as_of: AsOf) -> Result<Live> {
     Ok(read::live_as_of(&ctx.store, &ctx.stream, as_of).await?)
 }
 
-async fn build_deployments(ctx: &Context_, as_of: AsOf) -> Result<Deployments> {
-    let mut deployments = Deployments::default();
-    projections::build(&ctx.store, &ctx.stream, as_of, &mut deployments).await?;
-    Ok(deployments)
+/// The persisted read models, caught up with the ledger.
+async fn stored(ctx: &Context_) -> Result<Arc<StoredModels>> {
+    let models = StoredModels::open(ctx.config.models_path())?;
+    models.catch_up(&ctx.store, &ctx.stream).await?;
+    Ok(models)
 }
 
 fn replay(

@@ -7,7 +7,6 @@
 //! listing instead (from the cursor, up to `limit` when one is given), a chunk of rows at a
 //! time, so a year of history is never held in memory to be sent.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
@@ -25,6 +24,7 @@ use crate::domain::QueueItem;
 use crate::domain::{HistoryFilter, Policy, ServiceName};
 use crate::follower::{Followed, ReadModels};
 use crate::ledger::Ledger;
+use crate::models::{ModelsError, Reader, StoredModels};
 use crate::projections::AsOf;
 use crate::projections::live::LockView;
 use crate::projections::{Deployment, HistoryEntry};
@@ -154,7 +154,10 @@ impl ReadApi {
     /// the latest snapshot before `at` and the events after it.
     async fn live(&self, at: Option<AsOf>) -> Result<Models, Problem> {
         match at {
-            None | Some(AsOf::Latest) => self.models(None).await,
+            None | Some(AsOf::Latest) => {
+                self.caught_up()?;
+                Ok(Models::Live(self.followed.clone()))
+            }
             Some(as_of) => read::live_as_of(&self.store, &self.stream, as_of)
                 .await
                 .map(|live| {
@@ -167,29 +170,21 @@ impl ReadApi {
         }
     }
 
-    /// The models for a question as of `at` (now when `None`).
-    async fn models(&self, at: Option<AsOf>) -> Result<Models, Problem> {
-        match at {
-            None | Some(AsOf::Latest) => {
-                let progress = self.followed.progress();
-                if progress.failed {
-                    return Err(Problem::unavailable(
-                        "the ledger cannot be read: the follower stopped",
-                    ));
-                }
-                if !progress.caught_up {
-                    return Err(Problem::unavailable(format!(
-                        "the read models are catching up with the ledger (at revision {})",
-                        progress.revision.map_or("none".into(), |r| r.to_string())
-                    )));
-                }
-                Ok(Models::Live(self.followed.clone()))
-            }
-            Some(as_of) => read::models_as_of(&self.store, &self.stream, as_of)
-                .await
-                .map(|models| Models::AsOf(Arc::new(models)))
-                .map_err(|error| Problem::unavailable(error.to_string())),
+    /// The follower has read the whole ledger once, so the models answer for it.
+    fn caught_up(&self) -> Result<(), Problem> {
+        let progress = self.followed.progress();
+        if progress.failed {
+            return Err(Problem::unavailable(
+                "the ledger cannot be read: the follower stopped",
+            ));
         }
+        if !progress.caught_up {
+            return Err(Problem::unavailable(format!(
+                "the read models are catching up with the ledger (at revision {})",
+                progress.revision.map_or("none".into(), |r| r.to_string())
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -202,6 +197,43 @@ fn params(query: &Option<String>, allowed: &[&str]) -> Result<Params, Problem> {
 enum Export {
     Csv,
     Ndjson,
+}
+
+impl Export {
+    /// Rows in the export's form, the CSV header first when `first`.
+    fn encode<T: Row>(self, rows: &[T], first: bool) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        match self {
+            Export::Csv => {
+                let mut csv = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(&mut bytes);
+                if first {
+                    let _ = csv.write_record(T::HEADERS);
+                }
+                for row in rows {
+                    let _ = csv.write_record(row.cells());
+                }
+                let _ = csv.flush();
+            }
+            Export::Ndjson => {
+                for row in rows {
+                    if serde_json::to_writer(&mut bytes, row).is_ok() {
+                        bytes.push(b'\n');
+                    }
+                }
+            }
+        }
+        bytes
+    }
+
+    fn respond(self, body: Body) -> Response {
+        let content_type = match self {
+            Export::Csv => "text/csv; charset=utf-8",
+            Export::Ndjson => "application/x-ndjson",
+        };
+        ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    }
 }
 
 fn export_of(headers: &HeaderMap) -> Option<Export> {
@@ -219,13 +251,17 @@ fn export_of(headers: &HeaderMap) -> Option<Export> {
     }
 }
 
-/// A page of a listing read from the models: `(models, cursor, limit)`.
-type Query<T> = Arc<dyn Fn(&ReadModels, Option<u64>, usize) -> Page<T> + Send + Sync>;
+/// A page of a listing read from the persisted models: `(reader, cursor, limit, upto)`, where
+/// `upto` is the last revision of a question as of a point.
+type Query<T> =
+    Arc<dyn Fn(&Reader, Option<u64>, usize, Option<u64>) -> Result<Page<T>, ModelsError> + Send + Sync>;
 
 /// A listing, as a page of JSON or as a streamed export.
 struct Listing<T> {
-    models: Models,
+    models: Arc<StoredModels>,
     query: Query<T>,
+    /// As of this point of the ledger (the latest when `None`).
+    at: Option<AsOf>,
     cursor: Option<u64>,
     limit: usize,
     /// The caller named a limit (an export without one is the whole listing).
@@ -233,17 +269,36 @@ struct Listing<T> {
 }
 
 impl<T: Row + Send + Sync + 'static> Listing<T> {
-    fn respond(self, uri: &Uri, headers: &HeaderMap) -> Response {
-        match export_of(headers) {
+    async fn respond(self, uri: &Uri, headers: &HeaderMap) -> Result<Response, Problem> {
+        Ok(match export_of(headers) {
             Some(export) => self.export(export),
-            None => self.page(uri),
-        }
+            None => self.page(uri).await?,
+        })
     }
 
-    fn page(self, uri: &Uri) -> Response {
-        let page = self
-            .models
-            .read(|models| (self.query)(models, self.cursor, self.limit));
+    /// One page from the cursor, read on a blocking thread.
+    async fn read(&self, cursor: Option<u64>, limit: usize) -> Result<Page<T>, Problem> {
+        let (models, query, at) = (self.models.clone(), self.query.clone(), self.at);
+        tokio::task::spawn_blocking(move || {
+            models.read(|reader| {
+                let upto = match at {
+                    None | Some(AsOf::Latest) => None,
+                    Some(AsOf::Revision(r)) => Some(r),
+                    Some(AsOf::Time(t)) => match reader.revision_at(t)? {
+                        Some(r) => Some(r),
+                        None => return Ok(Page::whole(Vec::new())),
+                    },
+                };
+                query(reader, cursor, limit, upto)
+            })
+        })
+        .await
+        .map_err(|error| Problem::unavailable(error.to_string()))?
+        .map_err(|error| Problem::unavailable(error.to_string()))
+    }
+
+    async fn page(self, uri: &Uri) -> Result<Response, Problem> {
+        let page = self.read(self.cursor, self.limit).await?;
         let next = page.next_cursor.map(|cursor| with_cursor(uri, cursor));
         let link = next
             .as_ref()
@@ -257,7 +312,7 @@ impl<T: Row + Send + Sync + 'static> Listing<T> {
         if let Some(link) = link {
             response.headers_mut().insert(header::LINK, link);
         }
-        response
+        Ok(response)
     }
 
     fn export(self, export: Export) -> Response {
@@ -279,47 +334,22 @@ impl<T: Row + Send + Sync + 'static> Listing<T> {
                 return None;
             }
             let size = at.remaining.min(EXPORT_CHUNK);
-            let listing = &at.listing;
-            let page = listing
-                .models
-                .read(|models| (listing.query)(models, listing.cursor, size));
-            let mut bytes = Vec::new();
-            match export {
-                Export::Csv => {
-                    let mut csv = csv::WriterBuilder::new()
-                        .has_headers(false)
-                        .from_writer(&mut bytes);
-                    if at.first {
-                        let _ = csv.write_record(T::HEADERS);
-                    }
-                    for row in &page.items {
-                        let _ = csv.write_record(row.cells());
-                    }
-                    let _ = csv.flush();
+            let page = match at.listing.read(at.listing.cursor, size).await {
+                Ok(page) => page,
+                Err(problem) => {
+                    at.done = true;
+                    let error = std::io::Error::other(problem.detail);
+                    return Some((Err(error), at));
                 }
-                Export::Ndjson => {
-                    for row in &page.items {
-                        if serde_json::to_writer(&mut bytes, row).is_ok() {
-                            bytes.push(b'\n');
-                        }
-                    }
-                }
-            }
+            };
+            let bytes = export.encode(&page.items, at.first);
             at.first = false;
             at.remaining -= page.items.len().min(at.remaining);
             at.listing.cursor = page.next_cursor;
             at.done = page.next_cursor.is_none() || at.remaining == 0;
-            Some((Ok::<_, Infallible>(Bytes::from(bytes)), at))
+            Some((Ok::<_, std::io::Error>(Bytes::from(bytes)), at))
         });
-        let content_type = match export {
-            Export::Csv => "text/csv; charset=utf-8",
-            Export::Ndjson => "application/x-ndjson",
-        };
-        (
-            [(header::CONTENT_TYPE, content_type)],
-            Body::from_stream(chunks),
-        )
-            .into_response()
+        export.respond(Body::from_stream(chunks))
     }
 }
 
@@ -357,14 +387,13 @@ fn with_cursor(uri: &Uri, cursor: u64) -> String {
 async fn queue(
     State(api): Api,
     RawQuery(query): RawQuery,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
     let models = api.live(params.at()?).await?;
     let policy = api.policy();
-    let query: Query<_> = Arc::new(move |m, _, _| Page::whole(m.live.queue(&policy)));
-    Ok(whole(models, query).respond(&uri, &headers))
+    let items = models.read(|m| m.live.queue(&policy));
+    Ok(whole(items, &headers))
 }
 
 /// Held locks.
@@ -389,23 +418,24 @@ async fn queue(
 async fn locks(
     State(api): Api,
     RawQuery(query): RawQuery,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let params = params(&query, &["at"])?;
     let models = api.live(params.at()?).await?;
-    let query: Query<_> = Arc::new(|m, _, _| Page::whole(m.live.locks()));
-    Ok(whole(models, query).respond(&uri, &headers))
+    let items = models.read(|m| m.live.locks());
+    Ok(whole(items, &headers))
 }
 
-/// A listing that is never long (the live queue, the locks): one page.
-fn whole<T>(models: Models, query: Query<T>) -> Listing<T> {
-    Listing {
-        models,
-        query,
-        cursor: None,
-        limit: usize::MAX,
-        limited: false,
+/// A listing that is never long (the live queue, the locks): one page, or one export.
+fn whole<T: Row>(items: Vec<T>, headers: &HeaderMap) -> Response {
+    match export_of(headers) {
+        Some(export) => export.respond(Body::from(export.encode(&items, true))),
+        None => Json(PageOf {
+            items,
+            next_cursor: None,
+            next: None,
+        })
+        .into_response(),
     }
 }
 
@@ -482,27 +512,30 @@ async fn deployments(
         ],
     )?;
     let filter = deployment_filter(&params)?;
-    let listing = listing(&api, &params, move |m, cursor, limit| {
-        read::deployments(&m.deployments, &filter, cursor, limit)
-    })
-    .await?;
-    Ok(listing.respond(&uri, &headers))
+    let listing = listing(&api, &params, params.at()?, move |r, cursor, limit, upto| {
+        r.deployments(&filter, cursor, upto, limit)
+    })?;
+    listing.respond(&uri, &headers).await
 }
 
-/// A paged listing with the request's `at`, `cursor` and `limit`.
-async fn listing<T>(
+/// A paged listing as of `at`, with the request's `cursor` and `limit`, once the follower has
+/// caught up.
+fn listing<T>(
     api: &ReadApi,
     params: &Params,
-    query: impl Fn(&ReadModels, Option<u64>, usize) -> Page<T> + Send + Sync + 'static,
+    at: Option<AsOf>,
+    query: impl Fn(&Reader, Option<u64>, usize, Option<u64>) -> Result<Page<T>, ModelsError>
+    + Send
+    + Sync
+    + 'static,
 ) -> Result<Listing<T>, Problem> {
-    let cursor = params.cursor()?;
-    let limit = params.limit()?;
-    let models = api.models(params.at()?).await?;
+    api.caught_up()?;
     Ok(Listing {
-        models,
+        models: api.followed.stored().clone(),
         query: Arc::new(query),
-        cursor,
-        limit,
+        at,
+        cursor: params.cursor()?,
+        limit: params.limit()?,
         limited: params.has("limit"),
     })
 }
@@ -546,7 +579,7 @@ async fn history(
             "service", "ticket", "actor", "type", "since", "until", "at", "cursor", "limit",
         ],
     )?;
-    let mut filter = HistoryFilter {
+    let filter = HistoryFilter {
         service: params.service()?,
         ticket: params.ticket()?,
         actor: params.actor()?,
@@ -554,24 +587,10 @@ async fn history(
         since: params.time("since")?,
         until: params.time("until")?,
     };
-    // The whole history is in the follower's models: a question as of a point cuts it there
-    // instead of folding the ledger again.
-    let mut upto = None;
-    match params.at()? {
-        Some(AsOf::Revision(r)) => upto = Some(r),
-        Some(AsOf::Time(t)) => filter.until = Some(filter.until.map_or(t, |u| u.min(t))),
-        Some(AsOf::Latest) | None => {}
-    }
-    let listing = Listing {
-        models: api.models(None).await?,
-        query: Arc::new(move |m: &ReadModels, cursor, limit| {
-            read::history(&m.history, &filter, cursor, upto, limit)
-        }),
-        cursor: params.cursor()?,
-        limit: params.limit()?,
-        limited: params.has("limit"),
-    };
-    Ok(listing.respond(&uri, &headers))
+    let listing = listing(&api, &params, params.at()?, move |r, cursor, limit, upto| {
+        r.history(&filter, cursor, upto, limit)
+    })?;
+    listing.respond(&uri, &headers).await
 }
 
 fn service_of(text: &str) -> Result<ServiceName, Problem> {
@@ -624,11 +643,10 @@ async fn who(
         ],
     )?;
     let filter = deployment_filter(&params)?;
-    let listing = listing(&api, &params, move |m, cursor, limit| {
-        read::who(&m.deployments, &service, &filter, cursor, limit)
-    })
-    .await?;
-    Ok(listing.respond(&uri, &headers))
+    let listing = listing(&api, &params, params.at()?, move |r, cursor, limit, upto| {
+        r.who(&service, &filter, cursor, upto, limit)
+    })?;
+    listing.respond(&uri, &headers).await
 }
 
 /// Deployments on the services in the window before a time, latest first.
@@ -670,9 +688,9 @@ async fn suspects(
     let services = params.all("service", |v| {
         ServiceName::parse(v).map_err(|e| e.to_string())
     })?;
-    let (at, as_of) = match params.at()? {
-        None | Some(AsOf::Latest) => (Utc::now(), None),
-        Some(AsOf::Time(t)) => (t, Some(AsOf::Time(t))),
+    let at = match params.at()? {
+        None | Some(AsOf::Latest) => Utc::now(),
+        Some(AsOf::Time(t)) => t,
         Some(AsOf::Revision(_)) => {
             return Err(Problem::from(crate::read::params::ParamError {
                 parameter: "at".into(),
@@ -680,16 +698,11 @@ async fn suspects(
             }));
         }
     };
-    let listing = Listing {
-        models: api.models(as_of).await?,
-        query: Arc::new(move |m: &ReadModels, cursor, limit| {
-            read::suspects(&m.deployments, at, window, &services, cursor, limit)
-        }),
-        cursor: params.cursor()?,
-        limit: params.limit()?,
-        limited: params.has("limit"),
-    };
-    Ok(listing.respond(&uri, &headers))
+    // As of `at` by their own reading of the ledger at that time.
+    let listing = listing(&api, &params, None, move |r, cursor, limit, _| {
+        r.suspects(at, window, &services, cursor, limit)
+    })?;
+    listing.respond(&uri, &headers).await
 }
 
 /// The queue, the locks and the freeze as they were at a time.

@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Projection;
 use crate::domain::{Event, ServiceName, TicketKey, UserId};
 use crate::envelope::Recorded;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentOutcome {
     Finished,
@@ -21,7 +21,7 @@ pub enum DeploymentOutcome {
     Rejected,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Deployment {
     pub ticket: TicketKey,
     pub services: Vec<ServiceName>,
@@ -146,101 +146,135 @@ impl Deployments {
         }
     }
 
-    fn open_mut(&mut self, ticket: &TicketKey) -> Option<&mut Deployment> {
-        let index = *self.open.get(ticket)?;
-        self.all.get_mut(index)
+    /// Records a request as the ticket's open record, and indexes it.
+    fn insert(&mut self, deployment: Deployment) {
+        let position = self.all.len();
+        self.open.insert(deployment.ticket.clone(), position);
+        self.by_ticket
+            .entry(deployment.ticket.clone())
+            .or_default()
+            .push(position);
+        for service in &deployment.services {
+            self.by_service
+                .entry(service.clone())
+                .or_default()
+                .push(position);
+        }
+        self.all.push(deployment);
+    }
+}
+
+impl Deployment {
+    /// The record a `ReleaseRequested` opens; `None` for any other event.
+    pub fn requested(revision: u64, at: DateTime<Utc>, event: &Event) -> Option<Deployment> {
+        let Event::ReleaseRequested {
+            ticket,
+            requester,
+            services,
+            ..
+        } = event
+        else {
+            return None;
+        };
+        Some(Deployment {
+            ticket: ticket.clone(),
+            services: services.clone(),
+            requester: requester.clone(),
+            approver: None,
+            admin: None,
+            started_by: None,
+            ended_by: None,
+            requested_at: at,
+            accepted_at: None,
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            reason: None,
+            duration_secs: None,
+            lead_time_secs: None,
+            revision,
+            started_revision: None,
+            last_revision: revision,
+        })
+    }
+
+    /// Applies an event about this record's ticket while the record is open. Whether it is still
+    /// open afterwards: an ending closes it, and a new request of the ticket takes its place.
+    /// Every model of deployments (in memory, persisted, as of a past revision) folds with this.
+    pub fn apply(&mut self, revision: u64, at: DateTime<Utc>, event: &Event) -> bool {
+        self.last_revision = revision;
+        match event {
+            Event::ReleaseRequested { .. } => return false,
+            Event::ReleaseApproved { approver, .. } => {
+                self.approver = Some(approver.clone());
+                self.accepted_at = Some(at);
+            }
+            Event::AdminJoined { admin, .. } => self.admin = Some(admin.clone()),
+            Event::DeploymentStarted { by, .. } => {
+                self.started_at = Some(at);
+                self.started_by = Some(by.clone());
+                self.started_revision = Some(revision);
+            }
+            Event::DeploymentFinished { by, .. } => {
+                self.close(at, by, DeploymentOutcome::Finished, None);
+                return false;
+            }
+            Event::DeploymentRolledBack { by, reason, .. } => {
+                let reason = Some(reason.to_string());
+                self.close(at, by, DeploymentOutcome::RolledBack, reason);
+                return false;
+            }
+            Event::ReleaseCancelled { by, .. } => {
+                self.close(at, by, DeploymentOutcome::Cancelled, None);
+                return false;
+            }
+            Event::ReleaseRejected {
+                approver, reason, ..
+            } => {
+                let reason = Some(reason.to_string());
+                self.close(at, approver, DeploymentOutcome::Rejected, reason);
+                return false;
+            }
+            Event::FreezeStarted { .. }
+            | Event::FreezeEnded { .. }
+            | Event::CommandRefused { .. }
+            | Event::ReminderSent { .. } => {}
+        }
+        true
     }
 
     fn close(
         &mut self,
-        ticket: &TicketKey,
         at: DateTime<Utc>,
         by: &UserId,
         outcome: DeploymentOutcome,
         reason: Option<String>,
     ) {
-        if let Some(d) = self.open_mut(ticket) {
-            d.outcome = Some(outcome);
-            d.ended_by = Some(by.clone());
-            d.reason = reason;
-            if matches!(
-                outcome,
-                DeploymentOutcome::Finished | DeploymentOutcome::RolledBack
-            ) {
-                d.finished_at = Some(at);
-                d.duration_secs = d.started_at.map(|s| (at - s).num_seconds());
-                d.lead_time_secs = Some((at - d.requested_at).num_seconds());
-            }
+        self.outcome = Some(outcome);
+        self.ended_by = Some(by.clone());
+        self.reason = reason;
+        if matches!(
+            outcome,
+            DeploymentOutcome::Finished | DeploymentOutcome::RolledBack
+        ) {
+            self.finished_at = Some(at);
+            self.duration_secs = self.started_at.map(|s| (at - s).num_seconds());
+            self.lead_time_secs = Some((at - self.requested_at).num_seconds());
         }
-        self.open.remove(ticket);
     }
 }
 
 impl Projection for Deployments {
     fn apply(&mut self, recorded: &Recorded) {
-        let at = recorded.metadata.recorded_at;
-        if let Some(d) = recorded.event.ticket().and_then(|t| self.open_mut(t)) {
-            d.last_revision = recorded.revision;
-        }
-        match &recorded.event {
-            Event::ReleaseRequested {
-                ticket,
-                requester,
-                services,
-                ..
-            } => {
-                let position = self.all.len();
-                self.open.insert(ticket.clone(), position);
-                self.by_ticket
-                    .entry(ticket.clone())
-                    .or_default()
-                    .push(position);
-                for service in services {
-                    self.by_service
-                        .entry(service.clone())
-                        .or_default()
-                        .push(position);
-                }
-                self.all.push(Deployment {
-                    ticket: ticket.clone(),
-                    services: services.clone(),
-                    requester: requester.clone(),
-                    approver: None,
-                    admin: None,
-                    started_by: None,
-                    ended_by: None,
-                    requested_at: at,
-                    accepted_at: None,
-                    started_at: None,
-                    finished_at: None,
-                    outcome: None,
-                    reason: None,
-                    duration_secs: None,
-                    lead_time_secs: None,
-                    revision: recorded.revision,
-                    started_revision: None,
-                    last_revision: recorded.revision,
-                });
-            }
-            Event::ReleaseApproved { ticket, approver } => {
-                if let Some(d) = self.open_mut(ticket) {
-                    d.approver = Some(approver.clone());
-                    d.accepted_at = Some(at);
-                }
-            }
-            Event::AdminJoined { ticket, admin } => {
-                if let Some(d) = self.open_mut(ticket) {
-                    d.admin = Some(admin.clone());
-                }
-            }
-            Event::DeploymentStarted { ticket, by, .. } => {
-                let Some(&position) = self.open.get(ticket) else {
-                    return;
-                };
-                let d = &mut self.all[position];
-                d.started_at = Some(at);
-                d.started_by = Some(by.clone());
-                d.started_revision = Some(recorded.revision);
+        let (revision, at) = (recorded.revision, recorded.metadata.recorded_at);
+        let event = &recorded.event;
+        if let Some(ticket) = event.ticket()
+            && let Some(&position) = self.open.get(ticket)
+        {
+            let d = &mut self.all[position];
+            let was_started = d.started_revision.is_some();
+            let open = d.apply(revision, at, event);
+            if !was_started && d.started_revision.is_some() {
                 self.started.push(position);
                 for service in &d.services {
                     self.started_by_service
@@ -249,34 +283,12 @@ impl Projection for Deployments {
                         .push(position);
                 }
             }
-            Event::DeploymentFinished { ticket, by } => {
-                self.close(ticket, at, by, DeploymentOutcome::Finished, None)
+            if !open {
+                self.open.remove(ticket);
             }
-            Event::DeploymentRolledBack { ticket, by, reason } => self.close(
-                ticket,
-                at,
-                by,
-                DeploymentOutcome::RolledBack,
-                Some(reason.to_string()),
-            ),
-            Event::ReleaseCancelled { ticket, by } => {
-                self.close(ticket, at, by, DeploymentOutcome::Cancelled, None)
-            }
-            Event::ReleaseRejected {
-                ticket,
-                approver,
-                reason,
-            } => self.close(
-                ticket,
-                at,
-                approver,
-                DeploymentOutcome::Rejected,
-                Some(reason.to_string()),
-            ),
-            Event::FreezeStarted { .. }
-            | Event::FreezeEnded { .. }
-            | Event::CommandRefused { .. }
-            | Event::ReminderSent { .. } => {}
+        }
+        if let Some(deployment) = Deployment::requested(revision, at, event) {
+            self.insert(deployment);
         }
     }
 }

@@ -52,18 +52,7 @@ impl History {
     }
 
     fn services_of(&self, event: &Event) -> Vec<ServiceName> {
-        match event {
-            Event::ReleaseRequested { services, .. }
-            | Event::DeploymentStarted { services, .. } => services.clone(),
-            Event::FreezeStarted {
-                services: Some(s), ..
-            } => s.clone(),
-            other => other
-                .ticket()
-                .and_then(|t| self.services.get(t))
-                .cloned()
-                .unwrap_or_default(),
-        }
+        services_of(event, |ticket| self.services.get(ticket).cloned())
     }
 
     /// The entries that match `filter`, oldest first: the whole history kept by the follower
@@ -145,11 +134,57 @@ impl<'a> IntoIterator for Candidates<'a> {
     }
 }
 
-fn matches(f: &HistoryFilter, event: &Event, at: DateTime<Utc>, services: &[ServiceName]) -> bool {
-    let whole_freeze = matches!(
+/// The services an event concerns: those it names, or those of its ticket's latest request
+/// (`requested`).
+pub fn services_of(
+    event: &Event,
+    requested: impl FnOnce(&TicketKey) -> Option<Vec<ServiceName>>,
+) -> Vec<ServiceName> {
+    match event {
+        Event::ReleaseRequested { services, .. } | Event::DeploymentStarted { services, .. } => {
+            services.clone()
+        }
+        Event::FreezeStarted {
+            services: Some(s), ..
+        } => s.clone(),
+        other => other.ticket().and_then(requested).unwrap_or_default(),
+    }
+}
+
+/// A freeze of every service: it belongs to every service's history.
+pub fn is_whole_freeze(event: &Event) -> bool {
+    matches!(
         event,
         Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. }
-    );
+    )
+}
+
+impl HistoryEntry {
+    /// The entry of a recorded event that concerns `services`.
+    pub fn of(recorded: &Recorded, services: Vec<ServiceName>) -> HistoryEntry {
+        let meta = &recorded.metadata;
+        HistoryEntry {
+            revision: recorded.revision,
+            recorded_at: meta.recorded_at,
+            event_type: recorded.event.type_name(),
+            ticket: recorded.event.ticket().cloned(),
+            services,
+            actor: meta.actor.id.to_string(),
+            actor_name: meta.actor.name.clone(),
+            source: meta.actor.source,
+            command: meta.command.clone(),
+            event: recorded.event.clone(),
+        }
+    }
+}
+
+/// Whether an entry matches a filter.
+pub fn entry_matches(filter: &HistoryFilter, entry: &HistoryEntry) -> bool {
+    matches(filter, &entry.event, entry.recorded_at, &entry.services)
+}
+
+fn matches(f: &HistoryFilter, event: &Event, at: DateTime<Utc>, services: &[ServiceName]) -> bool {
+    let whole_freeze = is_whole_freeze(event);
     f.ticket.as_ref().is_none_or(|t| event.ticket() == Some(t))
         && f.actor.as_ref().is_none_or(|a| event.actor() == a)
         && f.event_type
@@ -179,7 +214,6 @@ impl Projection for History {
         ) {
             return;
         }
-        let meta = &recorded.metadata;
         let position = self.entries.len();
         if let Some(ticket) = recorded.event.ticket() {
             self.by_ticket
@@ -197,23 +231,9 @@ impl Projection for History {
                 .or_default()
                 .push(position);
         }
-        if matches!(
-            recorded.event,
-            Event::FreezeStarted { services: None, .. } | Event::FreezeEnded { .. }
-        ) {
+        if is_whole_freeze(&recorded.event) {
             self.whole.push(position);
         }
-        self.entries.push(HistoryEntry {
-            revision: recorded.revision,
-            recorded_at: meta.recorded_at,
-            event_type: recorded.event.type_name(),
-            ticket: recorded.event.ticket().cloned(),
-            services,
-            actor: meta.actor.id.to_string(),
-            actor_name: meta.actor.name.clone(),
-            source: meta.actor.source,
-            command: meta.command.clone(),
-            event: recorded.event.clone(),
-        });
+        self.entries.push(HistoryEntry::of(recorded, services));
     }
 }

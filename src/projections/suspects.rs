@@ -14,14 +14,25 @@ pub fn suspects<'d>(
     window: Duration,
     services: &[ServiceName],
 ) -> Vec<&'d Deployment> {
-    let from = at - window;
     let mut found: Vec<&Deployment> = deployments
         .all
         .iter()
-        .filter(|d| d.started_at.is_some_and(|s| s <= at))
-        .filter(|d| d.finished_at.is_none_or(|f| f >= from))
-        .filter(|d| services.is_empty() || services.iter().any(|s| d.touches(s)))
+        .filter(|d| is_suspect(d, at, window, services))
         .collect();
     found.sort_by_key(|d| std::cmp::Reverse(d.last_revision));
     found
+}
+
+/// Whether a deployment (as of `at`) was running, or started or ended, on one of `services`
+/// (any, when empty) in the `window` before `at`.
+pub fn is_suspect(
+    d: &Deployment,
+    at: DateTime<Utc>,
+    window: Duration,
+    services: &[ServiceName],
+) -> bool {
+    let from = at - window;
+    d.started_at.is_some_and(|s| s <= at)
+        && d.finished_at.is_none_or(|f| f >= from)
+        && (services.is_empty() || services.iter().any(|s| d.touches(s)))
 }

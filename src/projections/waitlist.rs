@@ -11,12 +11,14 @@
 
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::Projection;
 use crate::domain::{Event, Refusal, TicketKey, UserId};
 use crate::envelope::Recorded;
 
 /// Someone waiting to start `ticket`, held up by the deployment of `holder`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Waiter {
     user: UserId,
     ticket: TicketKey,
@@ -24,7 +26,7 @@ struct Waiter {
 }
 
 /// The waitlist folded from the ledger.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waitlist {
     /// Waiting now, in the order they first asked.
     waiting: Vec<Waiter>,

@@ -2,10 +2,10 @@
 //! pages and the views over the read models. The rows are defined once (`rows`): their JSON is
 //! their serde form on both fronts, their CSV the same columns.
 //!
-//! A page is read from the models' indexes (by ticket, service or actor), starting at a cursor
-//! (a ledger revision), so its cost grows with the page, not with the ledger. Not yet so: a
-//! filter by time alone (`since`, `until`) scans from the cursor, and `suspects` scans every
-//! deployment that started.
+//! The listings are answered by the persisted models (`crate::models`), a page read from an
+//! index (by ticket, service or actor) from a cursor (a ledger revision), so its cost grows
+//! with the page, not with the ledger. Not yet so: a filter by time alone (`since`, `until`)
+//! scans from the cursor.
 
 pub mod params;
 pub mod rows;
@@ -13,18 +13,17 @@ mod time;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use time::parse_time;
 
 use crate::domain::state::Freeze;
-use crate::domain::{HistoryFilter, Policy, QueueItem, ServiceName, TicketKey, UserId};
-use crate::follower::ReadModels;
+use crate::domain::{Policy, QueueItem, ServiceName, TicketKey, UserId};
 use crate::projections::live::LockView;
 use crate::projections::{
-    self, AsOf, Deployment, DeploymentOutcome, Deployments, History, HistoryEntry, Live,
+    self, AsOf, Deployment, DeploymentOutcome, Live,
     ProjectionError,
 };
 use crate::store::EventStore;
@@ -51,20 +50,18 @@ impl<T> Page<T> {
     }
 }
 
-/// The first `limit` of `items`, and the cursor after the last of them if more follow.
-fn page<'a, T: Clone + 'a>(
-    items: impl Iterator<Item = &'a T>,
-    limit: usize,
-    cursor_of: impl Fn(&T) -> u64,
-) -> Page<T> {
-    let mut items: Vec<T> = items.take(limit.saturating_add(1)).cloned().collect();
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(cursor_of)
-    } else {
-        None
-    };
-    Page { items, next_cursor }
+impl<T> Page<T> {
+    /// A page of `items`, read in order up to one more than `limit`: the first `limit`, and the
+    /// cursor after the last of them if more follow.
+    pub fn of(mut items: Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> u64) -> Page<T> {
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor_of)
+        } else {
+            None
+        };
+        Page { items, next_cursor }
+    }
 }
 
 /// How a release ended, or that it has not.
@@ -142,66 +139,6 @@ impl DeploymentFilter {
             && self.since.is_none_or(|s| d.last_activity() >= s)
             && self.until.is_none_or(|u| d.requested_at <= u)
     }
-}
-
-/// Every release record that matches, in request order, after the cursor.
-pub fn deployments(
-    models: &Deployments,
-    filter: &DeploymentFilter,
-    after: Option<u64>,
-    limit: usize,
-) -> Page<Deployment> {
-    let records = models
-        .from(filter.service.as_ref(), filter.ticket.as_ref(), after)
-        .filter(|d| filter.matches(d));
-    page(records, limit, |d| d.revision)
-}
-
-/// `who SERVICE`: the deployments of the service that match, most recent start first, started
-/// before the cursor.
-pub fn who(
-    models: &Deployments,
-    service: &ServiceName,
-    filter: &DeploymentFilter,
-    before: Option<u64>,
-    limit: usize,
-) -> Page<Deployment> {
-    let records = models
-        .who_from(service, before)
-        .filter(|d| filter.matches(d));
-    page(records, limit, |d| d.started_revision.unwrap_or(d.revision))
-}
-
-/// What changed before it broke: the deployments running or ended on `services` in the `window`
-/// before `at`, latest first, before the cursor. `models` must be as of `at`.
-pub fn suspects(
-    models: &Deployments,
-    at: DateTime<Utc>,
-    window: Duration,
-    services: &[ServiceName],
-    before: Option<u64>,
-    limit: usize,
-) -> Page<Deployment> {
-    let found = projections::suspects(models, at, window, services);
-    let records = found
-        .into_iter()
-        .filter(|d| before.is_none_or(|b| d.last_revision < b));
-    page(records, limit, |d| d.last_revision)
-}
-
-/// The audit history that matches, oldest first, after the cursor and up to `upto` (a revision
-/// the history is cut at, for a question "as of").
-pub fn history(
-    models: &History,
-    filter: &HistoryFilter,
-    after: Option<u64>,
-    upto: Option<u64>,
-    limit: usize,
-) -> Page<HistoryEntry> {
-    let entries = models
-        .matching_after(filter, after)
-        .take_while(|e| upto.is_none_or(|u| e.revision <= u));
-    page(entries, limit, |e| e.revision)
 }
 
 /// The freeze, for listings.
@@ -291,17 +228,6 @@ pub async fn live_as_of(
     Ok(live)
 }
 
-/// The read models as of a point in the ledger, folded from the store.
-pub async fn models_as_of(
-    store: &Arc<dyn EventStore>,
-    stream: &str,
-    as_of: AsOf,
-) -> Result<ReadModels, ProjectionError> {
-    let mut models = ReadModels::default();
-    projections::build(store, stream, as_of, &mut models).await?;
-    Ok(models)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,13 +235,13 @@ mod tests {
     #[test]
     fn a_page_names_its_next_cursor_only_when_more_follow() {
         let numbers: Vec<u64> = (1..=5).collect();
-        let first = page(numbers.iter(), 2, |n| *n);
+        let first = Page::of(numbers[..3].to_vec(), 2, |n| *n);
         assert_eq!(first.items, [1, 2]);
         assert_eq!(first.next_cursor, Some(2));
-        let last = page(numbers[4..].iter(), 2, |n| *n);
+        let last = Page::of(numbers[4..].to_vec(), 2, |n| *n);
         assert_eq!(last.items, [5]);
         assert_eq!(last.next_cursor, None);
-        let exact = page(numbers[3..].iter(), 2, |n| *n);
+        let exact = Page::of(numbers[3..].to_vec(), 2, |n| *n);
         assert_eq!(exact.next_cursor, None, "no empty page after an exact fit");
     }
 
