@@ -270,6 +270,8 @@ async fn follow(
                             warn!(%error, "the read models moved; catching up again");
                             break;
                         }
+                        // The runtime is shutting down.
+                        Err(error) if error.is_cancelled() => return,
                         Err(error) => {
                             error!(%error, "applying an event to the read models failed");
                             break;

@@ -30,10 +30,10 @@ use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
 
 use crate::envelope::{self, ChainError, GENESIS_HASH};
-use crate::telemetry::Progress;
 use crate::store::{
     Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, RecordedEvent, StoreError,
 };
+use crate::telemetry::Progress;
 use crate::verify::{self, BadEvent, VerifyError};
 
 /// How much the copy reads and writes at a time.
@@ -413,4 +413,3 @@ fn same_content(a: &RecordedEvent, b: &RecordedEvent) -> bool {
 fn usize_of(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
-

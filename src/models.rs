@@ -8,15 +8,15 @@
 //!
 //! The file is a cache of the ledger, never a source of truth:
 //! - a checkpoint whose hash is not the hash of the ledger's event at that revision (another
-//!   ledger, a restored or tampered file) makes it rebuild from revision 0;
+//!   ledger, a restored or tampered file), or that is not the revision the stored live state is
+//!   as of, makes it rebuild from revision 0;
 //! - `dobrobot projections rebuild` throws it away and folds the ledger again;
 //! - `verify` compares every persisted model with a fresh fold and names the one that differs.
 //!
 //! The rules are not restated here: a deployment's record is folded by `Deployment::apply`, a
 //! history entry is `HistoryEntry::of`, the live state is the domain's own fold. Several processes
 //! may share the file (a `serve` and CLI calls on the same machine): each batch is applied in one
-//! transaction that first reads the checkpoint, so an event is never applied twice, and a batch
-//! applied twice anyway (a checkpoint moved back by hand) writes the same rows again.
+//! transaction that first reads the checkpoint, so an event is never applied twice.
 //!
 //! Where the file is: beside an embedded store (`<store file>.models`), or where `models` in
 //! the config (`DOBROBOT_MODELS`) says, which is how a process on EventStoreDB keeps it too.
@@ -230,6 +230,14 @@ impl StoredModels {
         load_held(&conn, &self.path)
     }
 
+    /// The revision the stored live state and waitlist are as of: the checkpoint's, unless the
+    /// file was edited.
+    fn held_revision(&self) -> Result<Option<u64>, ModelsError> {
+        let conn = self.lock_writer();
+        let revision = meta(&conn, "state_revision").map_err(self.sql())?;
+        Ok(revision.and_then(|r| r.parse().ok()))
+    }
+
     /// Empties every model, to be folded again from revision 0.
     pub fn clear(&self) -> Result<(), ModelsError> {
         let mut conn = self.lock_writer();
@@ -256,7 +264,8 @@ impl StoredModels {
         let from = match self.checkpoint()? {
             None => 0,
             Some(checkpoint) => {
-                if vouched(store, stream, &checkpoint).await? {
+                let whole = self.held_revision()? == Some(checkpoint.revision);
+                if whole && vouched(store, stream, &checkpoint).await? {
                     checkpoint.revision + 1
                 } else {
                     warn!(
@@ -358,6 +367,7 @@ impl StoredModels {
             ("revision", last.revision.to_string()),
             ("hash", last.metadata.hash.clone()),
             ("state", json(&held.live.state)),
+            ("state_revision", last.revision.to_string()),
             ("waitlist", json(&held.waitlist)),
             ("longest_ms", longest.to_string()),
         ] {
@@ -369,12 +379,11 @@ impl StoredModels {
 
     /// Answers with a read-only connection of its own (a pool of them), so that questions do
     /// not wait for the writer.
-    pub fn read<R>(&self, f: impl FnOnce(&Reader) -> Result<R, ModelsError>) -> Result<R, ModelsError> {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop();
+    pub fn read<R>(
+        &self,
+        f: impl FnOnce(&Reader) -> Result<R, ModelsError>,
+    ) -> Result<R, ModelsError> {
+        let pooled = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => {
@@ -479,7 +488,9 @@ fn load_held(conn: &Connection, path: &Path) -> Result<Held, ModelsError> {
     let Some(at) = checkpoint(conn).map_err(sql_at(path))? else {
         return Ok(Held::default());
     };
-    let state = meta(conn, "state").map_err(sql_at(path))?.unwrap_or_default();
+    let state = meta(conn, "state")
+        .map_err(sql_at(path))?
+        .unwrap_or_default();
     let waitlist = meta(conn, "waitlist")
         .map_err(sql_at(path))?
         .unwrap_or_default();
@@ -541,7 +552,11 @@ fn apply_one(conn: &Connection, recorded: &Recorded, longest: &mut i64) -> Resul
                             "INSERT OR IGNORE INTO started_services
                              (service, started_revision, revision) VALUES (?1, ?2, ?3)",
                         )?
-                        .execute(params![service.as_str(), started as i64, d.revision as i64])?;
+                        .execute(params![
+                            service.as_str(),
+                            started as i64,
+                            d.revision as i64
+                        ])?;
                     }
                 }
                 if let (Some(s), Some(f)) = (d.started_at, d.finished_at) {
@@ -1055,9 +1070,7 @@ impl Reader {
         let mut found = Vec::new();
         for record in candidates.values() {
             let d = self.as_of(self.row(record)?, upto)?;
-            if is_suspect(&d, at, window, services)
-                && before.is_none_or(|b| d.last_revision < b)
-            {
+            if is_suspect(&d, at, window, services) && before.is_none_or(|b| d.last_revision < b) {
                 found.push(d);
             }
         }
@@ -1080,10 +1093,9 @@ impl Reader {
             )
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map(
-                params![d.ticket.as_str(), d.revision as i64, upto],
-                |r| r.get::<_, String>(0),
-            )
+            .query_map(params![d.ticket.as_str(), d.revision as i64, upto], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(self.sql())?;
         let mut then = Deployment {
             approver: None,
@@ -1114,10 +1126,14 @@ impl Reader {
     pub fn history_from(&self, from: u64, count: usize) -> Result<Vec<HistoryEntry>, ModelsError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT entry FROM history WHERE revision >= ?1 ORDER BY revision LIMIT ?2")
+            .prepare_cached(
+                "SELECT entry FROM history WHERE revision >= ?1 ORDER BY revision LIMIT ?2",
+            )
             .map_err(self.sql())?;
         let rows = stmt
-            .query_map(params![from as i64, count as i64], |r| r.get::<_, String>(0))
+            .query_map(params![from as i64, count as i64], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(self.sql())?;
         let mut entries = Vec::new();
         for row in rows {

@@ -2,20 +2,25 @@
 //! chains to the one before it (nothing edited, removed or inserted), every event decodes, and
 //! its data and metadata are valid against `schemas/`. The first bad event is named. Every
 //! snapshot of the writer's state (`crate::snapshots`) must equal the state folded from the
-//! ledger up to its revision, with that event's hash: a snapshot that differs is named too.
+//! ledger up to its revision, with that event's hash: a snapshot that differs is named too. And
+//! the persisted read models (`verify_models`) must equal a fresh fold up to their checkpoint.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures::TryStreamExt;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::domain::State;
+use crate::domain::{Event, ServiceName, State, TicketKey};
 use crate::envelope::{self, ChainError, GENESIS_HASH};
+use crate::follower::ReadModels;
+use crate::models::{ModelsError, StoredModels};
+use crate::projections::history::services_of;
+use crate::projections::{Deployments, HistoryEntry, Projection};
 use crate::schemas::{self, SchemaError};
 use crate::snapshots::{self, WriterSnapshot};
-use crate::store::{EventStore, RecordedEvent, StoreError};
+use crate::store::{Direction, EventStore, ReadFrom, RecordedEvent, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
@@ -169,4 +174,133 @@ fn check(recorded: &RecordedEvent, expected: u64, prev_hash: &str) -> Result<Str
     schemas::validate_metadata(&metadata)?;
     envelope::decode(recorded).map_err(|e| Problem::Decode(e.to_string()))?;
     Ok(hash)
+}
+
+/// What the check of the persisted read models found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelsReport {
+    /// The checkpoint they were compared at; `None` when they hold nothing yet.
+    pub revision: Option<u64>,
+}
+
+#[derive(Debug, Error)]
+pub enum ModelsVerifyError {
+    #[error(transparent)]
+    Models(#[from] ModelsError),
+    #[error(transparent)]
+    Projection(#[from] crate::projections::ProjectionError),
+    #[error(
+        "the persisted read models' checkpoint (revision {revision}) is not the ledger's \
+         (they are rebuilt when next used, or now with `dobrobot projections rebuild`)"
+    )]
+    Checkpoint { revision: u64 },
+    #[error(
+        "the persisted {model} differ from a fresh fold of the ledger {at} \
+         (`dobrobot projections rebuild` makes them again)"
+    )]
+    Differs { model: &'static str, at: String },
+}
+
+/// Each persisted read model (`crate::models`) equals a fresh fold of the ledger up to their
+/// checkpoint: the history entry by entry as the ledger is read, the deployments record by
+/// record, the live state and the waitlist whole. The first difference is named.
+pub async fn verify_models(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
+    models: &Arc<StoredModels>,
+) -> Result<ModelsReport, ModelsVerifyError> {
+    let Some(checkpoint) = models.checkpoint()? else {
+        return Ok(ModelsReport { revision: None });
+    };
+    let upto = checkpoint.revision;
+    let vouched = store
+        .read(stream, Direction::Forwards, ReadFrom::Revision(upto), 1)
+        .await
+        .map_err(crate::projections::ProjectionError::from)?;
+    let ours = match vouched.first() {
+        Some(raw) if raw.revision == upto && checkpoint.stream == stream => {
+            envelope::decode(raw).map_err(crate::projections::ProjectionError::from)?
+        }
+        _ => return Err(ModelsVerifyError::Checkpoint { revision: upto }),
+    };
+    if ours.metadata.hash != checkpoint.hash {
+        return Err(ModelsVerifyError::Checkpoint { revision: upto });
+    }
+
+    let mut fresh = ReadModels::default();
+    let mut deployments = Deployments::default();
+    let mut requested: HashMap<TicketKey, Vec<ServiceName>> = HashMap::new();
+    let mut stored: VecDeque<HistoryEntry> = VecDeque::new();
+    let mut next_stored = 0u64;
+    let mut pages = store.read_pages(stream, 0);
+    'ledger: while let Some(page) = pages
+        .try_next()
+        .await
+        .map_err(crate::projections::ProjectionError::from)?
+    {
+        for raw in &page {
+            let recorded =
+                envelope::decode(raw).map_err(crate::projections::ProjectionError::from)?;
+            if recorded.revision > upto {
+                break 'ledger;
+            }
+            fresh.apply(&recorded);
+            deployments.apply(&recorded);
+            if let Event::ReleaseRequested {
+                ticket, services, ..
+            } = &recorded.event
+            {
+                requested.insert(ticket.clone(), services.clone());
+            }
+            let services = services_of(&recorded.event, |t| requested.get(t).cloned());
+            let expected = HistoryEntry::of(&recorded, services);
+            if stored.is_empty() {
+                let rows = models.read(|r| r.history_from(next_stored, 1000))?;
+                next_stored = rows.last().map_or(next_stored, |e| e.revision + 1);
+                stored.extend(rows);
+            }
+            if stored.pop_front().as_ref() != Some(&expected) {
+                return Err(ModelsVerifyError::Differs {
+                    model: "history",
+                    at: format!("at revision {}", recorded.revision),
+                });
+            }
+        }
+    }
+    if !stored.is_empty() || !models.read(|r| r.history_from(next_stored, 1))?.is_empty() {
+        return Err(ModelsVerifyError::Differs {
+            model: "history",
+            at: format!("after revision {upto}: it has entries the ledger does not"),
+        });
+    }
+    let persisted = models.read(|r| r.all_deployments())?;
+    if let Some(i) = (0..persisted.len().max(deployments.all.len()))
+        .find(|&i| persisted.get(i) != deployments.all.get(i))
+    {
+        let revision = deployments
+            .all
+            .get(i)
+            .or(persisted.get(i))
+            .map_or(upto, |d| d.revision);
+        return Err(ModelsVerifyError::Differs {
+            model: "deployments",
+            at: format!("at the request at revision {revision}"),
+        });
+    }
+    let held = models.held()?;
+    if held.live != fresh.live {
+        return Err(ModelsVerifyError::Differs {
+            model: "live state",
+            at: format!("at revision {upto}"),
+        });
+    }
+    if held.waitlist != fresh.waitlist {
+        return Err(ModelsVerifyError::Differs {
+            model: "waitlist",
+            at: format!("at revision {upto}"),
+        });
+    }
+    Ok(ModelsReport {
+        revision: Some(upto),
+    })
 }

@@ -126,6 +126,7 @@ impl Api {
         std::fs::write(&config, CLI_CONFIG).unwrap();
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
             .args(["--store", &self.app.config.store])
+            .env("DOBROBOT_MODELS", self.app.config.models_path())
             .arg("--config")
             .arg(&config)
             .env_remove("DOBROBOT_CONFIG")
@@ -615,6 +616,7 @@ async fn the_cli_with_server_answers_as_the_cli_on_the_ledger() {
             command.args(["--server", &api.app.base, "--token", "s3cret"]);
         } else {
             command.args(["--store", &api.app.config.store]);
+            command.env("DOBROBOT_MODELS", api.app.config.models_path());
         }
         let output = command.output().await.unwrap();
         (

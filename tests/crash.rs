@@ -1,6 +1,6 @@
 //! A `dobrobot chat` process killed with SIGKILL in the middle of a stream of commands loses
 //! nothing it acknowledged, and the ledger it leaves behind verifies, with every snapshot of the
-//! writer's state equal to the fold. Three kills in a row on one file, each process recovering
+//! writer's state and the persisted read models its follower kept equal to the fold. Three kills in a row on one file, each process recovering
 //! the file the previous one left, from the last snapshot.
 
 use std::collections::BTreeSet;
@@ -205,6 +205,10 @@ fn every_acknowledged_command_survives_sigkill_and_the_ledger_verifies() {
         assert!(
             !stdout.contains(" 0 snapshots"),
             "round {round}: snapshots were written: {stdout}"
+        );
+        assert!(
+            stdout.contains("ok: the read models in") && stdout.contains("equal a fresh fold"),
+            "round {round}: the read models were checked: {stdout}"
         );
         next = stored.len() as u64 + 1;
     }

@@ -18,10 +18,9 @@ use dobrobot::snapshots::{self, WriterSnapshot};
 use dobrobot::store::{self, EventStore};
 use dobrobot::verify::{self, VerifyError};
 use esdb_double::Double;
-use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-use support::fixtures::{TestClock, monday, policy, submission, wait_until};
+use support::fixtures::{TestClock, monday, policy, random_command, record, wait_until};
 
 const EVERY: u64 = 4;
 
@@ -42,18 +41,6 @@ async fn open(store: &Arc<dyn EventStore>, clock: &TestClock) -> Ledger {
     )
     .await
     .expect("open the ledger")
-}
-
-/// Records `commands` one by one, a minute apart.
-async fn record(ledger: &Ledger, clock: &TestClock, commands: &[(&str, String)]) {
-    for (who, text) in commands {
-        let now = clock.clock().now();
-        clock.set(now + Duration::minutes(1));
-        ledger
-            .submit(submission(who, text))
-            .await
-            .expect("recorded (accepted or refused)");
-    }
 }
 
 /// The live state folded from revision 0, as of `as_of`.
@@ -213,20 +200,6 @@ async fn a_snapshot_the_chain_does_not_vouch_for_is_ignored_and_a_tampered_one_i
     }
 }
 
-/// A command from a small pool: most are refused at random points, which is the point.
-fn command() -> impl Strategy<Value = (&'static str, String)> {
-    let ticket = prop_oneof![Just("PAY-1"), Just("PAY-2"), Just("API-3")];
-    (0..7usize, ticket).prop_map(|(verb, ticket)| match verb {
-        0 => ("bob", format!("dobro #{ticket} https://wiki/x notes")),
-        1 => ("alice", format!("accept {ticket}")),
-        2 => ("oleg", format!("here {ticket}")),
-        3 => ("bob", format!("dep start {ticket}")),
-        4 => ("bob", format!("dep finish {ticket}")),
-        5 => ("alice", "freeze incident".to_string()),
-        _ => ("alice", "unfreeze".to_string()),
-    })
-}
-
 #[test]
 fn after_a_random_history_every_snapshot_and_a_reopened_writer_equal_the_fold() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -237,57 +210,60 @@ fn after_a_random_history_every_snapshot_and_a_reopened_writer_equal_the_fold() 
     });
     let cases = std::sync::atomic::AtomicU64::new(0);
     runner
-        .run(&proptest::collection::vec(command(), 1..40), |commands| {
-            let case = cases.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            runtime.block_on(async {
-                let dir = tempfile::tempdir().unwrap();
-                // Odd cases on SQLite, even ones on the gRPC double (a stream per case).
-                let store = if case % 2 == 1 {
-                    sqlite(&dir).await
-                } else {
-                    store::open(&double.url()).await.unwrap()
-                };
-                let environment = format!("case-{case}");
-                let stream = ledger::stream_name(&environment);
-                let clock = TestClock::new(monday());
-                let ledger = Ledger::open(
-                    store.clone(),
-                    stream.clone(),
-                    Arc::new(policy()),
-                    Options {
-                        clock: clock.clock(),
-                        snapshot_every: 3,
-                        ..Options::default()
-                    },
-                )
-                .await
-                .unwrap();
-                record(&ledger, &clock, &commands).await;
-                let last = ledger.snapshot().revision.unwrap();
-                // One every three events: after revisions 2, 5, 8, ...
-                let expected = (last + 1) / 3;
-                wait_until(|| async {
-                    snapshots::all(&store, &stream).await.unwrap().len() as u64 == expected
-                })
-                .await;
-                drop(ledger);
-                let report = verify::verify(&store, &stream).await.unwrap();
-                assert_eq!(report.snapshots as u64, expected);
-                let reopened = Ledger::open(
-                    store.clone(),
-                    stream.clone(),
-                    Arc::new(policy()),
-                    Options::default(),
-                )
-                .await
-                .unwrap();
-                let mut live = Live::default();
-                projections::build(&store, &stream, AsOf::Latest, &mut live)
+        .run(
+            &proptest::collection::vec(random_command(), 1..40),
+            |commands| {
+                let case = cases.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                runtime.block_on(async {
+                    let dir = tempfile::tempdir().unwrap();
+                    // Odd cases on SQLite, even ones on the gRPC double (a stream per case).
+                    let store = if case % 2 == 1 {
+                        sqlite(&dir).await
+                    } else {
+                        store::open(&double.url()).await.unwrap()
+                    };
+                    let environment = format!("case-{case}");
+                    let stream = ledger::stream_name(&environment);
+                    let clock = TestClock::new(monday());
+                    let ledger = Ledger::open(
+                        store.clone(),
+                        stream.clone(),
+                        Arc::new(policy()),
+                        Options {
+                            clock: clock.clock(),
+                            snapshot_every: 3,
+                            ..Options::default()
+                        },
+                    )
                     .await
                     .unwrap();
-                assert_eq!(*reopened.snapshot().state, live.state);
-            });
-            Ok(())
-        })
+                    record(&ledger, &clock, &commands).await;
+                    let last = ledger.snapshot().revision.unwrap();
+                    // One every three events: after revisions 2, 5, 8, ...
+                    let expected = (last + 1) / 3;
+                    wait_until(|| async {
+                        snapshots::all(&store, &stream).await.unwrap().len() as u64 == expected
+                    })
+                    .await;
+                    drop(ledger);
+                    let report = verify::verify(&store, &stream).await.unwrap();
+                    assert_eq!(report.snapshots as u64, expected);
+                    let reopened = Ledger::open(
+                        store.clone(),
+                        stream.clone(),
+                        Arc::new(policy()),
+                        Options::default(),
+                    )
+                    .await
+                    .unwrap();
+                    let mut live = Live::default();
+                    projections::build(&store, &stream, AsOf::Latest, &mut live)
+                        .await
+                        .unwrap();
+                    assert_eq!(*reopened.snapshot().state, live.state);
+                });
+                Ok(())
+            },
+        )
         .unwrap();
 }

@@ -15,10 +15,12 @@ use dobrobot::answer::ReplyKind;
 use dobrobot::app::{App, Settings};
 use dobrobot::bot::Bot;
 use dobrobot::config::{Config, ConflictGroupConfig, Roles};
+use dobrobot::domain::HistoryFilter;
 use dobrobot::domain::{GroupName, RoleEntry};
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::follower::Follower;
 use dobrobot::ledger::{self, Decision, Ledger, LedgerError, Options, Submission};
+use dobrobot::models::StoredModels;
 use dobrobot::render::Renderer;
 use dobrobot::store::esdb::EsdbStore;
 use dobrobot::store::{
@@ -286,9 +288,14 @@ async fn esdb_subscription_catches_up_then_goes_live_and_ends_with_an_error_when
 async fn wait_for(follower: &Follower, count: usize) -> Vec<u64> {
     let deadline = Instant::now() + DELIVERY;
     loop {
-        let now: Vec<u64> = follower
-            .followed()
-            .read(|m| m.history.entries.iter().map(|e| e.revision).collect());
+        let stored = follower.followed().stored();
+        let now: Vec<u64> = stored
+            .read(|r| r.history(&HistoryFilter::default(), None, None, usize::MAX))
+            .unwrap()
+            .items
+            .iter()
+            .map(|e| e.revision)
+            .collect();
         if now.len() >= count || Instant::now() > deadline {
             return now;
         }
@@ -307,7 +314,9 @@ async fn esdb_projection_resumes_after_the_double_restarts_without_gap_or_duplic
         submit(&ledger, who, text).await.expect("recorded");
     }
 
-    let follower = Follower::start(Arc::clone(&store), stream.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let stored = StoredModels::open(dir.path().join("resume.models")).unwrap();
+    let follower = Follower::start(Arc::clone(&store), stream.clone(), stored);
     assert_eq!(wait_for(&follower, 2).await, [0, 1]);
 
     double.stop().await;
@@ -334,10 +343,11 @@ async fn esdb_projection_resumes_after_the_double_restarts_without_gap_or_duplic
 
 // --- unreachable and not-leader servers -------------------------------------------------------
 
-fn config(double: &Double) -> Config {
+fn config(double: &Double, dir: &tempfile::TempDir) -> Config {
     Config {
         environment: "outage".to_string(),
         store: double.url(),
+        models: Some(dir.path().join("outage.models").display().to_string()),
         roles: Roles {
             approvers: vec![RoleEntry::parse("alice").unwrap()],
             admins: vec![RoleEntry::parse("oleg").unwrap()],
@@ -373,7 +383,8 @@ fn assert_not_recorded_in_time(reply: (ReplyKind, String, Duration), why: &str) 
 #[tokio::test]
 async fn esdb_outage_reply_says_nothing_was_recorded_and_the_bot_recovers_by_itself() {
     let mut double = Double::start().await;
-    let app = App::build(config(&double), Settings::chat())
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::build(config(&double, &dir), Settings::chat())
         .await
         .expect("build the app on the double");
     let bot = &*app.bot;

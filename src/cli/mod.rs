@@ -419,25 +419,44 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             )?;
         }
         Cmd::Verify => {
-            return match crate::verify::verify(&ctx.store, &ctx.stream).await {
-                Ok(report) => {
-                    writeln!(
-                        out,
-                        "ok: {} events in {}, hash chain intact, every event valid, {} snapshots equal the fold; last hash {}",
-                        report.events, ctx.stream, report.snapshots, report.last_hash
-                    )?;
-                    Ok(ExitCode::SUCCESS)
-                }
+            let report = match crate::verify::verify(&ctx.store, &ctx.stream).await {
+                Ok(report) => report,
                 Err(crate::verify::VerifyError::Bad(bad)) => {
                     writeln!(out, "FAILED: {bad}")?;
-                    Ok(ExitCode::from(1))
+                    return Ok(ExitCode::from(1));
                 }
                 Err(bad @ crate::verify::VerifyError::BadSnapshot { .. }) => {
                     writeln!(out, "FAILED: {bad}")?;
-                    Ok(ExitCode::from(1))
+                    return Ok(ExitCode::from(1));
                 }
-                Err(error) => Err(error.into()),
+                Err(error) => return Err(error.into()),
             };
+            writeln!(
+                out,
+                "ok: {} events in {}, hash chain intact, every event valid, {} snapshots equal the fold; last hash {}",
+                report.events, ctx.stream, report.snapshots, report.last_hash
+            )?;
+            // The persisted read models, when this machine keeps them.
+            let path = ctx.config.models_path();
+            if path.exists() {
+                let models = StoredModels::open(&path)?;
+                use crate::verify::ModelsVerifyError as Bad;
+                match crate::verify::verify_models(&ctx.store, &ctx.stream, &models).await {
+                    Ok(models) => writeln!(
+                        out,
+                        "ok: the read models in {} equal a fresh fold{}",
+                        path.display(),
+                        models
+                            .revision
+                            .map_or(String::new(), |r| format!(" at revision {r}"))
+                    )?,
+                    Err(bad @ (Bad::Checkpoint { .. } | Bad::Differs { .. })) => {
+                        writeln!(out, "FAILED: {bad}")?;
+                        return Ok(ExitCode::from(1));
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

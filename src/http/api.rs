@@ -253,8 +253,9 @@ fn export_of(headers: &HeaderMap) -> Option<Export> {
 
 /// A page of a listing read from the persisted models: `(reader, cursor, limit, upto)`, where
 /// `upto` is the last revision of a question as of a point.
-type Query<T> =
-    Arc<dyn Fn(&Reader, Option<u64>, usize, Option<u64>) -> Result<Page<T>, ModelsError> + Send + Sync>;
+type Query<T> = Arc<
+    dyn Fn(&Reader, Option<u64>, usize, Option<u64>) -> Result<Page<T>, ModelsError> + Send + Sync,
+>;
 
 /// A listing, as a page of JSON or as a streamed export.
 struct Listing<T> {
@@ -512,9 +513,12 @@ async fn deployments(
         ],
     )?;
     let filter = deployment_filter(&params)?;
-    let listing = listing(&api, &params, params.at()?, move |r, cursor, limit, upto| {
-        r.deployments(&filter, cursor, upto, limit)
-    })?;
+    let listing = listing(
+        &api,
+        &params,
+        params.at()?,
+        move |r, cursor, limit, upto| r.deployments(&filter, cursor, upto, limit),
+    )?;
     listing.respond(&uri, &headers).await
 }
 
@@ -587,9 +591,12 @@ async fn history(
         since: params.time("since")?,
         until: params.time("until")?,
     };
-    let listing = listing(&api, &params, params.at()?, move |r, cursor, limit, upto| {
-        r.history(&filter, cursor, upto, limit)
-    })?;
+    let listing = listing(
+        &api,
+        &params,
+        params.at()?,
+        move |r, cursor, limit, upto| r.history(&filter, cursor, upto, limit),
+    )?;
     listing.respond(&uri, &headers).await
 }
 
@@ -643,9 +650,12 @@ async fn who(
         ],
     )?;
     let filter = deployment_filter(&params)?;
-    let listing = listing(&api, &params, params.at()?, move |r, cursor, limit, upto| {
-        r.who(&service, &filter, cursor, upto, limit)
-    })?;
+    let listing = listing(
+        &api,
+        &params,
+        params.at()?,
+        move |r, cursor, limit, upto| r.who(&service, &filter, cursor, upto, limit),
+    )?;
     listing.respond(&uri, &headers).await
 }
 

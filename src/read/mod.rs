@@ -22,10 +22,7 @@ pub use time::parse_time;
 use crate::domain::state::Freeze;
 use crate::domain::{Policy, QueueItem, ServiceName, TicketKey, UserId};
 use crate::projections::live::LockView;
-use crate::projections::{
-    self, AsOf, Deployment, DeploymentOutcome, Live,
-    ProjectionError,
-};
+use crate::projections::{self, AsOf, Deployment, DeploymentOutcome, Live, ProjectionError};
 use crate::store::EventStore;
 
 /// A page's size unless the caller says otherwise, and the most it may say.

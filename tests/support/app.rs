@@ -27,6 +27,8 @@ pub fn slack_config(slack: &FakeSlack, dir: &TempDir) -> Config {
     let mut config = Config {
         environment: "test".into(),
         store: format!("sqlite://{}", dir.path().join("ledger.db").display()),
+        // In the test's directory whichever store a test puts in its place.
+        models: Some(dir.path().join("ledger.models").display().to_string()),
         tracker_url: Some("https://tracker.example.com/browse/".into()),
         roles: Roles {
             approvers: vec![role("S0APPROVERS")],

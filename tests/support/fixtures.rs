@@ -119,3 +119,37 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A command from a small pool, for random histories: most are refused at random points, which
+/// is the point.
+pub fn random_command() -> impl proptest::strategy::Strategy<Value = (&'static str, String)> {
+    use proptest::prelude::*;
+    let ticket = prop_oneof![Just("PAY-1"), Just("PAY-2"), Just("API-3")];
+    (0..9usize, ticket).prop_map(|(verb, ticket)| match verb {
+        0 => ("bob", format!("dobro #{ticket} https://wiki/x notes")),
+        1 => ("alice", format!("accept {ticket}")),
+        2 => ("oleg", format!("here {ticket}")),
+        3 => ("bob", format!("dep start {ticket}")),
+        4 => ("bob", format!("dep finish {ticket}")),
+        5 => ("alice", "freeze incident".to_string()),
+        6 => ("alice", "unfreeze".to_string()),
+        7 => ("bob", format!("dep rollback {ticket} errors")),
+        _ => ("alice", format!("reject {ticket} not now")),
+    })
+}
+
+/// Records `commands` one by one, a minute apart on `clock`, accepted or refused.
+pub async fn record(
+    ledger: &dobrobot::ledger::Ledger,
+    clock: &TestClock,
+    commands: &[(&str, String)],
+) {
+    for (who, text) in commands {
+        let now = clock.clock().now();
+        clock.set(now + chrono::Duration::minutes(1));
+        ledger
+            .submit(submission(who, text))
+            .await
+            .expect("recorded (accepted or refused)");
+    }
+}
