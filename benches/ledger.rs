@@ -91,7 +91,7 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     );
     let small_file = dir.path().join("small.sqlite");
     let small = generate(&small_file, small_events).await?;
-    let scale = measure_scale(
+    let (scale, startup, load) = measure_scale(
         dir.path(),
         [
             (&small_file, &small.store),
@@ -106,6 +106,8 @@ async fn run(settings: &Settings) -> anyhow::Result<()> {
     println!();
     print_results(settings, &rebuild, &throughput);
     print_scale(small_events, settings.events, &scale);
+    print_startup(small_events, settings.events, &startup);
+    print_load(settings.events, &load);
     Ok(())
 }
 
@@ -139,9 +141,16 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// The arguments of each question, for a ledger: about its last request, an hour before its
-/// last event.
-async fn questions(store: &Arc<dyn EventStore>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+/// What the questions are about, on a ledger: its last request's ticket and first service, an
+/// hour before its last event, and a week before it (RFC 3339).
+struct Subjects {
+    ticket: TicketKey,
+    service: ServiceName,
+    at: String,
+    week: String,
+}
+
+async fn subjects(store: &Arc<dyn EventStore>) -> anyhow::Result<Subjects> {
     let stream = bench_stream();
     let last = store
         .read(
@@ -172,8 +181,23 @@ async fn questions(store: &Arc<dyn EventStore>) -> anyhow::Result<Vec<(String, V
         }
     }
     let (ticket, service) = request.context("no request among the last events")?;
-    let at = at.to_rfc3339();
-    let week = (last.metadata.recorded_at - TimeDelta::days(7)).to_rfc3339();
+    Ok(Subjects {
+        ticket,
+        service,
+        at: at.to_rfc3339(),
+        week: (last.metadata.recorded_at - TimeDelta::days(7)).to_rfc3339(),
+    })
+}
+
+/// The arguments of each question, for a ledger: about its last request, an hour before its
+/// last event.
+async fn questions(store: &Arc<dyn EventStore>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let Subjects {
+        ticket,
+        service,
+        at,
+        week,
+    } = subjects(store).await?;
     let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     Ok(vec![
         (
@@ -213,7 +237,9 @@ async fn measure_scale(
     dir: &Path,
     ledgers: [(&Path, &Arc<dyn EventStore>); 2],
     repeat: u32,
-) -> anyhow::Result<Vec<Scaled>> {
+) -> anyhow::Result<(Vec<Scaled>, Startup, Load)> {
+    let mut startup = Startup::default();
+    let mut load = None;
     let mut times: Vec<Vec<Duration>> = Vec::new();
     let mut served: Vec<Vec<Option<Duration>>> = Vec::new();
     let mut names = Vec::new();
@@ -245,6 +271,15 @@ async fn measure_scale(
             );
             Ok(took)
         };
+        // The read models persisted once, from revision 0: what the first process on a ledger
+        // without them does (and `projections rebuild`).
+        let started = Instant::now();
+        cli(&["projections".into(), "rebuild".into()])?;
+        startup.rebuild[n] = started.elapsed();
+        eprintln!(
+            "    read models rebuilt in {:.1} s",
+            startup.rebuild[n].as_secs_f64()
+        );
         // The first process on a ledger written without one leaves the writer's snapshot.
         cli(&[
             "chat".into(),
@@ -268,7 +303,7 @@ async fn measure_scale(
         // The same questions asked of a serve on the ledger, once it is ready.
         let port = free_port()?;
         let started = Instant::now();
-        let _serve = Serving(
+        let serve = Serving(
             std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
                 .arg("--config")
                 .arg(&config)
@@ -294,9 +329,10 @@ async fn measure_scale(
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        startup.ready[n] = started.elapsed();
         eprintln!(
             "    serve answered after {:.1} s",
-            started.elapsed().as_secs_f64()
+            startup.ready[n].as_secs_f64()
         );
         let mut these = Vec::new();
         for (name, args) in questions(store).await? {
@@ -311,9 +347,13 @@ async fn measure_scale(
             eprintln!("    {name} --server: {:.3} s", best.as_secs_f64());
             these.push(Some(best));
         }
+        startup.rss_kb[n] = rss_kb(serve.0.id());
         served.push(these);
+        if n == 1 {
+            load = Some(measure_load(store, &server, &config).await?);
+        }
     }
-    Ok(names
+    let scaled = names
         .into_iter()
         .enumerate()
         .map(|(i, what)| Scaled {
@@ -322,7 +362,257 @@ async fn measure_scale(
             large: times[1][i],
             server: served[0][i].zip(served[1][i]),
         })
-        .collect())
+        .collect();
+    Ok((
+        scaled,
+        startup,
+        load.context("the large ledger was measured")?,
+    ))
+}
+
+/// (d) The read API at a steady 200 requests/s, and (e) separate `chat` processes at 50
+/// commands/s, beside the `serve` on the large ledger.
+struct Load {
+    /// Per path: the latencies (p50, p99) at 200 requests/s.
+    http: Vec<(String, Duration, Duration)>,
+    /// `chat` processes: how many ran, how many failed to record (exit 3), p50 and p99 per
+    /// command with the process start.
+    chats: usize,
+    chat_failures: usize,
+    chat_p50: Duration,
+    chat_p99: Duration,
+}
+
+const HTTP_RATE: u32 = 200;
+const HTTP_SECONDS: u32 = 10;
+const CHAT_RATE: u32 = 50;
+const CHAT_SECONDS: u32 = 30;
+
+async fn measure_load(
+    store: &Arc<dyn EventStore>,
+    server: &str,
+    config: &Path,
+) -> anyhow::Result<Load> {
+    let Subjects {
+        ticket,
+        service,
+        week,
+        ..
+    } = subjects(store).await?;
+    let since: String = form_urlencoded::byte_serialize(week.as_bytes()).collect();
+    let client = reqwest::Client::new();
+    let mut http = Vec::new();
+    for path in [
+        "/health".to_string(),
+        format!("/api/v1/deployments?service={service}&since={since}"),
+        format!("/api/v1/history?ticket={ticket}"),
+    ] {
+        let url = format!("{server}{path}");
+        // A first request outside the timing (connections, caches).
+        client.get(&url).send().await?.error_for_status()?;
+        let times = at_rate(HTTP_RATE, HTTP_SECONDS, || {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let response = client.get(&url).send().await?.error_for_status()?;
+                response.bytes().await?;
+                Ok(true)
+            }
+        })
+        .await?;
+        let sorted: Vec<Duration> = times.into_iter().map(|(took, _)| took).collect();
+        eprintln!(
+            "    GET {path} at {HTTP_RATE}/s: p50 {:.2} ms, p99 {:.2} ms",
+            ms(quantile(&sorted, 0.5)),
+            ms(quantile(&sorted, 0.99))
+        );
+        http.push((path, quantile(&sorted, 0.5), quantile(&sorted, 0.99)));
+    }
+
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let runs = at_rate(CHAT_RATE, CHAT_SECONDS, || {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let config = config.to_path_buf();
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"))
+                .env_remove("DOBROBOT_CONFIG")
+                .env_remove("DOBROBOT_SERVER")
+                .env("RUST_LOG", "warn")
+                .arg("--config")
+                .arg(&config)
+                .args([
+                    "chat",
+                    "--as",
+                    "bench",
+                    &format!(
+                        "dobro #LOAD-{n} https://wiki/x load services=load-{}",
+                        n % 7
+                    ),
+                ])
+                .output()
+                .await?;
+            // 0 recorded, 1 refused and recorded; 3 is a failure to record.
+            Ok(matches!(output.status.code(), Some(0 | 1)))
+        }
+    })
+    .await?;
+    let chat_failures = runs.iter().filter(|(_, ok)| !ok).count();
+    let sorted: Vec<Duration> = runs.iter().map(|(took, _)| *took).collect();
+    let load = Load {
+        http,
+        chats: runs.len(),
+        chat_failures,
+        chat_p50: quantile(&sorted, 0.5),
+        chat_p99: quantile(&sorted, 0.99),
+    };
+    eprintln!(
+        "    chat at {CHAT_RATE}/s for {CHAT_SECONDS} s: {} commands, {} failed, p50 {:.0} ms, p99 {:.0} ms",
+        load.chats,
+        load.chat_failures,
+        ms(load.chat_p50),
+        ms(load.chat_p99)
+    );
+    Ok(load)
+}
+
+/// Runs `work` `rate` times a second for `seconds` seconds, open loop: each run is timed from
+/// when it was due, so a slow answer does not hide the wait of those due behind it. The
+/// latencies, sorted, each with whether the run succeeded.
+async fn at_rate<F, Fut>(
+    rate: u32,
+    seconds: u32,
+    mut work: F,
+) -> anyhow::Result<Vec<(Duration, bool)>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>> + Send + 'static,
+{
+    let every = Duration::from_secs(1) / rate;
+    let start = tokio::time::Instant::now();
+    let mut runs = Vec::new();
+    for i in 0..rate * seconds {
+        let due = start + every * i;
+        tokio::time::sleep_until(due).await;
+        let run = work();
+        runs.push(tokio::spawn(async move {
+            let ok = run.await?;
+            Ok::<_, anyhow::Error>((due.elapsed(), ok))
+        }));
+    }
+    let mut times = Vec::new();
+    for run in runs {
+        times.push(run.await??);
+    }
+    times.sort();
+    Ok(times)
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn print_load(large: u64, load: &Load) {
+    println!();
+    println!(
+        "(d) The read API on {} events at {HTTP_RATE} requests/s for {HTTP_SECONDS} s (open \
+         loop, latency from when each request was due):",
+        group(large)
+    );
+    println!();
+    println!("| GET | p50 | p99 | p99 / p99 of /health | target | met |");
+    println!("|---|---:|---:|---:|---:|:---:|");
+    let health = load.http.first().map_or(Duration::ZERO, |h| h.2);
+    for (i, (path, p50, p99)) in load.http.iter().enumerate() {
+        let ratio = p99.as_secs_f64() / health.as_secs_f64().max(1e-9);
+        let (target, ok) = if i == 0 {
+            ("(baseline)".to_string(), String::new())
+        } else {
+            (
+                "<= 3x and <= 2 ms".to_string(),
+                met(ratio <= 3.0 && *p99 <= Duration::from_millis(2)).to_string(),
+            )
+        };
+        println!(
+            "| `{path}` | {:.2} ms | {:.2} ms | {ratio:.1}x | {target} | {ok} |",
+            ms(*p50),
+            ms(*p99)
+        );
+    }
+    println!();
+    println!(
+        "(e) Separate `chat` processes at {CHAT_RATE} commands/s for {CHAT_SECONDS} s beside \
+         `serve` on {} events (process start included):",
+        group(large)
+    );
+    println!();
+    println!("| commands | failed to record | p50 | p99 | target | met |");
+    println!("|---:|---:|---:|---:|---:|:---:|");
+    println!(
+        "| {} | {} | {:.0} ms | {:.0} ms | 0 failed, p99 <= 200 ms | {} |",
+        load.chats,
+        load.chat_failures,
+        ms(load.chat_p50),
+        ms(load.chat_p99),
+        met(load.chat_failures == 0 && load.chat_p99 <= Duration::from_millis(200))
+    );
+}
+
+/// What a process on each ledger (the small one, the large one) costs before it answers.
+#[derive(Default)]
+struct Startup {
+    /// `projections rebuild`: the read models folded from revision 0.
+    rebuild: [Duration; 2],
+    /// `serve` started on models already persisted, until it answers.
+    ready: [Duration; 2],
+    /// The serving process's resident memory after answering every question, in KiB.
+    rss_kb: [u64; 2],
+}
+
+/// A process's resident set (`VmRSS`), in KiB; 0 where `/proc` does not say.
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn print_startup(small: u64, large: u64, startup: &Startup) {
+    println!();
+    println!(
+        "| on {} / {} events | small | large | target | met |",
+        group(small),
+        group(large)
+    );
+    println!("|---|---:|---:|---:|:---:|");
+    println!(
+        "| read models rebuilt from revision 0 | {:.1} s | {:.1} s | (reported) | |",
+        startup.rebuild[0].as_secs_f64(),
+        startup.rebuild[1].as_secs_f64()
+    );
+    println!(
+        "| `serve` answering, from persisted models | {:.2} s | {:.2} s | <= 2 s | {} |",
+        startup.ready[0].as_secs_f64(),
+        startup.ready[1].as_secs_f64(),
+        met(startup.ready[1] <= Duration::from_secs(2))
+    );
+    println!(
+        "| `serve` resident memory after the questions | {} MB | {} MB | <= 200 MB | {} |",
+        startup.rss_kb[0] / 1024,
+        startup.rss_kb[1] / 1024,
+        met(startup.rss_kb[1] > 0 && startup.rss_kb[1] <= 200 * 1024)
+    );
 }
 
 fn print_scale(small: u64, large: u64, scale: &[Scaled]) {

@@ -43,7 +43,7 @@ use crate::store::{Direction, EventStore, ReadFrom, StoreError};
 use crate::telemetry::Progress;
 
 /// The file's layout; a file of another version is rebuilt.
-const VERSION: i64 = 1;
+const VERSION: i64 = 2;
 /// Rows read per query of a scan.
 const SCAN: i64 = 256;
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(10);
@@ -75,9 +75,11 @@ CREATE TABLE deployments (
     started_revision INTEGER,
     started_at INTEGER,
     finished_at INTEGER,
+    last_activity INTEGER NOT NULL,
     last_revision INTEGER NOT NULL,
     record TEXT NOT NULL
 );
+CREATE INDEX deployments_last_activity ON deployments (last_activity);
 CREATE INDEX deployments_ticket ON deployments (ticket, revision);
 CREATE INDEX deployments_started_at ON deployments (started_at) WHERE started_at IS NOT NULL;
 CREATE INDEX deployments_unfinished ON deployments (started_revision)
@@ -612,12 +614,12 @@ fn latest_request_services(conn: &Connection, ticket: &TicketKey) -> Option<Vec<
 fn write_deployment(conn: &Connection, d: &Deployment, open: bool) -> Result<(), ApplyError> {
     conn.prepare_cached(
         "INSERT INTO deployments (revision, ticket, services, open, started_revision,
-             started_at, finished_at, last_revision, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             started_at, finished_at, last_activity, last_revision, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (revision) DO UPDATE SET open = excluded.open,
              started_revision = excluded.started_revision, started_at = excluded.started_at,
-             finished_at = excluded.finished_at, last_revision = excluded.last_revision,
-             record = excluded.record",
+             finished_at = excluded.finished_at, last_activity = excluded.last_activity,
+             last_revision = excluded.last_revision, record = excluded.record",
     )?
     .execute(params![
         d.revision as i64,
@@ -627,6 +629,7 @@ fn write_deployment(conn: &Connection, d: &Deployment, open: bool) -> Result<(),
         d.started_revision.map(|r| r as i64),
         d.started_at.map(millis),
         d.finished_at.map(millis),
+        millis(d.last_activity()),
         d.last_revision as i64,
         serde_json::to_string(d)?,
     ])?;
@@ -679,14 +682,16 @@ impl From<StoredEntry> for HistoryEntry {
 
 /// Rows of an ordered query read a few hundred at a time from a bound on (the cursor), so that
 /// a page reads little more than its rows. The query takes `?1` a key, `?2` the exclusive
-/// bound to read from, `?3` the last revision included (a question as of a point) and `?4` how
-/// many rows, and returns (the ordering value, the row's JSON).
+/// bound to read from, `?3` the last revision included (a question as of a point), `?4` how
+/// many rows and `?5` a time (milliseconds) when it filters by one, and returns (the ordering
+/// value, the row's JSON).
 struct Scan<'c> {
     conn: &'c Connection,
     sql: &'static str,
     key: String,
     from: i64,
     upto: i64,
+    time: i64,
     buffer: VecDeque<(i64, String)>,
     done: bool,
 }
@@ -699,9 +704,15 @@ impl<'c> Scan<'c> {
             key: key.to_string(),
             from,
             upto,
+            time: 0,
             buffer: VecDeque::new(),
             done: false,
         }
+    }
+
+    /// The same scan with `?5` set.
+    fn at(self, time: i64) -> Self {
+        Scan { time, ..self }
     }
 }
 
@@ -711,10 +722,17 @@ impl Iterator for Scan<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.buffer.is_empty() && !self.done {
             let read = self.conn.prepare_cached(self.sql).and_then(|mut stmt| {
-                stmt.query_map(params![self.key, self.from, self.upto, SCAN], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<rusqlite::Result<VecDeque<(i64, String)>>>()
+                let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
+                if stmt.parameter_count() == 5 {
+                    stmt.query_map(
+                        params![self.key, self.from, self.upto, SCAN, self.time],
+                        row,
+                    )?
+                    .collect::<rusqlite::Result<VecDeque<(i64, String)>>>()
+                } else {
+                    stmt.query_map(params![self.key, self.from, self.upto, SCAN], row)?
+                        .collect::<rusqlite::Result<VecDeque<(i64, String)>>>()
+                }
             });
             match read {
                 Ok(rows) => {
@@ -941,6 +959,37 @@ impl Reader {
                 from,
                 upto,
             )
+        } else if let Some(since) = filter.since {
+            // Only the records with something at or after `since`, from their index: few,
+            // however old the ledger.
+            let (sql, key) = match (&filter.service, &filter.actor) {
+                (Some(service), _) => (
+                    "SELECT d.revision, d.record FROM deployments d
+                     INDEXED BY deployments_last_activity
+                     WHERE d.last_activity >= ?5 AND d.revision > ?2 AND d.revision <= ?3
+                     AND EXISTS (SELECT 1 FROM deployment_services s
+                                 WHERE s.service = ?1 AND s.revision = d.revision)
+                     ORDER BY d.revision LIMIT ?4",
+                    service.as_str(),
+                ),
+                (None, Some(actor)) => (
+                    "SELECT d.revision, d.record FROM deployments d
+                     INDEXED BY deployments_last_activity
+                     WHERE d.last_activity >= ?5 AND d.revision > ?2 AND d.revision <= ?3
+                     AND EXISTS (SELECT 1 FROM deployment_actors a
+                                 WHERE a.actor = ?1 AND a.revision = d.revision)
+                     ORDER BY d.revision LIMIT ?4",
+                    actor.as_str(),
+                ),
+                (None, None) => (
+                    "SELECT d.revision, d.record FROM deployments d
+                     INDEXED BY deployments_last_activity
+                     WHERE ?1 = ?1 AND d.last_activity >= ?5 AND d.revision > ?2
+                     AND d.revision <= ?3 ORDER BY d.revision LIMIT ?4",
+                    "",
+                ),
+            };
+            Scan::new(c, sql, key, from, upto).at(millis(since))
         } else if let Some(service) = &filter.service {
             Scan::new(
                 c,
@@ -998,16 +1047,33 @@ impl Reader {
         limit: usize,
     ) -> Result<Page<Deployment>, ModelsError> {
         let upto = bound(upto);
-        let rows = Scan::new(
-            &self.conn,
-            "SELECT s.started_revision, d.record FROM started_services s
-             JOIN deployments d ON d.revision = s.revision
-             WHERE s.service = ?1 AND s.started_revision < ?2 AND s.started_revision <= ?3
-             ORDER BY s.service DESC, s.started_revision DESC LIMIT ?4",
-            service.as_str(),
-            bound(before),
-            upto,
-        );
+        let rows = match filter.since {
+            // Only the records with something at or after `since`, from their index.
+            Some(since) => Scan::new(
+                &self.conn,
+                "SELECT d.started_revision, d.record FROM deployments d
+                 INDEXED BY deployments_last_activity
+                 WHERE d.last_activity >= ?5 AND d.started_revision < ?2
+                 AND d.started_revision <= ?3
+                 AND EXISTS (SELECT 1 FROM started_services s
+                             WHERE s.service = ?1 AND s.started_revision = d.started_revision)
+                 ORDER BY d.started_revision DESC LIMIT ?4",
+                service.as_str(),
+                bound(before),
+                upto,
+            )
+            .at(millis(since)),
+            None => Scan::new(
+                &self.conn,
+                "SELECT s.started_revision, d.record FROM started_services s
+                 JOIN deployments d ON d.revision = s.revision
+                 WHERE s.service = ?1 AND s.started_revision < ?2 AND s.started_revision <= ?3
+                 ORDER BY s.service DESC, s.started_revision DESC LIMIT ?4",
+                service.as_str(),
+                bound(before),
+                upto,
+            ),
+        };
         let mut items = Vec::new();
         for row in rows {
             let (_, json) = row.map_err(self.sql())?;

@@ -115,6 +115,24 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
         actor: Some(a.clone()),
         ..DeploymentFilter::default()
     }));
+    // With a time, read from the index of the latest activity.
+    for minutes in [0, 5, 12, 25] {
+        let since = Some(monday() + Duration::minutes(minutes));
+        deployment_filters.push(DeploymentFilter {
+            since,
+            ..DeploymentFilter::default()
+        });
+        deployment_filters.push(DeploymentFilter {
+            since,
+            service: Some(s("billing")),
+            ..DeploymentFilter::default()
+        });
+        deployment_filters.push(DeploymentFilter {
+            since,
+            actor: Some(u("bob")),
+            ..DeploymentFilter::default()
+        });
+    }
     for filter in &deployment_filters {
         let expected: Vec<_> = deployments
             .all
@@ -137,6 +155,22 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
             .read(|r| r.who(service, &DeploymentFilter::default(), None, None, ALL))
             .unwrap();
         assert_eq!(page.items, expected, "who {service}");
+        for minutes in [0, 7, 20] {
+            let since = monday() + Duration::minutes(minutes);
+            let expected: Vec<_> = deployments
+                .who(service, Some(since))
+                .into_iter()
+                .cloned()
+                .collect();
+            let filter = DeploymentFilter {
+                since: Some(since),
+                ..DeploymentFilter::default()
+            };
+            let page = models
+                .read(|r| r.who(service, &filter, None, None, ALL))
+                .unwrap();
+            assert_eq!(page.items, expected, "who {service} since {since}");
+        }
     }
 
     // As of past points: every revision, and the time of every event.

@@ -165,11 +165,18 @@ impl Server {
                 verified["stream"].as_str().unwrap_or_default(),
                 verified["last_hash"].as_str().unwrap_or_default()
             )?;
+            if let Some(revision) = verified["models_revision"].as_u64() {
+                writeln!(
+                    out,
+                    "ok: the server's read models equal a fresh fold at revision {revision}"
+                )?;
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let problem = match &verified["bad_event"] {
             Value::Null => verified["bad_snapshot"]
                 .as_str()
+                .or(verified["bad_model"].as_str())
                 .unwrap_or_default()
                 .to_string(),
             bad => format!(

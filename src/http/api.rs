@@ -77,6 +77,10 @@ pub struct Verified {
     pub bad_event: Option<BadEvent>,
     /// A snapshot of the writer's state that differs from the fold (unless `ok`).
     pub bad_snapshot: Option<String>,
+    /// The checkpoint at which the persisted read models equal a fresh fold (when `ok`).
+    pub models_revision: Option<u64>,
+    /// A persisted read model that differs from a fresh fold (unless `ok`).
+    pub bad_model: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -816,7 +820,7 @@ async fn event(
 )]
 async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, Problem> {
     params(&query, &[])?;
-    let verified = match crate::verify::verify(&api.store, &api.stream).await {
+    let mut verified = match crate::verify::verify(&api.store, &api.stream).await {
         Ok(report) => Verified {
             ok: true,
             stream: api.stream.clone(),
@@ -824,6 +828,8 @@ async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
             last_hash: Some(report.last_hash),
             bad_event: None,
             bad_snapshot: None,
+            models_revision: None,
+            bad_model: None,
         },
         Err(crate::verify::VerifyError::Bad(bad)) => Verified {
             ok: false,
@@ -837,6 +843,8 @@ async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
                 problem: bad.problem.to_string(),
             }),
             bad_snapshot: None,
+            models_revision: None,
+            bad_model: None,
         },
         Err(bad @ crate::verify::VerifyError::BadSnapshot { .. }) => Verified {
             ok: false,
@@ -845,11 +853,25 @@ async fn verify(State(api): Api, RawQuery(query): RawQuery) -> Result<Response, 
             last_hash: None,
             bad_event: None,
             bad_snapshot: Some(bad.to_string()),
+            models_revision: None,
+            bad_model: None,
         },
         Err(crate::verify::VerifyError::Store(error)) => {
             return Err(Problem::unavailable(error.to_string()));
         }
     };
+    if verified.ok {
+        use crate::verify::ModelsVerifyError as Bad;
+        let stored = api.followed.stored();
+        match crate::verify::verify_models(&api.store, &api.stream, stored).await {
+            Ok(report) => verified.models_revision = report.revision,
+            Err(bad @ (Bad::Checkpoint { .. } | Bad::Differs { .. })) => {
+                verified.ok = false;
+                verified.bad_model = Some(bad.to_string());
+            }
+            Err(error) => return Err(Problem::unavailable(error.to_string())),
+        }
+    }
     Ok(Json(verified).into_response())
 }
 
