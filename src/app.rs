@@ -124,7 +124,7 @@ impl App {
             );
         }
         let stored = StoredModels::open(config.models_path())?;
-        let follower = Follower::start(store.clone(), stream.clone(), stored);
+        let follower = Follower::start(store.clone(), stream.clone(), stored, settings.fronts);
         let bot = Arc::new(Bot {
             ledger,
             followed: follower.followed().clone(),

@@ -75,6 +75,8 @@ pub struct Progress {
 pub struct Followed {
     models: Arc<RwLock<ReadModels>>,
     stored: Arc<StoredModels>,
+    /// Starts a follower that waits to be needed (`chat`'s, at its first question).
+    wake: Arc<tokio::sync::Notify>,
     recent: Recent,
     progress: watch::Receiver<Progress>,
 }
@@ -109,8 +111,10 @@ impl Followed {
             .map(|(_, s)| s.clone())
     }
 
-    /// Waits (at most `timeout`) until the models include `revision`; whether they do.
+    /// Waits (at most `timeout`) until the models include `revision`; whether they do. A
+    /// follower that waits to be needed starts here.
     pub async fn reached(&self, revision: Option<u64>, timeout: Duration) -> bool {
+        self.wake.notify_one();
         let Some(wanted) = revision else {
             return true;
         };
@@ -132,28 +136,40 @@ pub struct Follower {
 impl Follower {
     /// Catches `stored` up with `stream` and keeps it (and the memory models) current until
     /// stopped. After a dropped subscription it subscribes again after the last event applied,
-    /// so nothing is missed or applied twice.
+    /// so nothing is missed or applied twice. Unless `eager`, it starts only when a question
+    /// first waits for it (`Followed::reached`): a `chat` that only records a command never
+    /// reads the ledger for its models.
     pub fn start(
         store: Arc<dyn EventStore>,
         stream: String,
         stored: Arc<StoredModels>,
+        eager: bool,
     ) -> Follower {
         let models = Arc::new(RwLock::new(ReadModels::default()));
         let recent = Arc::new(Mutex::new(VecDeque::with_capacity(RECENT_STATES)));
         let (progress, receiver) = watch::channel(Progress::default());
-        let task = tokio::spawn(follow(
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let needed = wake.clone();
+        let following = follow(
             store,
             stream,
             stored.clone(),
             models.clone(),
             recent.clone(),
             progress,
-        ));
+        );
+        let task = tokio::spawn(async move {
+            if !eager {
+                needed.notified().await;
+            }
+            following.await
+        });
         Follower {
             task,
             followed: Followed {
                 models,
                 stored,
+                wake,
                 recent,
                 progress: receiver,
             },
@@ -201,21 +217,13 @@ async fn follow(
             }
         };
         let mut last = match stored.held() {
-            Ok(held) => replace(ReadModels {
-                live: held.live,
-                waitlist: held.waitlist,
-            }),
+            Ok(held) => replace(held),
             Err(error) => {
                 warn!(%error, "cannot read the read models; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
-        progress.send_replace(Progress {
-            revision: last,
-            caught_up,
-            failed: false,
-        });
         let mut seen = last;
         let mut subscription = match store.subscribe(&stream, last).await {
             Ok(s) => s,
@@ -225,6 +233,12 @@ async fn follow(
                 continue;
             }
         };
+        // Only now: whoever waits for this revision finds the follower following.
+        progress.send_replace(Progress {
+            revision: last,
+            caught_up,
+            failed: false,
+        });
         while let Some(item) = subscription.next().await {
             match item {
                 Ok(SubscriptionItem::CaughtUp) => {
@@ -258,13 +272,13 @@ async fn follow(
                     };
                     let (file, name) = (stored.clone(), stream.clone());
                     let batch = vec![recorded.clone()];
-                    let now = match tokio::task::spawn_blocking(move || file.apply(&name, &batch))
-                        .await
+                    let held = models.read().unwrap_or_else(|e| e.into_inner()).clone();
+                    let now = match tokio::task::spawn_blocking(move || {
+                        file.apply_from(&name, &batch, Some(held))
+                    })
+                    .await
                     {
-                        Ok(Ok(held)) => ReadModels {
-                            live: held.live,
-                            waitlist: held.waitlist,
-                        },
+                        Ok(Ok(now)) => now,
                         Ok(Err(error)) => {
                             // Rebuilt or replaced under us: catch up from its checkpoint again.
                             warn!(%error, "the read models moved; catching up again");

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use thiserror::Error;
@@ -71,7 +72,7 @@ impl Default for Options {
         Options {
             clock: Clock::system(),
             max_batch: 256,
-            max_attempts: 16,
+            max_attempts: 32,
             store_timeout: Duration::from_secs(3),
             snapshot_every: crate::snapshots::EVERY,
         }
@@ -283,6 +284,14 @@ impl Writer {
     }
 
     async fn write(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, LedgerError> {
+        // After a lost race, a short random pause before catching up and trying again, longer
+        // each time: writers that collided do not collide again in step.
+        let mut pauses = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(1))
+            .with_max_delay(Duration::from_millis(100))
+            .with_jitter()
+            .with_max_times(self.options.max_attempts)
+            .build();
         for _ in 0..self.options.max_attempts {
             let draft = self.draft(jobs);
             let expected = match self.revision {
@@ -306,6 +315,9 @@ impl Writer {
                 // Nothing written: another writer recorded these deliveries after our revision.
                 // Learn them, so the draft answers `AlreadyRecorded` and chains to stored hashes.
                 Ok(Ok(_)) | Ok(Err(StoreError::WrongExpectedRevision { .. })) => {
+                    if let Some(pause) = pauses.next() {
+                        tokio::time::sleep(pause).await;
+                    }
                     self.catch_up().await?
                 }
                 // Some of the batch's deliveries were recorded by another writer, some not.

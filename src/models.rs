@@ -35,9 +35,10 @@ use tracing::{info, warn};
 
 use crate::domain::{Event, HistoryFilter, ServiceName, TicketKey};
 use crate::envelope::{self, DecodeError, Recorded, Source};
+use crate::follower::ReadModels;
 use crate::projections::history::{entry_matches, is_whole_freeze, services_of};
 use crate::projections::suspects::is_suspect;
-use crate::projections::{Deployment, HistoryEntry, Live, Projection, Waitlist};
+use crate::projections::{Deployment, HistoryEntry, Live, Projection};
 use crate::read::{DeploymentFilter, Page};
 use crate::store::{Direction, EventStore, ReadFrom, StoreError};
 use crate::telemetry::Progress;
@@ -141,14 +142,6 @@ pub struct Checkpoint {
     pub hash: String,
 }
 
-/// The small models a process keeps in memory as well: the live state and the waitlist, as of
-/// the checkpoint.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Held {
-    pub live: Live,
-    pub waitlist: Waitlist,
-}
-
 /// What a catch-up did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CaughtUp {
@@ -185,26 +178,35 @@ impl StoredModels {
         {
             let mut conn = models.lock_writer();
             conn.busy_timeout(BUSY_TIMEOUT).map_err(models.sql())?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(models.sql())?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(models.sql())?;
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+            // Many short processes open the file at once (`chat`): a file already set up is
+            // only read here, so they do not queue for its write lock.
+            let version = |conn: &Connection| {
+                conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            };
+            let mode: String = conn
+                .pragma_query_value(None, "journal_mode", |r| r.get(0))
                 .map_err(models.sql())?;
-            let version: i64 = tx
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .map_err(models.sql())?;
-            if version != VERSION {
-                for table in TABLES {
-                    tx.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))
-                        .map_err(models.sql())?;
-                }
-                tx.execute_batch(SCHEMA).map_err(models.sql())?;
-                tx.pragma_update(None, "user_version", VERSION)
+            if !mode.eq_ignore_ascii_case("wal") {
+                conn.pragma_update(None, "journal_mode", "WAL")
                     .map_err(models.sql())?;
             }
-            tx.commit().map_err(models.sql())?;
+            if version(&conn).map_err(models.sql())? != VERSION {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(models.sql())?;
+                if version(&tx).map_err(models.sql())? != VERSION {
+                    for table in TABLES {
+                        tx.execute_batch(&format!("DROP TABLE IF EXISTS {table}"))
+                            .map_err(models.sql())?;
+                    }
+                    tx.execute_batch(SCHEMA).map_err(models.sql())?;
+                    tx.pragma_update(None, "user_version", VERSION)
+                        .map_err(models.sql())?;
+                }
+                tx.commit().map_err(models.sql())?;
+            }
         }
         Ok(Arc::new(models))
     }
@@ -227,9 +229,10 @@ impl StoredModels {
     }
 
     /// The live state and the waitlist as of the checkpoint.
-    pub fn held(&self) -> Result<Held, ModelsError> {
-        let conn = self.lock_writer();
-        load_held(&conn, &self.path)
+    pub fn held(&self) -> Result<ReadModels, ModelsError> {
+        let mut conn = self.lock_writer();
+        let read = conn.transaction().map_err(self.sql())?;
+        load_held(&read, &self.path)
     }
 
     /// The revision the stored live state and waitlist are as of: the checkpoint's, unless the
@@ -325,8 +328,31 @@ impl StoredModels {
     /// Applies a batch of consecutive events in one transaction and returns the live state and
     /// waitlist after it. Events the checkpoint already covers are skipped (another process
     /// applied them); a batch that does not follow the checkpoint is a `Gap`.
-    pub fn apply(&self, stream: &str, events: &[Recorded]) -> Result<Held, ModelsError> {
+    pub fn apply(&self, stream: &str, events: &[Recorded]) -> Result<ReadModels, ModelsError> {
+        self.apply_from(stream, events, None)
+    }
+
+    /// `apply`, given the live state and waitlist as of the checkpoint when the caller holds
+    /// them (the follower does), so they are not read back from the file; they are used only if
+    /// they are of the checkpoint's revision.
+    pub fn apply_from(
+        &self,
+        stream: &str,
+        events: &[Recorded],
+        held: Option<ReadModels>,
+    ) -> Result<ReadModels, ModelsError> {
         let mut conn = self.lock_writer();
+        // A look first, without the write lock: what another process (a `serve` beside this
+        // `chat`) applied already needs nothing more.
+        {
+            let read = conn.transaction().map_err(self.sql())?;
+            let applied = checkpoint(&read).map_err(self.sql())?;
+            if let (Some(at), Some(last)) = (&applied, events.last())
+                && last.revision <= at.revision
+            {
+                return load_held(&read, &self.path);
+            }
+        }
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.sql())?;
@@ -341,7 +367,10 @@ impl StoredModels {
                 got: first.revision,
             });
         }
-        let mut held = load_held(&tx, &self.path)?;
+        let mut held = match held {
+            Some(held) if held.live.revision == at.as_ref().map(|c| c.revision) => held,
+            _ => load_held(&tx, &self.path)?,
+        };
         let Some(last) = events.last() else {
             return Ok(held);
         };
@@ -482,13 +511,13 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<Checkpoint>> {
     }))
 }
 
-fn load_held(conn: &Connection, path: &Path) -> Result<Held, ModelsError> {
+fn load_held(conn: &Connection, path: &Path) -> Result<ReadModels, ModelsError> {
     let row = |source| ModelsError::Row {
         path: path.display().to_string(),
         source,
     };
     let Some(at) = checkpoint(conn).map_err(sql_at(path))? else {
-        return Ok(Held::default());
+        return Ok(ReadModels::default());
     };
     let state = meta(conn, "state")
         .map_err(sql_at(path))?
@@ -496,7 +525,7 @@ fn load_held(conn: &Connection, path: &Path) -> Result<Held, ModelsError> {
     let waitlist = meta(conn, "waitlist")
         .map_err(sql_at(path))?
         .unwrap_or_default();
-    Ok(Held {
+    Ok(ReadModels {
         live: Live {
             state: serde_json::from_str(&state).map_err(row)?,
             revision: Some(at.revision),
@@ -782,6 +811,32 @@ fn bound(revision: Option<u64>) -> i64 {
     revision.map_or(i64::MAX, |r| i64::try_from(r).unwrap_or(i64::MAX))
 }
 
+/// The first `limit` rows (and one more, to know there are more) that parse and match.
+fn page_of<T>(
+    rows: impl Iterator<Item = rusqlite::Result<(i64, String)>>,
+    limit: usize,
+    mut parse: impl FnMut(&str) -> Result<T, ModelsError>,
+    keep: impl Fn(&T) -> bool,
+    cursor_of: impl Fn(&T) -> u64,
+    path: &str,
+) -> Result<Page<T>, ModelsError> {
+    let mut items = Vec::new();
+    for row in rows {
+        let (_, json) = row.map_err(|source| ModelsError::Sql {
+            path: path.to_string(),
+            source,
+        })?;
+        let item = parse(&json)?;
+        if keep(&item) {
+            items.push(item);
+            if items.len() > limit {
+                break;
+            }
+        }
+    }
+    Ok(Page::of(items, limit, cursor_of))
+}
+
 /// Questions asked of the persisted models, on a read-only connection.
 pub struct Reader {
     conn: Connection,
@@ -897,18 +952,14 @@ impl Reader {
         limit: usize,
     ) -> Result<Page<HistoryEntry>, ModelsError> {
         let from = after.map_or(NO_CURSOR, |a| bound(Some(a)));
-        let mut items = Vec::new();
-        for row in self.history_rows(filter, from, bound(upto), false) {
-            let (_, json) = row.map_err(self.sql())?;
-            let entry: HistoryEntry = self.row::<StoredEntry>(&json)?.into();
-            if entry_matches(filter, &entry) {
-                items.push(entry);
-                if items.len() > limit {
-                    break;
-                }
-            }
-        }
-        Ok(Page::of(items, limit, |e| e.revision))
+        page_of(
+            self.history_rows(filter, from, bound(upto), false),
+            limit,
+            |json| Ok(self.row::<StoredEntry>(json)?.into()),
+            |entry| entry_matches(filter, entry),
+            |entry| entry.revision,
+            &self.path,
+        )
     }
 
     /// How many entries match, and the last `count` of them, oldest first (chat's `history`).
@@ -1022,18 +1073,14 @@ impl Reader {
                 upto,
             )
         };
-        let mut items = Vec::new();
-        for row in rows {
-            let (_, json) = row.map_err(self.sql())?;
-            let d = self.as_of(self.row(&json)?, upto)?;
-            if filter.matches(&d) {
-                items.push(d);
-                if items.len() > limit {
-                    break;
-                }
-            }
-        }
-        Ok(Page::of(items, limit, |d| d.revision))
+        page_of(
+            rows,
+            limit,
+            |json| self.as_of(self.row(json)?, upto),
+            |d| filter.matches(d),
+            |d| d.revision,
+            &self.path,
+        )
     }
 
     /// `who SERVICE`: its deployments that match, as of `upto`, most recent start first,
@@ -1074,20 +1121,14 @@ impl Reader {
                 upto,
             ),
         };
-        let mut items = Vec::new();
-        for row in rows {
-            let (_, json) = row.map_err(self.sql())?;
-            let d = self.as_of(self.row(&json)?, upto)?;
-            if filter.matches(&d) {
-                items.push(d);
-                if items.len() > limit {
-                    break;
-                }
-            }
-        }
-        Ok(Page::of(items, limit, |d| {
-            d.started_revision.unwrap_or(d.revision)
-        }))
+        page_of(
+            rows,
+            limit,
+            |json| self.as_of(self.row(json)?, upto),
+            |d| filter.matches(d),
+            |d| d.started_revision.unwrap_or(d.revision),
+            &self.path,
+        )
     }
 
     /// What changed before it broke: the deployments running or ended on `services` in the
@@ -1154,7 +1195,7 @@ impl Reader {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT entry FROM history WHERE ticket = ?1 AND revision > ?2
+                "SELECT entry FROM history WHERE ticket = ?1 AND revision >= ?2
                  AND revision <= ?3 ORDER BY ticket, revision",
             )
             .map_err(self.sql())?;
@@ -1163,29 +1204,22 @@ impl Reader {
                 r.get::<_, String>(0)
             })
             .map_err(self.sql())?;
-        let mut then = Deployment {
-            approver: None,
-            admin: None,
-            started_by: None,
-            ended_by: None,
-            accepted_at: None,
-            started_at: None,
-            finished_at: None,
-            outcome: None,
-            reason: None,
-            duration_secs: None,
-            lead_time_secs: None,
-            started_revision: None,
-            last_revision: d.revision,
-            ..d
-        };
+        let mut then: Option<Deployment> = None;
         for row in rows {
             let entry: StoredEntry = self.row(&row.map_err(self.sql())?)?;
-            if !then.apply(entry.revision, entry.recorded_at, &entry.event) {
-                break;
+            match &mut then {
+                None => {
+                    then = Deployment::requested(entry.revision, entry.recorded_at, &entry.event)
+                }
+                Some(then) => {
+                    if !then.apply(entry.revision, entry.recorded_at, &entry.event) {
+                        break;
+                    }
+                }
             }
         }
-        Ok(then)
+        // The request itself is in the history; without it the record stands as stored.
+        Ok(then.unwrap_or(d))
     }
 
     /// Every history entry from revision `from` on, oldest first, `count` at most (for `verify`).

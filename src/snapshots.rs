@@ -26,7 +26,7 @@ use crate::envelope;
 use crate::store::{Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError};
 
 /// How often the writer snapshots its state, in events.
-pub const EVERY: u64 = 10_000;
+pub const EVERY: u64 = 1_000;
 
 const EVENT_TYPE: &str = "WriterSnapshot";
 /// Namespace of snapshot ids: one id per stream and revision, so two replicas snapshotting the

@@ -47,6 +47,9 @@ async fn serve_holds_one_subscription_and_its_read_models_equal_a_fresh_fold() {
         .arg(&config)
         .args(["chat", "--as", "U0BOB"])
         .env_remove("DOBROBOT_CONFIG")
+        .env_remove("DOBROBOT_MODELS")
+        // Its read models file (dobrobot-test.models, on EventStoreDB) in its own directory.
+        .current_dir(dir.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -316,7 +316,7 @@ async fn esdb_projection_resumes_after_the_double_restarts_without_gap_or_duplic
 
     let dir = tempfile::tempdir().unwrap();
     let stored = StoredModels::open(dir.path().join("resume.models")).unwrap();
-    let follower = Follower::start(Arc::clone(&store), stream.clone(), stored);
+    let follower = Follower::start(Arc::clone(&store), stream.clone(), stored, true);
     assert_eq!(wait_for(&follower, 2).await, [0, 1]);
 
     double.stop().await;

@@ -236,13 +236,19 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
             ExitCode::from(3)
         }
-    }
+    };
+    // The command is done and has said so. What may still run is background work on caches (a
+    // follower applying an event to the read models, a writer snapshot), which the next process
+    // finishes; a transaction cut short is rolled back. Waiting for it would hold a `chat` that
+    // has answered behind another process's lock.
+    runtime.shutdown_background();
+    code
 }
 
 /// The error and its causes, each said once: the library's errors already name their source in
