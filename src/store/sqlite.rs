@@ -470,6 +470,14 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 
 /// Creates the schema in a fresh file; refuses a file written by a newer dobrobot.
 fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // A file already set up is only read: many short processes (`chat`) open it at once, and
+    // need not queue for the write lock to learn that.
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql)?;
+    if current == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql)?;
