@@ -211,10 +211,6 @@ impl StoredModels {
         Ok(Arc::new(models))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn sql(&self) -> impl Fn(rusqlite::Error) -> ModelsError + '_ {
         sql_at(&self.path)
     }
@@ -392,14 +388,13 @@ impl StoredModels {
             held.live.apply(recorded);
             Projection::apply(&mut held.waitlist, recorded);
         }
-        let json = |value: &dyn erased::Json| value.to_json();
         for (key, value) in [
             ("stream", stream.to_string()),
             ("revision", last.revision.to_string()),
             ("hash", last.metadata.hash.clone()),
-            ("state", json(&held.live.state)),
+            ("state", to_json(&held.live.state)),
             ("state_revision", last.revision.to_string()),
-            ("waitlist", json(&held.waitlist)),
+            ("waitlist", to_json(&held.waitlist)),
             ("longest_ms", longest.to_string()),
         ] {
             set_meta(&tx, key, &value).map_err(self.sql())?;
@@ -438,16 +433,9 @@ impl StoredModels {
     }
 }
 
-/// Serializes the blobs kept in `meta`.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> String {
-            serde_json::to_string(self).expect("the live state and waitlist serialize")
-        }
-    }
+/// A blob kept in `meta` (the live state, the waitlist).
+fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("the live state and waitlist serialize")
 }
 
 fn sql_at(path: &Path) -> impl Fn(rusqlite::Error) -> ModelsError + '_ {

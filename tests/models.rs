@@ -17,10 +17,10 @@ use dobrobot::projections::{self, AsOf, Deployments, History};
 use dobrobot::read::DeploymentFilter;
 use dobrobot::store::{self, EventStore};
 use dobrobot::verify::{self, ModelsVerifyError};
-use esdb_double::Double;
-use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-use support::fixtures::{SEED_FLOW, TestClock, monday, policy, random_command, record, s, t, u};
+use support::fixtures::{
+    SEED_FLOW, TestClock, monday, on_both_stores, policy, random_command, record, s, t, u,
+};
 
 const ALL: usize = usize::MAX;
 
@@ -223,56 +223,37 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
 
 #[test]
 fn after_a_random_history_the_persisted_models_answer_as_a_fresh_fold() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let double = runtime.block_on(Double::start());
-    let mut runner = TestRunner::new(ProptestConfig {
-        cases: 10,
-        ..ProptestConfig::default()
-    });
-    let cases = std::sync::atomic::AtomicU64::new(0);
-    runner
-        .run(
-            &(
-                proptest::collection::vec(random_command(), 1..30),
-                proptest::collection::vec(random_command(), 0..15),
-            ),
-            |(first, later)| {
-                let case = cases.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                runtime.block_on(async {
-                    let dir = tempfile::tempdir().unwrap();
-                    // Odd cases on SQLite, even ones on the gRPC double (a stream per case).
-                    let store = if case % 2 == 1 {
-                        sqlite(&dir).await
-                    } else {
-                        store::open(&double.url()).await.unwrap()
-                    };
-                    let stream = ledger::stream_name(&format!("models-{case}"));
-                    let clock = TestClock::new(monday());
-                    let ledger = open_ledger(&store, &stream, &clock).await;
-                    record(&ledger, &clock, &first).await;
-                    let models = StoredModels::open(dir.path().join("ledger.models")).unwrap();
-                    let caught = models.catch_up(&store, &stream).await.unwrap();
-                    assert_eq!(caught.applied, first.len() as u64);
-                    assert_same_answers(&store, &stream, &models).await;
+    on_both_stores(
+        10,
+        (
+            proptest::collection::vec(random_command(), 1..30),
+            proptest::collection::vec(random_command(), 0..15),
+        ),
+        async |case, store, dir, (first, later)| {
+            let stream = ledger::stream_name(&format!("models-{case}"));
+            let clock = TestClock::new(monday());
+            let ledger = open_ledger(&store, &stream, &clock).await;
+            record(&ledger, &clock, &first).await;
+            let models = StoredModels::open(dir.join("ledger.models")).unwrap();
+            let caught = models.catch_up(&store, &stream).await.unwrap();
+            assert_eq!(caught.applied, first.len() as u64);
+            assert_same_answers(&store, &stream, &models).await;
 
-                    // Later: only what was recorded since is applied.
-                    record(&ledger, &clock, &later).await;
-                    let again = models.catch_up(&store, &stream).await.unwrap();
-                    assert_eq!(again.applied, later.len() as u64);
-                    assert!(!again.rebuilt);
-                    assert_same_answers(&store, &stream, &models).await;
-                    let report = verify::verify_models(&store, &stream, &models)
-                        .await
-                        .unwrap();
-                    assert_eq!(
-                        report.revision,
-                        Some((first.len() + later.len()) as u64 - 1)
-                    );
-                });
-                Ok(())
-            },
-        )
-        .unwrap();
+            // Later: only what was recorded since is applied.
+            record(&ledger, &clock, &later).await;
+            let again = models.catch_up(&store, &stream).await.unwrap();
+            assert_eq!(again.applied, later.len() as u64);
+            assert!(!again.rebuilt);
+            assert_same_answers(&store, &stream, &models).await;
+            let report = verify::verify_models(&store, &stream, &models)
+                .await
+                .unwrap();
+            assert_eq!(
+                report.revision,
+                Some((first.len() + later.len()) as u64 - 1)
+            );
+        },
+    );
 }
 
 /// A ledger with the seed's release and a second request, and its models caught up.

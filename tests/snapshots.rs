@@ -17,10 +17,10 @@ use dobrobot::read;
 use dobrobot::snapshots::{self, WriterSnapshot};
 use dobrobot::store::{self, EventStore};
 use dobrobot::verify::{self, VerifyError};
-use esdb_double::Double;
-use proptest::test_runner::{Config as ProptestConfig, TestRunner};
 
-use support::fixtures::{TestClock, monday, policy, random_command, record, wait_until};
+use support::fixtures::{
+    TestClock, monday, on_both_stores, policy, random_command, record, wait_until,
+};
 
 const EVERY: u64 = 4;
 
@@ -202,68 +202,49 @@ async fn a_snapshot_the_chain_does_not_vouch_for_is_ignored_and_a_tampered_one_i
 
 #[test]
 fn after_a_random_history_every_snapshot_and_a_reopened_writer_equal_the_fold() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let double = runtime.block_on(Double::start());
-    let mut runner = TestRunner::new(ProptestConfig {
-        cases: 12,
-        ..ProptestConfig::default()
-    });
-    let cases = std::sync::atomic::AtomicU64::new(0);
-    runner
-        .run(
-            &proptest::collection::vec(random_command(), 1..40),
-            |commands| {
-                let case = cases.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                runtime.block_on(async {
-                    let dir = tempfile::tempdir().unwrap();
-                    // Odd cases on SQLite, even ones on the gRPC double (a stream per case).
-                    let store = if case % 2 == 1 {
-                        sqlite(&dir).await
-                    } else {
-                        store::open(&double.url()).await.unwrap()
-                    };
-                    let environment = format!("case-{case}");
-                    let stream = ledger::stream_name(&environment);
-                    let clock = TestClock::new(monday());
-                    let ledger = Ledger::open(
-                        store.clone(),
-                        stream.clone(),
-                        Arc::new(policy()),
-                        Options {
-                            clock: clock.clock(),
-                            snapshot_every: 3,
-                            ..Options::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
-                    record(&ledger, &clock, &commands).await;
-                    let last = ledger.snapshot().revision.unwrap();
-                    // One every three events: after revisions 2, 5, 8, ...
-                    let expected = (last + 1) / 3;
-                    wait_until(|| async {
-                        snapshots::all(&store, &stream).await.unwrap().len() as u64 == expected
-                    })
-                    .await;
-                    drop(ledger);
-                    let report = verify::verify(&store, &stream).await.unwrap();
-                    assert_eq!(report.snapshots as u64, expected);
-                    let reopened = Ledger::open(
-                        store.clone(),
-                        stream.clone(),
-                        Arc::new(policy()),
-                        Options::default(),
-                    )
-                    .await
-                    .unwrap();
-                    let mut live = Live::default();
-                    projections::build(&store, &stream, AsOf::Latest, &mut live)
-                        .await
-                        .unwrap();
-                    assert_eq!(*reopened.snapshot().state, live.state);
-                });
-                Ok(())
-            },
-        )
-        .unwrap();
+    on_both_stores(
+        12,
+        proptest::collection::vec(random_command(), 1..40),
+        async |case, store, _, commands| {
+            let environment = format!("case-{case}");
+            let stream = ledger::stream_name(&environment);
+            let clock = TestClock::new(monday());
+            let ledger = Ledger::open(
+                store.clone(),
+                stream.clone(),
+                Arc::new(policy()),
+                Options {
+                    clock: clock.clock(),
+                    snapshot_every: 3,
+                    ..Options::default()
+                },
+            )
+            .await
+            .unwrap();
+            record(&ledger, &clock, &commands).await;
+            let last = ledger.snapshot().revision.unwrap();
+            // One every three events: after revisions 2, 5, 8, ...
+            let expected = (last + 1) / 3;
+            wait_until(|| async {
+                snapshots::all(&store, &stream).await.unwrap().len() as u64 == expected
+            })
+            .await;
+            drop(ledger);
+            let report = verify::verify(&store, &stream).await.unwrap();
+            assert_eq!(report.snapshots as u64, expected);
+            let reopened = Ledger::open(
+                store.clone(),
+                stream.clone(),
+                Arc::new(policy()),
+                Options::default(),
+            )
+            .await
+            .unwrap();
+            let mut live = Live::default();
+            projections::build(&store, &stream, AsOf::Latest, &mut live)
+                .await
+                .unwrap();
+            assert_eq!(*reopened.snapshot().state, live.state);
+        },
+    );
 }

@@ -64,103 +64,28 @@ impl Deployment {
     }
 }
 
-/// Positions in `Deployments::all`, in ledger order.
-type Positions = Vec<usize>;
-
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Deployments {
     /// In request order.
     pub all: Vec<Deployment>,
     open: HashMap<TicketKey, usize>,
-    /// Indexes, so that a question about one service or ticket reads only its records.
-    by_service: HashMap<ServiceName, Positions>,
-    by_ticket: HashMap<TicketKey, Positions>,
-    /// Those that started, in start order; and per service.
-    started: Positions,
-    started_by_service: HashMap<ServiceName, Positions>,
+    /// Those that started, in start order, per service.
+    started_by_service: HashMap<ServiceName, Vec<usize>>,
 }
 
 impl Deployments {
-    /// Those that started, most recent start first.
-    pub fn started(&self) -> impl Iterator<Item = &Deployment> {
-        self.started.iter().rev().map(|&i| &self.all[i])
-    }
-
     /// `who SERVICE`: deployments of the service since `since`, most recent start first.
     pub fn who(&self, service: &ServiceName, since: Option<DateTime<Utc>>) -> Vec<&Deployment> {
-        self.who_from(service, None)
-            .filter(|d| since.is_none_or(|s| d.last_activity() >= s))
-            .collect()
-    }
-
-    /// The started deployments of `service`, most recent start first, from those started before
-    /// revision `before` (all when `None`).
-    pub fn who_from<'a>(
-        &'a self,
-        service: &ServiceName,
-        before: Option<u64>,
-    ) -> impl Iterator<Item = &'a Deployment> + 'a {
         let positions = self
             .started_by_service
             .get(service)
             .map_or(&[][..], Vec::as_slice);
-        let end = before.map_or(positions.len(), |before| {
-            positions.partition_point(|&i| self.all[i].started_revision < Some(before))
-        });
-        positions[..end].iter().rev().map(|&i| &self.all[i])
-    }
-
-    /// Every record in request order from those requested after revision `after`; only the
-    /// records of `service` or `ticket` when given (read from their index).
-    pub fn from<'a>(
-        &'a self,
-        service: Option<&'a ServiceName>,
-        ticket: Option<&'a TicketKey>,
-        after: Option<u64>,
-    ) -> Box<dyn Iterator<Item = &'a Deployment> + 'a> {
-        let first = |positions: &[usize]| {
-            after.map_or(0, |after| {
-                positions.partition_point(|&i| self.all[i].revision <= after)
-            })
-        };
-        let indexed = match (ticket, service) {
-            (Some(ticket), _) => Some(self.by_ticket.get(ticket)),
-            (None, Some(service)) => Some(self.by_service.get(service)),
-            (None, None) => None,
-        };
-        match indexed {
-            Some(positions) => {
-                let positions = positions.map_or(&[][..], Vec::as_slice);
-                Box::new(
-                    positions[first(positions)..]
-                        .iter()
-                        .map(|&i| &self.all[i])
-                        .filter(move |d| service.is_none_or(|s| d.touches(s))),
-                )
-            }
-            None => {
-                let start =
-                    after.map_or(0, |after| self.all.partition_point(|d| d.revision <= after));
-                Box::new(self.all[start..].iter())
-            }
-        }
-    }
-
-    /// Records a request as the ticket's open record, and indexes it.
-    fn insert(&mut self, deployment: Deployment) {
-        let position = self.all.len();
-        self.open.insert(deployment.ticket.clone(), position);
-        self.by_ticket
-            .entry(deployment.ticket.clone())
-            .or_default()
-            .push(position);
-        for service in &deployment.services {
-            self.by_service
-                .entry(service.clone())
-                .or_default()
-                .push(position);
-        }
-        self.all.push(deployment);
+        positions
+            .iter()
+            .rev()
+            .map(|&i| &self.all[i])
+            .filter(|d| since.is_none_or(|s| d.last_activity() >= s))
+            .collect()
     }
 }
 
@@ -275,7 +200,6 @@ impl Projection for Deployments {
             let was_started = d.started_revision.is_some();
             let open = d.apply(revision, at, event);
             if !was_started && d.started_revision.is_some() {
-                self.started.push(position);
                 for service in &d.services {
                     self.started_by_service
                         .entry(service.clone())
@@ -288,7 +212,8 @@ impl Projection for Deployments {
             }
         }
         if let Some(deployment) = Deployment::requested(revision, at, event) {
-            self.insert(deployment);
+            self.open.insert(deployment.ticket.clone(), self.all.len());
+            self.all.push(deployment);
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Projection;
-use crate::domain::{Event, HistoryFilter, ServiceName, TicketKey, UserId};
+use crate::domain::{Event, HistoryFilter, ServiceName, TicketKey};
 use crate::envelope::{Recorded, Source};
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -35,12 +35,6 @@ pub struct History {
     pub entries: Vec<HistoryEntry>,
     /// The services of each ticket's latest request, to filter by service.
     services: HashMap<TicketKey, Vec<ServiceName>>,
-    /// Positions in `entries` by ticket, actor and service (freezes of every service are in
-    /// `whole`), so that a question about one of them reads only its entries.
-    by_ticket: HashMap<TicketKey, Vec<usize>>,
-    by_actor: HashMap<UserId, Vec<usize>>,
-    by_service: HashMap<ServiceName, Vec<usize>>,
-    whole: Vec<usize>,
 }
 
 impl History {
@@ -55,82 +49,15 @@ impl History {
         services_of(event, |ticket| self.services.get(ticket).cloned())
     }
 
-    /// The entries that match `filter`, oldest first: the whole history kept by the follower
-    /// answers any filter from memory.
+    /// The entries that match `filter`, oldest first. (The persisted models answer the
+    /// questions from their indexes; this fold is what they are checked against.)
     pub fn matching<'a>(
         &'a self,
         filter: &'a HistoryFilter,
     ) -> impl DoubleEndedIterator<Item = &'a HistoryEntry> + 'a {
-        self.candidates(filter, None)
-            .into_iter()
-            .map(|i| &self.entries[i])
+        self.entries
+            .iter()
             .filter(move |e| matches(filter, &e.event, e.recorded_at, &e.services))
-    }
-
-    /// The entries that match `filter` after revision `after`, oldest first.
-    pub fn matching_after<'a>(
-        &'a self,
-        filter: &'a HistoryFilter,
-        after: Option<u64>,
-    ) -> impl Iterator<Item = &'a HistoryEntry> + 'a {
-        self.candidates(filter, after)
-            .into_iter()
-            .map(|i| &self.entries[i])
-            .filter(move |e| matches(filter, &e.event, e.recorded_at, &e.services))
-    }
-
-    /// Positions that may match, from the narrowest index the filter names, after `after`.
-    fn candidates(&self, filter: &HistoryFilter, after: Option<u64>) -> Candidates<'_> {
-        if let Some(ticket) = &filter.ticket {
-            return Candidates::Some(self.after(self.by_ticket.get(ticket), after), &[]);
-        }
-        if let Some(actor) = &filter.actor {
-            return Candidates::Some(self.after(self.by_actor.get(actor), after), &[]);
-        }
-        if let Some(service) = &filter.service {
-            return Candidates::Some(
-                self.after(self.by_service.get(service), after),
-                self.after(Some(&self.whole), after),
-            );
-        }
-        let start = after.map_or(0, |after| {
-            self.entries.partition_point(|e| e.revision <= after)
-        });
-        Candidates::All(start..self.entries.len())
-    }
-}
-
-impl History {
-    /// The positions of an index after revision `after`.
-    fn after<'a>(&self, positions: Option<&'a Vec<usize>>, after: Option<u64>) -> &'a [usize] {
-        let positions = positions.map_or(&[][..], Vec::as_slice);
-        let first = after.map_or(0, |after| {
-            positions.partition_point(|&i| self.entries[i].revision <= after)
-        });
-        &positions[first..]
-    }
-}
-
-/// Positions in `History::entries`: a range of all of them, or the merge of two sorted lists.
-enum Candidates<'a> {
-    All(std::ops::Range<usize>),
-    Some(&'a [usize], &'a [usize]),
-}
-
-impl<'a> IntoIterator for Candidates<'a> {
-    type Item = usize;
-    type IntoIter = Box<dyn DoubleEndedIterator<Item = usize> + 'a>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        match self {
-            Candidates::All(range) => Box::new(range),
-            Candidates::Some(one, []) => Box::new(one.iter().copied()),
-            Candidates::Some(one, two) => {
-                let mut merged: Vec<usize> = one.iter().chain(two).copied().collect();
-                merged.sort_unstable();
-                Box::new(merged.into_iter())
-            }
-        }
     }
 }
 
@@ -213,26 +140,6 @@ impl Projection for History {
             &services,
         ) {
             return;
-        }
-        let position = self.entries.len();
-        if let Some(ticket) = recorded.event.ticket() {
-            self.by_ticket
-                .entry(ticket.clone())
-                .or_default()
-                .push(position);
-        }
-        self.by_actor
-            .entry(recorded.event.actor().clone())
-            .or_default()
-            .push(position);
-        for service in &services {
-            self.by_service
-                .entry(service.clone())
-                .or_default()
-                .push(position);
-        }
-        if is_whole_freeze(&recorded.event) {
-            self.whole.push(position);
         }
         self.entries.push(HistoryEntry::of(recorded, services));
     }

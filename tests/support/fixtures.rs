@@ -153,3 +153,36 @@ pub async fn record(
             .expect("recorded (accepted or refused)");
     }
 }
+
+/// Runs `check` on `cases` random values of `strategy`, each with a store of its own: odd cases
+/// on a SQLite file in a fresh directory (which `check` may use too), even ones on the
+/// EventStoreDB gRPC double. `check` is given the case's number, to name a stream of its own.
+pub fn on_both_stores<S: proptest::strategy::Strategy>(
+    cases: u32,
+    strategy: S,
+    check: impl AsyncFn(u64, Arc<dyn dobrobot::store::EventStore>, &std::path::Path, S::Value),
+) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let double = runtime.block_on(esdb_double::Double::start());
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    });
+    let counter = std::sync::atomic::AtomicU64::new(0);
+    runner
+        .run(&strategy, |value| {
+            let case = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let url = if case % 2 == 1 {
+                    format!("sqlite://{}", dir.path().join("ledger.db").display())
+                } else {
+                    double.url()
+                };
+                let store = dobrobot::store::open(&url).await.unwrap();
+                check(case, store, dir.path(), value).await;
+            });
+            Ok(())
+        })
+        .unwrap();
+}
