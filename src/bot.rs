@@ -94,7 +94,11 @@ impl Bot {
                     let filter = DeploymentFilter::default();
                     let page = stored.read(|r| r.who(&service, &filter, None, None, WHO_LIMIT))?;
                     Ok(Answer::Who {
-                        deployments: page.items,
+                        deployments: page
+                            .items
+                            .into_iter()
+                            .map(crate::read::Stored::into_inner)
+                            .collect(),
                         service,
                     })
                 })

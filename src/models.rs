@@ -39,14 +39,17 @@ use crate::follower::ReadModels;
 use crate::projections::history::{entry_matches, is_whole_freeze, services_of};
 use crate::projections::suspects::is_suspect;
 use crate::projections::{Deployment, HistoryEntry, Live, Projection};
-use crate::read::{DeploymentFilter, Page};
+use crate::read::{DeploymentFilter, Page, Stored};
+use crate::store::sqlite::{stable_plans, wait_for_lock};
 use crate::store::{Direction, EventStore, ReadFrom, StoreError};
 use crate::telemetry::Progress;
 
 /// The file's layout; a file of another version is rebuilt.
-const VERSION: i64 = 2;
-/// Rows read per query of a scan.
-const SCAN: i64 = 256;
+const VERSION: i64 = 3;
+/// Rows read by a scan's first query (a default page and the row that says more follow), and
+/// by any query at most: each next query reads twice as many as the one before.
+const SCAN_FIRST: i64 = 128;
+const SCAN: i64 = 1024;
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
 const SCHEMA: &str = "
@@ -88,19 +91,25 @@ CREATE INDEX deployments_unfinished ON deployments (started_revision)
 CREATE TABLE deployment_services (
     service TEXT NOT NULL,
     revision INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
     PRIMARY KEY (service, revision)
 ) WITHOUT ROWID;
+CREATE INDEX deployment_services_activity ON deployment_services (service, last_activity);
 CREATE TABLE deployment_actors (
     actor TEXT NOT NULL,
     revision INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
     PRIMARY KEY (actor, revision)
 ) WITHOUT ROWID;
+CREATE INDEX deployment_actors_activity ON deployment_actors (actor, last_activity);
 CREATE TABLE started_services (
     service TEXT NOT NULL,
     started_revision INTEGER NOT NULL,
     revision INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
     PRIMARY KEY (service, started_revision)
 ) WITHOUT ROWID;
+CREATE INDEX started_services_activity ON started_services (service, last_activity);
 ";
 
 const TABLES: [&str; 7] = [
@@ -177,7 +186,9 @@ impl StoredModels {
         };
         {
             let mut conn = models.lock_writer();
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(models.sql())?;
+            conn.busy_handler(Some(wait_for_lock::<{ BUSY_TIMEOUT.as_secs() }>))
+                .map_err(models.sql())?;
+            stable_plans(&conn).map_err(models.sql())?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(models.sql())?;
             // Many short processes open the file at once (`chat`): a file already set up is
@@ -413,8 +424,10 @@ impl StoredModels {
         let conn = match pooled {
             Some(conn) => conn,
             None => {
-                let conn = Connection::open(&self.path).map_err(self.sql())?;
-                conn.busy_timeout(BUSY_TIMEOUT).map_err(self.sql())?;
+                let mut conn = Connection::open(&self.path).map_err(self.sql())?;
+                conn.busy_handler(Some(wait_for_lock::<{ BUSY_TIMEOUT.as_secs() }>))
+                    .map_err(self.sql())?;
+                stable_plans(&conn).map_err(self.sql())?;
                 conn.pragma_update(None, "query_only", true)
                     .map_err(self.sql())?;
                 conn
@@ -562,22 +575,8 @@ fn apply_one(conn: &Connection, recorded: &Recorded, longest: &mut i64) -> Resul
             let mut d: Deployment = serde_json::from_str(&record)?;
             // A batch applied again (a checkpoint moved back) does not apply an event twice.
             if revision > d.last_revision {
-                let was_started = d.started_revision.is_some();
                 let open = d.apply(revision, at, event);
                 write_deployment(conn, &d, open)?;
-                if let (false, Some(started)) = (was_started, d.started_revision) {
-                    for service in &d.services {
-                        conn.prepare_cached(
-                            "INSERT OR IGNORE INTO started_services
-                             (service, started_revision, revision) VALUES (?1, ?2, ?3)",
-                        )?
-                        .execute(params![
-                            service.as_str(),
-                            started as i64,
-                            d.revision as i64
-                        ])?;
-                    }
-                }
                 if let (Some(s), Some(f)) = (d.started_at, d.finished_at) {
                     *longest = (*longest).max(millis(f) - millis(s));
                 }
@@ -586,12 +585,6 @@ fn apply_one(conn: &Connection, recorded: &Recorded, longest: &mut i64) -> Resul
     }
     if let Some(d) = Deployment::requested(revision, at, event) {
         write_deployment(conn, &d, true)?;
-        for service in &d.services {
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO deployment_services (service, revision) VALUES (?1, ?2)",
-            )?
-            .execute(params![service.as_str(), revision as i64])?;
-        }
     }
     let services = services_of(event, |ticket| latest_request_services(conn, ticket));
     for service in &services {
@@ -628,6 +621,9 @@ fn latest_request_services(conn: &Connection, ticket: &TicketKey) -> Option<Vec<
     serde_json::from_str(&services).ok()
 }
 
+/// A deployment record, and its rows in the indexes by service, by start and by actor, each
+/// with the record's latest activity (so that a question "since a time" about one service or
+/// one person reads only that one's recent records).
 fn write_deployment(conn: &Connection, d: &Deployment, open: bool) -> Result<(), ApplyError> {
     conn.prepare_cached(
         "INSERT INTO deployments (revision, ticket, services, open, started_revision,
@@ -657,11 +653,35 @@ fn write_deployment(conn: &Connection, d: &Deployment, open: bool) -> Result<(),
         d.started_by.as_ref(),
         d.ended_by.as_ref(),
     ];
+    let (revision, last_activity) = (d.revision as i64, millis(d.last_activity()));
     for actor in actors.into_iter().flatten() {
         conn.prepare_cached(
-            "INSERT OR IGNORE INTO deployment_actors (actor, revision) VALUES (?1, ?2)",
+            "INSERT INTO deployment_actors (actor, revision, last_activity) VALUES (?1, ?2, ?3)
+             ON CONFLICT (actor, revision) DO UPDATE SET last_activity = excluded.last_activity",
         )?
-        .execute(params![actor.as_str(), d.revision as i64])?;
+        .execute(params![actor.as_str(), revision, last_activity])?;
+    }
+    for service in &d.services {
+        conn.prepare_cached(
+            "INSERT INTO deployment_services (service, revision, last_activity)
+             VALUES (?1, ?2, ?3)
+             ON CONFLICT (service, revision) DO UPDATE SET last_activity = excluded.last_activity",
+        )?
+        .execute(params![service.as_str(), revision, last_activity])?;
+        if let Some(started) = d.started_revision {
+            conn.prepare_cached(
+                "INSERT INTO started_services (service, started_revision, revision, last_activity)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (service, started_revision)
+                 DO UPDATE SET last_activity = excluded.last_activity",
+            )?
+            .execute(params![
+                service.as_str(),
+                started as i64,
+                revision,
+                last_activity
+            ])?;
+        }
     }
     Ok(())
 }
@@ -709,6 +729,8 @@ struct Scan<'c> {
     from: i64,
     upto: i64,
     time: i64,
+    /// Rows the next query reads.
+    batch: i64,
     buffer: VecDeque<(i64, String)>,
     done: bool,
 }
@@ -722,6 +744,7 @@ impl<'c> Scan<'c> {
             from,
             upto,
             time: 0,
+            batch: SCAN_FIRST,
             buffer: VecDeque::new(),
             done: false,
         }
@@ -742,18 +765,19 @@ impl Iterator for Scan<'_> {
                 let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?));
                 if stmt.parameter_count() == 5 {
                     stmt.query_map(
-                        params![self.key, self.from, self.upto, SCAN, self.time],
+                        params![self.key, self.from, self.upto, self.batch, self.time],
                         row,
                     )?
                     .collect::<rusqlite::Result<VecDeque<(i64, String)>>>()
                 } else {
-                    stmt.query_map(params![self.key, self.from, self.upto, SCAN], row)?
+                    stmt.query_map(params![self.key, self.from, self.upto, self.batch], row)?
                         .collect::<rusqlite::Result<VecDeque<(i64, String)>>>()
                 }
             });
             match read {
                 Ok(rows) => {
-                    self.done = (rows.len() as i64) < SCAN;
+                    self.done = (rows.len() as i64) < self.batch;
+                    self.batch = (self.batch * 2).min(SCAN);
                     if let Some((last, _)) = rows.back() {
                         self.from = *last;
                     }
@@ -986,7 +1010,7 @@ impl Reader {
         after: Option<u64>,
         upto: Option<u64>,
         limit: usize,
-    ) -> Result<Page<Deployment>, ModelsError> {
+    ) -> Result<Page<Stored<Deployment>>, ModelsError> {
         let (from, upto) = (after.map_or(NO_CURSOR, |a| bound(Some(a))), bound(upto));
         let c = &self.conn;
         let rows = if let Some(ticket) = &filter.ticket {
@@ -1000,24 +1024,25 @@ impl Reader {
             )
         } else if let Some(since) = filter.since {
             // Only the records with something at or after `since`, from their index: few,
-            // however old the ledger.
+            // however old the ledger; of one service or one person, only theirs.
             let (sql, key) = match (&filter.service, &filter.actor) {
+                // The revisions are chosen and ordered first, and only the page's records read.
                 (Some(service), _) => (
-                    "SELECT d.revision, d.record FROM deployments d
-                     INDEXED BY deployments_last_activity
-                     WHERE d.last_activity >= ?5 AND d.revision > ?2 AND d.revision <= ?3
-                     AND EXISTS (SELECT 1 FROM deployment_services s
-                                 WHERE s.service = ?1 AND s.revision = d.revision)
-                     ORDER BY d.revision LIMIT ?4",
+                    "SELECT revision, record FROM deployments WHERE revision IN (
+                         SELECT revision FROM deployment_services
+                         INDEXED BY deployment_services_activity
+                         WHERE service = ?1 AND last_activity >= ?5 AND revision > ?2
+                         AND revision <= ?3 ORDER BY revision LIMIT ?4)
+                     ORDER BY revision",
                     service.as_str(),
                 ),
                 (None, Some(actor)) => (
-                    "SELECT d.revision, d.record FROM deployments d
-                     INDEXED BY deployments_last_activity
-                     WHERE d.last_activity >= ?5 AND d.revision > ?2 AND d.revision <= ?3
-                     AND EXISTS (SELECT 1 FROM deployment_actors a
-                                 WHERE a.actor = ?1 AND a.revision = d.revision)
-                     ORDER BY d.revision LIMIT ?4",
+                    "SELECT revision, record FROM deployments WHERE revision IN (
+                         SELECT revision FROM deployment_actors
+                         INDEXED BY deployment_actors_activity
+                         WHERE actor = ?1 AND last_activity >= ?5 AND revision > ?2
+                         AND revision <= ?3 ORDER BY revision LIMIT ?4)
+                     ORDER BY revision",
                     actor.as_str(),
                 ),
                 (None, None) => (
@@ -1064,9 +1089,9 @@ impl Reader {
         page_of(
             rows,
             limit,
-            |json| self.as_of(self.row(json)?, upto),
-            |d| filter.matches(d),
-            |d| d.revision,
+            |json| self.stored_as_of(json, upto),
+            |d| filter.matches(&d.value),
+            |d| d.value.revision,
             &self.path,
         )
     }
@@ -1080,19 +1105,19 @@ impl Reader {
         before: Option<u64>,
         upto: Option<u64>,
         limit: usize,
-    ) -> Result<Page<Deployment>, ModelsError> {
+    ) -> Result<Page<Stored<Deployment>>, ModelsError> {
         let upto = bound(upto);
         let rows = match filter.since {
-            // Only the records with something at or after `since`, from their index.
+            // Only the service's records with something at or after `since`, from their index.
             Some(since) => Scan::new(
                 &self.conn,
-                "SELECT d.started_revision, d.record FROM deployments d
-                 INDEXED BY deployments_last_activity
-                 WHERE d.last_activity >= ?5 AND d.started_revision < ?2
-                 AND d.started_revision <= ?3
-                 AND EXISTS (SELECT 1 FROM started_services s
-                             WHERE s.service = ?1 AND s.started_revision = d.started_revision)
-                 ORDER BY d.started_revision DESC LIMIT ?4",
+                "SELECT s.started_revision, d.record FROM (
+                     SELECT started_revision, revision FROM started_services
+                     INDEXED BY started_services_activity
+                     WHERE service = ?1 AND last_activity >= ?5 AND started_revision < ?2
+                     AND started_revision <= ?3 ORDER BY started_revision DESC LIMIT ?4) s
+                 JOIN deployments d ON d.revision = s.revision
+                 ORDER BY s.started_revision DESC",
                 service.as_str(),
                 bound(before),
                 upto,
@@ -1112,9 +1137,9 @@ impl Reader {
         page_of(
             rows,
             limit,
-            |json| self.as_of(self.row(json)?, upto),
-            |d| filter.matches(d),
-            |d| d.started_revision.unwrap_or(d.revision),
+            |json| self.stored_as_of(json, upto),
+            |d| filter.matches(&d.value),
+            |d| d.value.started_revision.unwrap_or(d.value.revision),
             &self.path,
         )
     }
@@ -1172,6 +1197,20 @@ impl Reader {
         found.sort_by_key(|d| std::cmp::Reverse(d.last_revision));
         found.truncate(limit.saturating_add(1));
         Ok(Page::of(found, limit, |d| d.last_revision))
+    }
+
+    /// A stored record as it stood at revision `upto`, with its JSON as stored when nothing
+    /// happened to it since.
+    fn stored_as_of(&self, json: &str, upto: i64) -> Result<Stored<Deployment>, ModelsError> {
+        let row = |source| ModelsError::Row {
+            path: self.path.clone(),
+            source,
+        };
+        let stored: Stored<Deployment> = Stored::read(json).map_err(row)?;
+        if bound(Some(stored.value.last_revision)) <= upto {
+            return Ok(stored);
+        }
+        Stored::new(self.as_of(stored.value, upto)?).map_err(row)
     }
 
     /// The record as it stood at revision `upto`: folded again from the ticket's events up to

@@ -127,39 +127,49 @@ pub async fn latest(
     until: Option<DateTime<Utc>>,
 ) -> Option<WriterSnapshot> {
     let stream = stream_of(ledger);
-    let recent = match store
-        .read(&stream, Direction::Backwards, ReadFrom::End, LOOK_BACK)
-        .await
-    {
-        Ok(recent) => recent,
-        Err(error) => {
-            warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
-            return None;
-        }
-    };
-    for event in recent {
-        let snapshot: WriterSnapshot = match serde_json::from_slice(&event.data) {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                warn!(%error, %stream, revision = event.revision, "a snapshot that cannot be read is ignored");
-                continue;
-            }
-        };
-        if upto.is_some_and(|r| snapshot.revision > r)
-            || until.is_some_and(|t| snapshot.recorded_at > t)
+    // The newest snapshot is almost always the one: read it alone first (a snapshot holds a
+    // whole state), and look further back only when it does not do.
+    let mut looked = 0;
+    for count in [1, LOOK_BACK] {
+        let recent = match store
+            .read(&stream, Direction::Backwards, ReadFrom::End, count)
+            .await
         {
-            continue;
-        }
-        match vouched(store, ledger, &snapshot).await {
-            Ok(true) => return Some(snapshot),
-            Ok(false) => {
-                warn!(%stream, revision = snapshot.revision, "a snapshot that does not match the ledger's hash chain is ignored");
-            }
+            Ok(recent) => recent,
             Err(error) => {
-                warn!(%error, %stream, "cannot check a snapshot against the ledger; not using it");
+                warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
                 return None;
             }
+        };
+        let found = recent.len();
+        for event in recent.into_iter().skip(looked) {
+            let snapshot: WriterSnapshot = match serde_json::from_slice(&event.data) {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    warn!(%error, %stream, revision = event.revision, "a snapshot that cannot be read is ignored");
+                    continue;
+                }
+            };
+            if upto.is_some_and(|r| snapshot.revision > r)
+                || until.is_some_and(|t| snapshot.recorded_at > t)
+            {
+                continue;
+            }
+            match vouched(store, ledger, &snapshot).await {
+                Ok(true) => return Some(snapshot),
+                Ok(false) => {
+                    warn!(%stream, revision = snapshot.revision, "a snapshot that does not match the ledger's hash chain is ignored");
+                }
+                Err(error) => {
+                    warn!(%error, %stream, "cannot check a snapshot against the ledger; not using it");
+                    return None;
+                }
+            }
         }
+        if found < count {
+            break;
+        }
+        looked = found;
     }
     None
 }

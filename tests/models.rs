@@ -13,8 +13,8 @@ use chrono::Duration;
 use dobrobot::domain::{HistoryFilter, ServiceName, TicketKey, UserId};
 use dobrobot::ledger::{self, Ledger, Options};
 use dobrobot::models::StoredModels;
-use dobrobot::projections::{self, AsOf, Deployments, History};
-use dobrobot::read::DeploymentFilter;
+use dobrobot::projections::{self, AsOf, Deployment, Deployments, History};
+use dobrobot::read::{DeploymentFilter, Stored};
 use dobrobot::store::{self, EventStore};
 use dobrobot::verify::{self, ModelsVerifyError};
 
@@ -143,7 +143,7 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
         let page = models
             .read(|r| r.deployments(filter, None, None, ALL))
             .unwrap();
-        assert_eq!(page.items, expected, "deployments {filter:?}");
+        assert_eq!(values(page.items), expected, "deployments {filter:?}");
     }
     for service in &services {
         let expected: Vec<_> = deployments
@@ -154,7 +154,7 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
         let page = models
             .read(|r| r.who(service, &DeploymentFilter::default(), None, None, ALL))
             .unwrap();
-        assert_eq!(page.items, expected, "who {service}");
+        assert_eq!(values(page.items), expected, "who {service}");
         for minutes in [0, 7, 20] {
             let since = monday() + Duration::minutes(minutes);
             let expected: Vec<_> = deployments
@@ -169,7 +169,7 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
             let page = models
                 .read(|r| r.who(service, &filter, None, None, ALL))
                 .unwrap();
-            assert_eq!(page.items, expected, "who {service} since {since}");
+            assert_eq!(values(page.items), expected, "who {service} since {since}");
         }
     }
 
@@ -181,7 +181,8 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
             .read(|r| r.deployments(&DeploymentFilter::default(), None, Some(revision), ALL))
             .unwrap();
         assert_eq!(
-            page.items, then.all,
+            values(page.items),
+            then.all,
             "deployments as of revision {revision}"
         );
         for service in &services {
@@ -197,7 +198,11 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
                     )
                 })
                 .unwrap();
-            assert_eq!(page.items, expected, "who {service} as of {revision}");
+            assert_eq!(
+                values(page.items),
+                expected,
+                "who {service} as of {revision}"
+            );
         }
     }
     for minutes in 0..=(last as i64 + 2) {
@@ -410,4 +415,21 @@ async fn a_checkpoint_moved_back_to_an_earlier_event_makes_the_models_rebuild_to
         .await
         .unwrap();
     assert_same_answers(&store, &stream, &models).await;
+}
+
+/// The records of a page, each checked to be written out as its own serde form (the JSON the
+/// models store it as, or its fold as of a past point).
+fn values(items: Vec<Stored<Deployment>>) -> Vec<Deployment> {
+    items
+        .into_iter()
+        .map(|stored| {
+            assert_eq!(
+                serde_json::to_value(&stored).unwrap(),
+                serde_json::to_value(&stored.value).unwrap(),
+                "{} is written out as stored",
+                stored.value.ticket
+            );
+            stored.into_inner()
+        })
+        .collect()
 }

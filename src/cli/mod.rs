@@ -348,7 +348,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let models = stored(&ctx).await?;
             let upto = listing.revision;
             let rows = models.read(|r| r.deployments(&filter, None, upto, usize::MAX))?;
-            write_rows(&mut out, listing.format, &rows.items)?;
+            write_rows(&mut out, listing.format, &stored_values(rows.items))?;
         }
         Cmd::History {
             service,
@@ -384,7 +384,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let models = stored(&ctx).await?;
             let upto = listing.revision;
             let rows = models.read(|r| r.who(&service, &filter, None, upto, usize::MAX))?;
-            write_rows(&mut out, listing.format, &rows.items)?;
+            write_rows(&mut out, listing.format, &stored_values(rows.items))?;
         }
         Cmd::Replay { at, listing } => {
             if let Some(code) = no_revision(&listing, "replay") {
@@ -725,4 +725,11 @@ impl Shutdown {
             _ = next(&mut self.terminate) => "terminate",
         }
     }
+}
+
+/// The records of a listing, for the CLI's formats (its JSON is pretty-printed, not as stored).
+fn stored_values<T: serde::Serialize>(rows: Vec<crate::read::Stored<T>>) -> Vec<T> {
+    rows.into_iter()
+        .map(crate::read::Stored::into_inner)
+        .collect()
 }

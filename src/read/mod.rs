@@ -19,6 +19,8 @@ use utoipa::ToSchema;
 
 pub use time::parse_time;
 
+use rows::Row;
+
 use crate::domain::state::Freeze;
 use crate::domain::{Policy, QueueItem, ServiceName, TicketKey, UserId};
 use crate::projections::live::LockView;
@@ -58,6 +60,51 @@ impl<T> Page<T> {
             None
         };
         Page { items, next_cursor }
+    }
+}
+
+/// A record with the JSON the read models store it as, which is its serde form: written out,
+/// it is that JSON as stored, not parsed and written again (a page of a hundred deployments
+/// would spend more time writing its JSON than reading it).
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    json: Box<serde_json::value::RawValue>,
+}
+
+impl<T: Serialize> Stored<T> {
+    /// The record stored as `json`.
+    pub fn read(json: &str) -> serde_json::Result<Stored<T>>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let json: Box<serde_json::value::RawValue> = serde_json::from_str(json)?;
+        let value = serde_json::from_str(json.get())?;
+        Ok(Stored { value, json })
+    }
+
+    /// A record that is not stored as it is (one folded again as of a past point).
+    pub fn new(value: T) -> serde_json::Result<Stored<T>> {
+        let json = serde_json::value::to_raw_value(&value)?;
+        Ok(Stored { value, json })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> Serialize for Stored<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+impl<T: Row> Row for Stored<T> {
+    const HEADERS: &'static [&'static str] = T::HEADERS;
+
+    fn cells(&self) -> Vec<String> {
+        self.value.cells()
     }
 }
 
