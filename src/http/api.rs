@@ -284,26 +284,17 @@ impl<T: Row + Send + Sync + 'static> Listing<T> {
     /// One page from the cursor, read on a blocking thread.
     async fn read(&self, cursor: Option<u64>, limit: usize) -> Result<Page<T>, Problem> {
         let (models, query, at) = (self.models.clone(), self.query.clone(), self.at);
-        tokio::task::spawn_blocking(move || {
-            models.read(|reader| {
-                let upto = match at {
-                    None | Some(AsOf::Latest) => None,
-                    Some(AsOf::Revision(r)) => Some(r),
-                    Some(AsOf::Time(t)) => match reader.revision_at(t)? {
-                        Some(r) => Some(r),
-                        None => return Ok(Page::whole(Vec::new())),
-                    },
-                };
-                query(reader, cursor, limit, upto)
-            })
-        })
-        .await
-        .map_err(|error| Problem::unavailable(error.to_string()))?
-        .map_err(|error| Problem::unavailable(error.to_string()))
+        tokio::task::spawn_blocking(move || read_page(&models, &query, at, cursor, limit))
+            .await
+            .map_err(|error| Problem::unavailable(error.to_string()))?
     }
 
+    /// A page answered where the request is, as its JSON is written: a page is bounded work
+    /// (at most `MAX_LIMIT` rows read from an index, on a pooled connection that never waits
+    /// for a lock: the models are in WAL mode, where readers do not block), and a hand-over
+    /// to a blocking thread and back would cost more than the query.
     async fn page(self, uri: &Uri) -> Result<Response, Problem> {
-        let page = self.read(self.cursor, self.limit).await?;
+        let page = read_page(&self.models, &self.query, self.at, self.cursor, self.limit)?;
         let next = page.next_cursor.map(|cursor| with_cursor(uri, cursor));
         let link = next
             .as_ref()
@@ -356,6 +347,28 @@ impl<T: Row + Send + Sync + 'static> Listing<T> {
         });
         export.respond(Body::from_stream(chunks))
     }
+}
+
+fn read_page<T>(
+    models: &StoredModels,
+    query: &Query<T>,
+    at: Option<AsOf>,
+    cursor: Option<u64>,
+    limit: usize,
+) -> Result<Page<T>, Problem> {
+    models
+        .read(|reader| {
+            let upto = match at {
+                None | Some(AsOf::Latest) => None,
+                Some(AsOf::Revision(r)) => Some(r),
+                Some(AsOf::Time(t)) => match reader.revision_at(t)? {
+                    Some(r) => Some(r),
+                    None => return Ok(Page::whole(Vec::new())),
+                },
+            };
+            query(reader, cursor, limit, upto)
+        })
+        .map_err(|error| Problem::unavailable(error.to_string()))
 }
 
 /// The request's path and query with `cursor` set.
