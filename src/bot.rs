@@ -92,13 +92,10 @@ impl Bot {
             Query::Who { service } => {
                 tokio::task::spawn_blocking(move || {
                     let filter = DeploymentFilter::default();
-                    let page = stored.read(|r| r.who(&service, &filter, None, None, WHO_LIMIT))?;
+                    let deployments = stored
+                        .read(|r| r.values(r.who(&service, &filter, None, None, WHO_LIMIT)?))?;
                     Ok(Answer::Who {
-                        deployments: page
-                            .items
-                            .into_iter()
-                            .map(crate::read::Stored::into_inner)
-                            .collect(),
+                        deployments,
                         service,
                     })
                 })

@@ -48,7 +48,7 @@ use crate::telemetry::Progress;
 const VERSION: i64 = 3;
 /// Rows read by a scan's first query (a default page and the row that says more follow), and
 /// by any query at most: each next query reads twice as many as the one before.
-const SCAN_FIRST: i64 = 128;
+const SCAN_FIRST: i64 = crate::read::DEFAULT_LIMIT as i64 + 1;
 const SCAN: i64 = 1024;
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(10);
 
@@ -556,6 +556,17 @@ fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
+/// The first whole millisecond at or after `at`: the ledger's times are whole milliseconds, so
+/// a time `>= at` is one `>= millis_up(at)`.
+fn millis_up(at: DateTime<Utc>) -> i64 {
+    let whole = at.timestamp_millis();
+    if at.timestamp_subsec_nanos().is_multiple_of(1_000_000) {
+        whole
+    } else {
+        whole + 1
+    }
+}
+
 /// One event into the deployments and the history.
 fn apply_one(conn: &Connection, recorded: &Recorded, longest: &mut i64) -> Result<(), ApplyError> {
     let (revision, at, event) = (
@@ -828,25 +839,29 @@ fn page_of<T>(
     rows: impl Iterator<Item = rusqlite::Result<(i64, String)>>,
     limit: usize,
     mut parse: impl FnMut(&str) -> Result<T, ModelsError>,
-    keep: impl Fn(&T) -> bool,
-    cursor_of: impl Fn(&T) -> u64,
+    keep: impl Fn(&T) -> Result<bool, ModelsError>,
     path: &str,
 ) -> Result<Page<T>, ModelsError> {
+    // Each with its scan's key, the page's cursor.
     let mut items = Vec::new();
     for row in rows {
-        let (_, json) = row.map_err(|source| ModelsError::Sql {
+        let (key, json) = row.map_err(|source| ModelsError::Sql {
             path: path.to_string(),
             source,
         })?;
         let item = parse(&json)?;
-        if keep(&item) {
-            items.push(item);
+        if keep(&item)? {
+            items.push((key, item));
             if items.len() > limit {
                 break;
             }
         }
     }
-    Ok(Page::of(items, limit, cursor_of))
+    let page = Page::of(items, limit, |(key, _)| u64::try_from(*key).unwrap_or(0));
+    Ok(Page {
+        items: page.items.into_iter().map(|(_, item)| item).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Questions asked of the persisted models, on a read-only connection.
@@ -968,8 +983,7 @@ impl Reader {
             self.history_rows(filter, from, bound(upto), false),
             limit,
             |json| Ok(self.row::<StoredEntry>(json)?.into()),
-            |entry| entry_matches(filter, entry),
-            |entry| entry.revision,
+            |entry| Ok(entry_matches(filter, entry)),
             &self.path,
         )
     }
@@ -1012,6 +1026,17 @@ impl Reader {
         limit: usize,
     ) -> Result<Page<Stored<Deployment>>, ModelsError> {
         let (from, upto) = (after.map_or(NO_CURSOR, |a| bound(Some(a))), bound(upto));
+        // What the index chosen below does not already ask, so what a record must be read for.
+        let mut rest = filter.clone();
+        if rest.ticket.take().is_none() && rest.since.take().is_some() {
+            if rest.service.take().is_none() {
+                rest.actor = None;
+            }
+        } else if filter.ticket.is_none() && rest.service.take().is_none() {
+            rest.actor = None;
+        }
+        // Every row the index gives matches, as it stands now: none is read, only written out.
+        let everything = rest == DeploymentFilter::default() && upto == i64::MAX;
         let c = &self.conn;
         let rows = if let Some(ticket) = &filter.ticket {
             Scan::new(
@@ -1053,7 +1078,7 @@ impl Reader {
                     "",
                 ),
             };
-            Scan::new(c, sql, key, from, upto).at(millis(since))
+            Scan::new(c, sql, key, from, upto).at(millis_up(since))
         } else if let Some(service) = &filter.service {
             Scan::new(
                 c,
@@ -1089,9 +1114,8 @@ impl Reader {
         page_of(
             rows,
             limit,
-            |json| self.stored_as_of(json, upto),
-            |d| filter.matches(&d.value),
-            |d| d.value.revision,
+            |json| self.stored_as_of(json, upto, everything),
+            |d| Ok(everything || filter.matches(self.value(d)?)),
             &self.path,
         )
     }
@@ -1107,6 +1131,12 @@ impl Reader {
         limit: usize,
     ) -> Result<Page<Stored<Deployment>>, ModelsError> {
         let upto = bound(upto);
+        // As in `deployments`: the index gives the service's records active since `since`.
+        let everything = DeploymentFilter {
+            since: None,
+            ..filter.clone()
+        } == DeploymentFilter::default()
+            && upto == i64::MAX;
         let rows = match filter.since {
             // Only the service's records with something at or after `since`, from their index.
             Some(since) => Scan::new(
@@ -1122,7 +1152,7 @@ impl Reader {
                 bound(before),
                 upto,
             )
-            .at(millis(since)),
+            .at(millis_up(since)),
             None => Scan::new(
                 &self.conn,
                 "SELECT s.started_revision, d.record FROM started_services s
@@ -1137,9 +1167,8 @@ impl Reader {
         page_of(
             rows,
             limit,
-            |json| self.stored_as_of(json, upto),
-            |d| filter.matches(&d.value),
-            |d| d.value.started_revision.unwrap_or(d.value.revision),
+            |json| self.stored_as_of(json, upto, everything),
+            |d| Ok(everything || filter.matches(self.value(d)?)),
             &self.path,
         )
     }
@@ -1201,16 +1230,48 @@ impl Reader {
 
     /// A stored record as it stood at revision `upto`, with its JSON as stored when nothing
     /// happened to it since.
-    fn stored_as_of(&self, json: &str, upto: i64) -> Result<Stored<Deployment>, ModelsError> {
+    /// A stored record kept unread when `unread` (nothing to filter, no past point); otherwise
+    /// read, and folded again as of `upto` when something happened to it since.
+    fn stored_as_of(
+        &self,
+        json: &str,
+        upto: i64,
+        unread: bool,
+    ) -> Result<Stored<Deployment>, ModelsError> {
         let row = |source| ModelsError::Row {
             path: self.path.clone(),
             source,
         };
+        if unread {
+            return Stored::unread(json).map_err(row);
+        }
         let stored: Stored<Deployment> = Stored::read(json).map_err(row)?;
-        if bound(Some(stored.value.last_revision)) <= upto {
+        if bound(Some(self.value(&stored)?.last_revision)) <= upto {
             return Ok(stored);
         }
-        Stored::new(self.as_of(stored.value, upto)?).map_err(row)
+        let value = stored.into_inner().map_err(row)?;
+        Stored::new(self.as_of(value, upto)?).map_err(row)
+    }
+
+    /// The records of a page, read.
+    pub fn values(&self, page: Page<Stored<Deployment>>) -> Result<Vec<Deployment>, ModelsError> {
+        page.items
+            .into_iter()
+            .map(|stored| {
+                stored.into_inner().map_err(|source| ModelsError::Row {
+                    path: self.path.clone(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// A stored record's value, read now if it was not.
+    fn value<'s>(&self, stored: &'s Stored<Deployment>) -> Result<&'s Deployment, ModelsError> {
+        stored.value().map_err(|source| ModelsError::Row {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// The record as it stood at revision `upto`: folded again from the ticket's events up to

@@ -423,13 +423,14 @@ fn values(items: Vec<Stored<Deployment>>) -> Vec<Deployment> {
     items
         .into_iter()
         .map(|stored| {
+            let value = stored.value().unwrap();
             assert_eq!(
                 serde_json::to_value(&stored).unwrap(),
-                serde_json::to_value(&stored.value).unwrap(),
+                serde_json::to_value(value).unwrap(),
                 "{} is written out as stored",
-                stored.value.ticket
+                value.ticket
             );
-            stored.into_inner()
+            stored.into_inner().unwrap()
         })
         .collect()
 }

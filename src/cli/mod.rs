@@ -347,8 +347,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let models = stored(&ctx).await?;
             let upto = listing.revision;
-            let rows = models.read(|r| r.deployments(&filter, None, upto, usize::MAX))?;
-            write_rows(&mut out, listing.format, &stored_values(rows.items))?;
+            let rows =
+                models.read(|r| r.values(r.deployments(&filter, None, upto, usize::MAX)?))?;
+            write_rows(&mut out, listing.format, &rows)?;
         }
         Cmd::History {
             service,
@@ -383,8 +384,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let models = stored(&ctx).await?;
             let upto = listing.revision;
-            let rows = models.read(|r| r.who(&service, &filter, None, upto, usize::MAX))?;
-            write_rows(&mut out, listing.format, &stored_values(rows.items))?;
+            let rows =
+                models.read(|r| r.values(r.who(&service, &filter, None, upto, usize::MAX)?))?;
+            write_rows(&mut out, listing.format, &rows)?;
         }
         Cmd::Replay { at, listing } => {
             if let Some(code) = no_revision(&listing, "replay") {
@@ -725,11 +727,4 @@ impl Shutdown {
             _ = next(&mut self.terminate) => "terminate",
         }
     }
-}
-
-/// The records of a listing, for the CLI's formats (its JSON is pretty-printed, not as stored).
-fn stored_values<T: serde::Serialize>(rows: Vec<crate::read::Stored<T>>) -> Vec<T> {
-    rows.into_iter()
-        .map(crate::read::Stored::into_inner)
-        .collect()
 }

@@ -338,6 +338,12 @@ impl<T: Row + Send + Sync + 'static> Listing<T> {
                     return Some((Err(error), at));
                 }
             };
+            if export == Export::Csv
+                && let Err(error) = page.items.iter().try_for_each(Row::check)
+            {
+                at.done = true;
+                return Some((Err(std::io::Error::other(error)), at));
+            }
             let bytes = export.encode(&page.items, at.first);
             at.first = false;
             at.remaining -= page.items.len().min(at.remaining);

@@ -24,11 +24,20 @@ pub enum Format {
 /// A listed thing: its columns for table and CSV; JSON is its serde form.
 pub trait Row: Serialize {
     const HEADERS: &'static [&'static str];
+    /// Whether `cells` can be written: a row read lazily (`Stored`) says here that it cannot.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
     fn cells(&self) -> Vec<String>;
 }
 
 /// Writes `rows` to `out` in `format`.
 pub fn write_rows<R: Row>(out: &mut dyn Write, format: Format, rows: &[R]) -> anyhow::Result<()> {
+    if format != Format::Json {
+        for row in rows {
+            row.check().map_err(anyhow::Error::msg)?;
+        }
+    }
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, rows)?;
