@@ -17,6 +17,7 @@
 //! Other knobs: `DOBROBOT_BENCH_COMMANDS` (default 20,000), `DOBROBOT_BENCH_SUBMITTERS` (64),
 //! `DOBROBOT_BENCH_REPEAT` (3; the best run of each measurement is reported).
 
+use std::collections::HashSet;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use dobrobot::domain::{
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::ledger::{self, Decision, Ledger, Options, Submission};
 use dobrobot::projections::{self, AsOf, Deployments, History, Live, Projection};
+use dobrobot::snapshots::{self, WriterSnapshot};
 use dobrobot::store::{self, EventStore, ExpectedRevision, NewEvent, RecordedEvent};
 
 /// Events per append while the ledger of (a) is written.
@@ -1207,17 +1209,30 @@ impl Generated {
 async fn generate(path: &Path, events: u64) -> anyhow::Result<Generated> {
     let started = Instant::now();
     let store = store::open(&format!("sqlite://{}", path.display())).await?;
-    let (batches, mut rx) = mpsc::channel::<Vec<NewEvent>>(4);
+    let (batches, mut rx) = mpsc::channel::<(Vec<NewEvent>, Vec<WriterSnapshot>)>(4);
     let simulation = std::thread::spawn(move || {
         let mut generator = Generator::new();
         let mut produced = 0u64;
         while produced < events {
             let mut batch = Vec::with_capacity(APPEND_BATCH + 4);
+            let mut snapshots = Vec::new();
             while batch.len() < APPEND_BATCH && produced + (batch.len() as u64) < events {
+                let before = produced + batch.len() as u64;
                 generator.step(&mut batch);
+                // The writer's snapshots, as a writer appending these events would leave them.
+                let after = produced + batch.len() as u64;
+                if after / snapshots::EVERY > before / snapshots::EVERY {
+                    snapshots.push(WriterSnapshot::new(
+                        after - 1,
+                        generator.prev_hash.clone(),
+                        generator.at,
+                        generator.state.clone(),
+                        &HashSet::new(),
+                    ));
+                }
             }
             produced += batch.len() as u64;
-            if batches.blocking_send(batch).is_err() {
+            if batches.blocking_send((batch, snapshots)).is_err() {
                 break;
             }
         }
@@ -1225,9 +1240,12 @@ async fn generate(path: &Path, events: u64) -> anyhow::Result<Generated> {
     });
     let stream = bench_stream();
     let mut expected = ExpectedRevision::NoStream;
-    while let Some(batch) = rx.recv().await {
+    while let Some((batch, taken)) = rx.recv().await {
         let appended = store.append(&stream, expected, batch).await?;
         expected = ExpectedRevision::Exact(appended.last_revision);
+        for snapshot in &taken {
+            snapshots::write(&store, &stream, snapshot).await?;
+        }
     }
     let generator = simulation
         .join()

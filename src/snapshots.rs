@@ -32,7 +32,8 @@ const EVENT_TYPE: &str = "WriterSnapshot";
 /// Namespace of snapshot ids: one id per stream and revision, so two replicas snapshotting the
 /// same revision store it once.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6d0b_70b0_7e1e_4a5e_9d1e_0f4b_d0b0_0002);
-/// How many snapshots back a question "as of" a time looks for one before it.
+/// How many snapshots back from the last one before a point are tried, when the later ones do
+/// not match the ledger.
 const LOOK_BACK: usize = 64;
 
 /// The stream that holds the snapshots of `ledger`.
@@ -120,6 +121,11 @@ pub async fn all(
 /// The latest snapshot of `ledger` that the ledger's chain vouches for, at or before `upto`
 /// (a revision) and `until` (a time) when given. A snapshot that cannot be read or does not
 /// match the chain is skipped with a warning: it is never trusted.
+///
+/// The newest snapshot is read alone first: it is almost always the one. For a past point, the
+/// snapshots are searched by halves (they are appended in the ledger's order), reading only each
+/// probe's revision and time, so a question about last year reads a few snapshots, not all of
+/// them; from the last one before the point, up to `LOOK_BACK` are tried back.
 pub async fn latest(
     store: &Arc<dyn EventStore>,
     ledger: &str,
@@ -127,12 +133,57 @@ pub async fn latest(
     until: Option<DateTime<Utc>>,
 ) -> Option<WriterSnapshot> {
     let stream = stream_of(ledger);
-    // The newest snapshot is almost always the one: read it alone first (a snapshot holds a
-    // whole state), and look further back only when it does not do.
-    let mut looked = 0;
+    let before = |revision: u64, recorded_at: DateTime<Utc>| {
+        upto.is_none_or(|r| revision <= r) && until.is_none_or(|t| recorded_at <= t)
+    };
+    let newest = match store
+        .read(&stream, Direction::Backwards, ReadFrom::End, 1)
+        .await
+    {
+        Ok(newest) => newest.into_iter().next()?,
+        Err(error) => {
+            warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
+            return None;
+        }
+    };
+    let from = match serde_json::from_slice::<Head>(&newest.data) {
+        Ok(head) if before(head.revision, head.recorded_at) => newest.revision,
+        _ => {
+            // The first snapshot past the point, by halves: `low` is at or before it.
+            let (mut low, mut high) = (0, newest.revision);
+            while low < high {
+                let middle = low + (high - low) / 2;
+                let head = match store
+                    .read(&stream, Direction::Forwards, ReadFrom::Revision(middle), 1)
+                    .await
+                {
+                    Ok(found) => found
+                        .first()
+                        .and_then(|e| serde_json::from_slice::<Head>(&e.data).ok()),
+                    Err(error) => {
+                        warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
+                        return None;
+                    }
+                };
+                if head.is_some_and(|h| before(h.revision, h.recorded_at)) {
+                    low = middle + 1;
+                } else {
+                    high = middle;
+                }
+            }
+            low.checked_sub(1)?
+        }
+    };
+    // The one found alone first, then those before it.
+    let mut tried = 0;
     for count in [1, LOOK_BACK] {
         let recent = match store
-            .read(&stream, Direction::Backwards, ReadFrom::End, count)
+            .read(
+                &stream,
+                Direction::Backwards,
+                ReadFrom::Revision(from),
+                count,
+            )
             .await
         {
             Ok(recent) => recent,
@@ -142,7 +193,7 @@ pub async fn latest(
             }
         };
         let found = recent.len();
-        for event in recent.into_iter().skip(looked) {
+        for event in recent.into_iter().skip(tried) {
             let snapshot: WriterSnapshot = match serde_json::from_slice(&event.data) {
                 Ok(snapshot) => snapshot,
                 Err(error) => {
@@ -150,9 +201,7 @@ pub async fn latest(
                     continue;
                 }
             };
-            if upto.is_some_and(|r| snapshot.revision > r)
-                || until.is_some_and(|t| snapshot.recorded_at > t)
-            {
+            if !before(snapshot.revision, snapshot.recorded_at) {
                 continue;
             }
             match vouched(store, ledger, &snapshot).await {
@@ -169,9 +218,16 @@ pub async fn latest(
         if found < count {
             break;
         }
-        looked = found;
+        tried = found;
     }
     None
+}
+
+/// What a probe of the search reads of a snapshot (the state is skipped, not built).
+#[derive(Deserialize)]
+struct Head {
+    revision: u64,
+    recorded_at: DateTime<Utc>,
 }
 
 /// Whether the ledger's event at the snapshot's revision has the snapshot's hash and time.

@@ -95,6 +95,16 @@ impl Api {
                 .reached(written, support::fixtures::WAIT)
                 .await
         );
+        // And has said it caught up once (the API answers only then): under load the first
+        // events can be applied before the subscription says so.
+        let deadline = tokio::time::Instant::now() + support::fixtures::WAIT;
+        while !self.app.app.followed().progress().caught_up {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the follower never caught up"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
