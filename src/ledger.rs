@@ -163,6 +163,7 @@ impl Ledger {
             last_recorded_at: None,
             deliveries: HashSet::new(),
             snapshotted: None,
+            snapshotting: None,
         };
         if let Some(snapshot) = snapshots::latest(&writer.store, &writer.stream, None, None).await {
             writer.state = Arc::new(snapshot.state);
@@ -183,7 +184,8 @@ impl Ledger {
         );
         // Awaited here (not in the background as after a batch), so that even a process that
         // exits at once, like `chat`, leaves the snapshot for the next one.
-        if let Some(write) = writer.snapshot_if_due() {
+        writer.snapshot_if_due();
+        if let Some(write) = writer.snapshotting.take() {
             let _ = write.await;
         }
         let (snapshot_tx, snapshot) = watch::channel(writer.snapshot());
@@ -239,6 +241,9 @@ struct Writer {
     deliveries: HashSet<Uuid>,
     /// The revision of the last snapshot written or loaded.
     snapshotted: Option<u64>,
+    /// The last snapshot write started. Each waits for the one before, so that they are stored
+    /// in the ledger's order (a question about a past point searches them by halves).
+    snapshotting: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A batch decided against a copy of the state, ready to append.
@@ -265,7 +270,7 @@ impl Writer {
             let results = self.write(&jobs).instrument(span).await;
             snapshot.send_replace(self.snapshot());
             // In the background: the next batch does not wait for it.
-            drop(self.snapshot_if_due());
+            self.snapshot_if_due();
             match results {
                 Ok(outcomes) => {
                     for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -460,14 +465,15 @@ impl Writer {
     }
 
     /// Starts writing a snapshot when `snapshot_every` events have been added since the last
-    /// one; the task that writes it. A snapshot that is not written is only a slower next start.
-    fn snapshot_if_due(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+    /// one, after the write before it (`snapshotting`). A snapshot that is not written is only
+    /// a slower next start.
+    fn snapshot_if_due(&mut self) {
         let (Some(revision), Some(recorded_at)) = (self.revision, self.last_recorded_at) else {
-            return None;
+            return;
         };
         let since = revision + 1 - self.snapshotted.map_or(0, |s| s + 1);
         if since < self.options.snapshot_every.max(1) {
-            return None;
+            return;
         }
         self.snapshotted = Some(revision);
         let snapshot = WriterSnapshot::new(
@@ -478,12 +484,16 @@ impl Writer {
             &self.deliveries,
         );
         let (store, stream) = (self.store.clone(), self.stream.clone());
-        Some(tokio::spawn(async move {
+        let before = self.snapshotting.take();
+        self.snapshotting = Some(tokio::spawn(async move {
+            if let Some(before) = before {
+                let _ = before.await;
+            }
             match snapshots::write(&store, &stream, &snapshot).await {
                 Ok(()) => info!(%stream, revision, "snapshot written"),
                 Err(error) => warn!(%error, %stream, revision, "snapshot not written"),
             }
-        }))
+        }));
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -164,7 +164,12 @@ impl Site {
 
 /// The binary with no `DOBROBOT_*` variable from the caller, run in `dir`.
 fn bare(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("dobrobot").expect("the dobrobot binary");
+    Command::from(bare_process(dir))
+}
+
+/// `bare` as a plain process, for a test that holds its pipes.
+fn bare_process(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("DOBROBOT_") {
             cmd.env_remove(name);
@@ -458,6 +463,44 @@ fn failed_checks_are_each_named() {
 }
 
 // --- listings --------------------------------------------------------------------------------
+
+#[test]
+fn a_long_listing_piped_into_head_exits_quietly() {
+    use std::io::Read;
+    let site = Site::new();
+    let commands: String = (1..=1000)
+        .map(|n| format!("dobro #PAY-{n} https://wiki/x notes for a long history\n"))
+        .collect();
+    site.cmd(&["chat", "--as", "bob"])
+        .write_stdin(commands)
+        .assert()
+        .success();
+    for format in ["json", "csv", "table"] {
+        let mut history = bare_process(site.path())
+            .arg("--config")
+            .arg(&site.config)
+            .args(["history", "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run dobrobot history");
+        let mut head = [0u8; 100];
+        history
+            .stdout
+            .take()
+            .unwrap()
+            .read_exact(&mut head)
+            .unwrap();
+        // The reader is gone (its end of the pipe dropped) long before 1,000 entries are written.
+        let output = history.wait_with_output().unwrap();
+        assert!(output.status.success(), "{format}: {:?}", output.status);
+        let said = stderr(&output);
+        assert!(
+            !said.contains("error") && !said.contains("Broken pipe"),
+            "{format}: {said}"
+        );
+    }
+}
 
 #[test]
 fn queue_in_json_csv_and_table() {

@@ -232,6 +232,44 @@ fn after_a_random_history_every_snapshot_and_a_reopened_writer_equal_the_fold() 
             drop(ledger);
             let report = verify::verify(&store, &stream).await.unwrap();
             assert_eq!(report.snapshots as u64, expected);
+            // A past point finds the last snapshot before it (by halves, past the newest).
+            let all: Vec<WriterSnapshot> = snapshots::all(&store, &stream)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, s)| s.unwrap())
+                .collect();
+            for revision in 0..=last {
+                let before = all
+                    .iter()
+                    .filter(|s| s.revision <= revision)
+                    .map(|s| s.revision)
+                    .max();
+                let found = snapshots::latest(&store, &stream, Some(revision), None).await;
+                assert_eq!(
+                    found.map(|s| s.revision),
+                    before,
+                    "before revision {revision}"
+                );
+            }
+            for snapshot in &all {
+                let at = snapshot.recorded_at;
+                let before = all
+                    .iter()
+                    .filter(|s| s.recorded_at <= at)
+                    .map(|s| s.revision)
+                    .max();
+                let found = snapshots::latest(&store, &stream, None, Some(at)).await;
+                assert_eq!(found.map(|s| s.revision), before, "before {at}");
+                let earlier = at - Duration::milliseconds(1);
+                let before = all
+                    .iter()
+                    .filter(|s| s.recorded_at <= earlier)
+                    .map(|s| s.revision)
+                    .max();
+                let found = snapshots::latest(&store, &stream, None, Some(earlier)).await;
+                assert_eq!(found.map(|s| s.revision), before, "before {earlier}");
+            }
             let reopened = Ledger::open(
                 store.clone(),
                 stream.clone(),

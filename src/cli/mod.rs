@@ -21,13 +21,16 @@ use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue
 use crate::envelope::{Actor, Source};
 use crate::models::StoredModels;
 use crate::projections::{AsOf, Live};
-use crate::read::{self, DeploymentFilter, OutcomeFilter, Replay};
+use crate::read::{self, DeploymentFilter, OutcomeFilter, Page, Replay};
 use crate::render::Renderer;
 use crate::store::{self, EventStore};
 
 pub use crate::read::parse_time;
 pub use crate::read::rows::Format;
-use crate::read::rows::write_rows;
+use crate::read::rows::{write_pages, write_rows};
+
+/// Rows read at a time by a listing the CLI writes out page by page.
+const CLI_PAGE: usize = 1000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -238,6 +241,8 @@ pub fn main() -> ExitCode {
     };
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader went away (`dobrobot history | head`): nothing more to say, to anyone.
+        Err(error) if broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", error_chain(&error));
             ExitCode::from(3)
@@ -249,6 +254,23 @@ pub fn main() -> ExitCode {
     // has answered behind another process's lock.
     runtime.shutdown_background();
     code
+}
+
+/// Whether writing the output failed because its reader closed the pipe.
+fn broken_pipe(error: &anyhow::Error) -> bool {
+    let pipe = |kind: std::io::ErrorKind| kind == std::io::ErrorKind::BrokenPipe;
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| pipe(e.kind()))
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(pipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|e| matches!(e.kind(), csv::ErrorKind::Io(io) if pipe(io.kind())))
+    })
 }
 
 /// The error and its causes, each said once: the library's errors already name their source in
@@ -347,9 +369,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let models = stored(&ctx).await?;
             let upto = listing.revision;
-            let rows =
-                models.read(|r| r.values(r.deployments(&filter, None, upto, usize::MAX)?))?;
-            write_rows(&mut out, listing.format, &rows)?;
+            write_pages(&mut out, listing.format, |after| {
+                Ok(models.read(|r| {
+                    let page = r.deployments(&filter, after, upto, CLI_PAGE)?;
+                    let next_cursor = page.next_cursor;
+                    Ok(Page {
+                        items: r.values(page)?,
+                        next_cursor,
+                    })
+                })?)
+            })?;
         }
         Cmd::History {
             service,
@@ -370,8 +399,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let models = stored(&ctx).await?;
             let upto = listing.revision;
-            let rows = models.read(|r| r.history(&filter, None, upto, usize::MAX))?;
-            write_rows(&mut out, listing.format, &rows.items)?;
+            write_pages(&mut out, listing.format, |after| {
+                Ok(models.read(|r| r.history(&filter, after, upto, CLI_PAGE))?)
+            })?;
         }
         Cmd::Who {
             service,
@@ -384,9 +414,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let models = stored(&ctx).await?;
             let upto = listing.revision;
-            let rows =
-                models.read(|r| r.values(r.who(&service, &filter, None, upto, usize::MAX)?))?;
-            write_rows(&mut out, listing.format, &rows)?;
+            write_pages(&mut out, listing.format, |before| {
+                Ok(models.read(|r| {
+                    let page = r.who(&service, &filter, before, upto, CLI_PAGE)?;
+                    let next_cursor = page.next_cursor;
+                    Ok(Page {
+                        items: r.values(page)?,
+                        next_cursor,
+                    })
+                })?)
+            })?;
         }
         Cmd::Replay { at, listing } => {
             if let Some(code) = no_revision(&listing, "replay") {

@@ -31,6 +31,67 @@ pub trait Row: Serialize {
     fn cells(&self) -> Vec<String>;
 }
 
+/// Writes a listing to `out` in `format` page by page, `next` reading the page after a cursor:
+/// each page is written and dropped before the next is read, so a year of history is never in
+/// memory at once. JSON is one array, as `write_rows` writes it; CSV has one header; a table is
+/// written a page at a time, each with its header.
+pub fn write_pages<R: Row>(
+    out: &mut dyn Write,
+    format: Format,
+    mut next: impl FnMut(Option<u64>) -> anyhow::Result<super::Page<R>>,
+) -> anyhow::Result<()> {
+    let mut cursor = None;
+    let mut written = 0usize;
+    loop {
+        let page = next(cursor)?;
+        match format {
+            Format::Json => {
+                for row in &page.items {
+                    out.write_all(if written == 0 { b"[\n" } else { b",\n" })?;
+                    // The array's own indentation, as `to_writer_pretty` gives it.
+                    let text = serde_json::to_string_pretty(row)?;
+                    for (i, line) in text.lines().enumerate() {
+                        if i > 0 {
+                            out.write_all(b"\n")?;
+                        }
+                        write!(out, "  {line}")?;
+                    }
+                    written += 1;
+                }
+            }
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(Vec::new());
+                if cursor.is_none() {
+                    writer.write_record(R::HEADERS)?;
+                }
+                for row in &page.items {
+                    row.check().map_err(anyhow::Error::msg)?;
+                    writer.write_record(row.cells())?;
+                    written += 1;
+                }
+                let bytes = writer
+                    .into_inner()
+                    .map_err(|error| anyhow::anyhow!("writing CSV: {error}"))?;
+                out.write_all(&bytes)?;
+            }
+            Format::Table => {
+                if written == 0 || !page.items.is_empty() {
+                    write_rows(out, format, &page.items)?;
+                }
+                written += page.items.len();
+            }
+        }
+        match page.next_cursor {
+            Some(after) => cursor = Some(after),
+            None => break,
+        }
+    }
+    if format == Format::Json {
+        out.write_all(if written == 0 { b"[]\n" } else { b"\n]\n" })?;
+    }
+    Ok(())
+}
+
 /// Writes `rows` to `out` in `format`.
 pub fn write_rows<R: Row>(out: &mut dyn Write, format: Format, rows: &[R]) -> anyhow::Result<()> {
     if format != Format::Json {
@@ -197,5 +258,78 @@ impl Row for HistoryEntry {
             self.command.clone(),
             detail(&self.event),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read::Page;
+
+    #[derive(Serialize)]
+    struct Item {
+        n: u64,
+        text: String,
+    }
+
+    impl Row for Item {
+        const HEADERS: &'static [&'static str] = &["n", "text"];
+
+        fn cells(&self) -> Vec<String> {
+            vec![self.n.to_string(), self.text.clone()]
+        }
+    }
+
+    fn items(count: u64) -> Vec<Item> {
+        (1..=count)
+            .map(|n| Item {
+                n,
+                text: format!("line {n}\nwith \"quotes\", and a comma"),
+            })
+            .collect()
+    }
+
+    fn written(format: Format, count: u64, page_size: usize) -> String {
+        let mut out = Vec::new();
+        write_pages(&mut out, format, |after| {
+            let rest: Vec<Item> = items(count)
+                .into_iter()
+                .filter(|i| after.is_none_or(|a| i.n > a))
+                .take(page_size + 1)
+                .collect();
+            Ok(Page::of(rest, page_size, |i| i.n))
+        })
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_listing_written_page_by_page_is_the_listing_written_at_once() {
+        for format in [Format::Json, Format::Csv] {
+            for count in [0, 1, 5, 7] {
+                let mut whole = Vec::new();
+                write_rows(&mut whole, format, &items(count)).unwrap();
+                let whole = String::from_utf8(whole).unwrap();
+                for page_size in [1, 2, 3, 10] {
+                    assert_eq!(
+                        written(format, count, page_size),
+                        whole,
+                        "{format:?}, {count} rows, pages of {page_size}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_table_written_page_by_page_has_every_row() {
+        let text = written(Format::Table, 7, 3);
+        for n in 1..=7 {
+            assert!(text.contains(&format!("line {n}")), "{text}");
+        }
+        assert!(
+            written(Format::Table, 0, 3).contains("text"),
+            "an empty table has its header"
+        );
     }
 }
