@@ -341,7 +341,10 @@ impl Writer {
 
     /// Decides every job against the evolving state.
     fn draft(&self, jobs: &[Job]) -> Draft {
-        let now = envelope::truncate_to_millis(self.options.clock.now());
+        // The ledger's time never goes back, whatever the clock of the process that appends:
+        // questions "since" and "as of" a time read the ledger as ordered by time.
+        let now = envelope::truncate_to_millis(self.options.clock.now())
+            .max(self.last_recorded_at.unwrap_or(DateTime::<Utc>::MIN_UTC));
         let mut draft = Draft {
             recorded_at: now,
             state: State::clone(&self.state),

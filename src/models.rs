@@ -890,6 +890,17 @@ impl Reader {
         checkpoint(&self.conn).map_err(self.sql())
     }
 
+    /// The first revision recorded at or after `at`, if any was.
+    fn first_at_or_after(&self, at: DateTime<Utc>) -> Result<Option<i64>, ModelsError> {
+        self.conn
+            .prepare_cached(
+                "SELECT revision FROM history WHERE recorded_at >= ?1
+                 ORDER BY recorded_at, revision LIMIT 1",
+            )
+            .and_then(|mut stmt| stmt.query_row([millis_up(at)], |r| r.get(0)).optional())
+            .map_err(self.sql())
+    }
+
     /// The last revision recorded at or before `at`: the ledger's prefix up to the first event
     /// recorded after it. `None` when nothing was.
     pub fn revision_at(&self, at: DateTime<Utc>) -> Result<Option<u64>, ModelsError> {
@@ -978,9 +989,24 @@ impl Reader {
         upto: Option<u64>,
         limit: usize,
     ) -> Result<Page<HistoryEntry>, ModelsError> {
-        let from = after.map_or(NO_CURSOR, |a| bound(Some(a)));
+        let (mut from, mut upto) = (after.map_or(NO_CURSOR, |a| bound(Some(a))), bound(upto));
+        // The ledger's time never goes back (the writer sees to it): the entries at or after
+        // `since` are those from the first recorded then on, and those at or before `until` end
+        // with the last recorded by then. A question with a time reads only that stretch.
+        if let Some(since) = filter.since {
+            match self.first_at_or_after(since)? {
+                Some(first) => from = from.max(first - 1),
+                None => return Ok(Page::whole(Vec::new())),
+            }
+        }
+        if let Some(until) = filter.until {
+            match self.revision_at(until)? {
+                Some(last) => upto = upto.min(bound(Some(last))),
+                None => return Ok(Page::whole(Vec::new())),
+            }
+        }
         page_of(
-            self.history_rows(filter, from, bound(upto), false),
+            self.history_rows(filter, from, upto, false),
             limit,
             |json| Ok(self.row::<StoredEntry>(json)?.into()),
             |entry| Ok(entry_matches(filter, entry)),

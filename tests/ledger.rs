@@ -775,3 +775,37 @@ async fn verify_finds_a_removed_event_whose_gap_was_closed_as_a_broken_link() {
         bad.problem
     );
 }
+
+#[tokio::test]
+async fn the_ledgers_time_never_goes_back_when_a_clock_does() {
+    let fixture = Fixture::new();
+    let store = fixture.store().await;
+    let clock = support::fixtures::TestClock::new(support::fixtures::monday());
+    let ledger = fixture
+        .ledger_with(
+            &store,
+            Options {
+                clock: clock.clock(),
+                ..Options::default()
+            },
+        )
+        .await;
+    submit(&ledger, "bob", "dobro #PAY-1 https://wiki/x notes").await;
+    // Another process whose clock is an hour behind appends next.
+    clock.set(support::fixtures::monday() - chrono::Duration::hours(1));
+    submit(&ledger, "alice", "accept PAY-1").await;
+    clock.set(support::fixtures::monday() + chrono::Duration::minutes(5));
+    submit(&ledger, "oleg", "here PAY-1").await;
+    let times: Vec<_> = fixture
+        .events(&store)
+        .await
+        .iter()
+        .map(|e| e.metadata.recorded_at)
+        .collect();
+    let monday = support::fixtures::monday();
+    assert_eq!(
+        times,
+        [monday, monday, monday + chrono::Duration::minutes(5)]
+    );
+    assert_verifies(&fixture, &store, 3).await;
+}

@@ -81,6 +81,28 @@ async fn assert_same_answers(store: &Arc<dyn EventStore>, stream: &str, models: 
         event_type: Some("CommandRefused".into()),
         ..HistoryFilter::default()
     }));
+    // With times, some between two whole milliseconds: read from the first entry then on.
+    for minutes in [0, 3, 7, 20] {
+        let at = monday() + Duration::minutes(minutes) + Duration::microseconds(500);
+        filters.push(HistoryFilter {
+            since: Some(at),
+            ..HistoryFilter::default()
+        });
+        filters.push(HistoryFilter {
+            until: Some(at),
+            ..HistoryFilter::default()
+        });
+        filters.push(HistoryFilter {
+            service: services.first().cloned(),
+            since: Some(at - Duration::minutes(2)),
+            until: Some(at),
+            ..HistoryFilter::default()
+        });
+        filters.push(HistoryFilter {
+            since: Some(monday() + Duration::minutes(minutes)),
+            ..HistoryFilter::default()
+        });
+    }
     for filter in &filters {
         let expected: Vec<_> = history.matching(filter).cloned().collect();
         let all = models.read(|r| r.history(filter, None, None, ALL)).unwrap();

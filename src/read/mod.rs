@@ -4,8 +4,9 @@
 //!
 //! The listings are answered by the persisted models (`crate::models`), a page read from an
 //! index (by ticket, service or actor) from a cursor (a ledger revision), so its cost grows
-//! with the page, not with the ledger. Not yet so: a filter by time alone (`since`, `until`)
-//! scans from the cursor.
+//! with the page, not with the ledger. A time (`since`, `until`, `at`) bounds the stretch of
+//! the ledger read: the writer never records a time before the last event's, so the ledger is
+//! in time order.
 
 pub mod params;
 pub mod rows;
