@@ -93,7 +93,8 @@ impl Bot {
                 tokio::task::spawn_blocking(move || {
                     let filter = DeploymentFilter::default();
                     let deployments = stored
-                        .read(|r| r.values(r.who(&service, &filter, None, None, WHO_LIMIT)?))?;
+                        .read(|r| r.values(r.who(&service, &filter, None, None, WHO_LIMIT)?))?
+                        .items;
                     Ok(Answer::Who {
                         deployments,
                         service,

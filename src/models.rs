@@ -1279,9 +1279,10 @@ impl Reader {
         Stored::new(self.as_of(value, upto)?).map_err(row)
     }
 
-    /// The records of a page, read.
-    pub fn values(&self, page: Page<Stored<Deployment>>) -> Result<Vec<Deployment>, ModelsError> {
-        page.items
+    /// The records of a page, read, with its cursor.
+    pub fn values(&self, page: Page<Stored<Deployment>>) -> Result<Page<Deployment>, ModelsError> {
+        let items = page
+            .items
             .into_iter()
             .map(|stored| {
                 stored.into_inner().map_err(|source| ModelsError::Row {
@@ -1289,7 +1290,11 @@ impl Reader {
                     source,
                 })
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
     }
 
     /// A stored record's value, read now if it was not.

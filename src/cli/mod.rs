@@ -21,7 +21,7 @@ use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue
 use crate::envelope::{Actor, Source};
 use crate::models::StoredModels;
 use crate::projections::{AsOf, Live};
-use crate::read::{self, DeploymentFilter, OutcomeFilter, Page, Replay};
+use crate::read::{self, DeploymentFilter, OutcomeFilter, Replay};
 use crate::render::Renderer;
 use crate::store::{self, EventStore};
 
@@ -370,14 +370,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let models = stored(&ctx).await?;
             let upto = listing.revision;
             write_pages(&mut out, listing.format, |after| {
-                Ok(models.read(|r| {
-                    let page = r.deployments(&filter, after, upto, CLI_PAGE)?;
-                    let next_cursor = page.next_cursor;
-                    Ok(Page {
-                        items: r.values(page)?,
-                        next_cursor,
-                    })
-                })?)
+                Ok(models.read(|r| r.values(r.deployments(&filter, after, upto, CLI_PAGE)?))?)
             })?;
         }
         Cmd::History {
@@ -415,14 +408,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let models = stored(&ctx).await?;
             let upto = listing.revision;
             write_pages(&mut out, listing.format, |before| {
-                Ok(models.read(|r| {
-                    let page = r.who(&service, &filter, before, upto, CLI_PAGE)?;
-                    let next_cursor = page.next_cursor;
-                    Ok(Page {
-                        items: r.values(page)?,
-                        next_cursor,
-                    })
-                })?)
+                Ok(models.read(|r| r.values(r.who(&service, &filter, before, upto, CLI_PAGE)?))?)
             })?;
         }
         Cmd::Replay { at, listing } => {
