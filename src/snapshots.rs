@@ -136,16 +136,10 @@ pub async fn latest(
     let before = |revision: u64, recorded_at: DateTime<Utc>| {
         upto.is_none_or(|r| revision <= r) && until.is_none_or(|t| recorded_at <= t)
     };
-    let newest = match store
-        .read(&stream, Direction::Backwards, ReadFrom::End, 1)
-        .await
-    {
-        Ok(newest) => newest.into_iter().next()?,
-        Err(error) => {
-            warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
-            return None;
-        }
-    };
+    let newest = read(store, &stream, Direction::Backwards, ReadFrom::End, 1)
+        .await?
+        .into_iter()
+        .next()?;
     let from = match serde_json::from_slice::<Head>(&newest.data) {
         Ok(head) if before(head.revision, head.recorded_at) => newest.revision,
         _ => {
@@ -153,18 +147,17 @@ pub async fn latest(
             let (mut low, mut high) = (0, newest.revision);
             while low < high {
                 let middle = low + (high - low) / 2;
-                let head = match store
-                    .read(&stream, Direction::Forwards, ReadFrom::Revision(middle), 1)
-                    .await
-                {
-                    Ok(found) => found
-                        .first()
-                        .and_then(|e| serde_json::from_slice::<Head>(&e.data).ok()),
-                    Err(error) => {
-                        warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
-                        return None;
-                    }
-                };
+                let found = read(
+                    store,
+                    &stream,
+                    Direction::Forwards,
+                    ReadFrom::Revision(middle),
+                    1,
+                )
+                .await?;
+                let head = found
+                    .first()
+                    .and_then(|e| serde_json::from_slice::<Head>(&e.data).ok());
                 if head.is_some_and(|h| before(h.revision, h.recorded_at)) {
                     low = middle + 1;
                 } else {
@@ -177,21 +170,14 @@ pub async fn latest(
     // The one found alone first, then those before it.
     let mut tried = 0;
     for count in [1, LOOK_BACK] {
-        let recent = match store
-            .read(
-                &stream,
-                Direction::Backwards,
-                ReadFrom::Revision(from),
-                count,
-            )
-            .await
-        {
-            Ok(recent) => recent,
-            Err(error) => {
-                warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
-                return None;
-            }
-        };
+        let recent = read(
+            store,
+            &stream,
+            Direction::Backwards,
+            ReadFrom::Revision(from),
+            count,
+        )
+        .await?;
         let found = recent.len();
         for event in recent.into_iter().skip(tried) {
             let snapshot: WriterSnapshot = match serde_json::from_slice(&event.data) {
@@ -221,6 +207,23 @@ pub async fn latest(
         tried = found;
     }
     None
+}
+
+/// Snapshots read from the store; `None`, said in the log, when the store cannot be read.
+async fn read(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
+    direction: Direction,
+    from: ReadFrom,
+    count: usize,
+) -> Option<Vec<crate::store::RecordedEvent>> {
+    match store.read(stream, direction, from, count).await {
+        Ok(events) => Some(events),
+        Err(error) => {
+            warn!(%error, %stream, "cannot read the snapshots; folding the ledger from the start");
+            None
+        }
+    }
 }
 
 /// What a probe of the search reads of a snapshot (the state is skipped, not built).
