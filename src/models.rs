@@ -38,14 +38,15 @@ use crate::envelope::{self, DecodeError, Recorded, Source};
 use crate::follower::ReadModels;
 use crate::projections::history::{entry_matches, is_whole_freeze, services_of};
 use crate::projections::suspects::is_suspect;
-use crate::projections::{Deployment, HistoryEntry, Live, Projection};
+use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry, Live, Projection};
+use crate::read::report::{self, Figures, ReportQuery, Restores};
 use crate::read::{DeploymentFilter, Page, Stored};
 use crate::store::sqlite::{stable_plans, wait_for_lock};
 use crate::store::{Direction, EventStore, ReadFrom, StoreError};
 use crate::telemetry::Progress;
 
 /// The file's layout; a file of another version is rebuilt.
-const VERSION: i64 = 3;
+const VERSION: i64 = 4;
 /// Rows read by a scan's first query (a default page and the row that says more follow), and
 /// by any query at most: each next query reads twice as many as the one before.
 const SCAN_FIRST: i64 = crate::read::DEFAULT_LIMIT as i64 + 1;
@@ -1339,6 +1340,100 @@ impl Reader {
         }
         // The request itself is in the history; without it the record stands as stored.
         Ok(then.unwrap_or(d))
+    }
+
+    /// The delivery figures of `query` (`read::report`): the records that ended in its range,
+    /// read from the activity index (an ended record's latest activity is its end, so the
+    /// records read are those of the range), and for each rollback the next finished
+    /// deployment of each service it touched.
+    pub fn report(&self, query: &ReportQuery) -> Result<Vec<Figures>, ModelsError> {
+        // Whole milliseconds, widened: the exact bounds are applied to each record.
+        let (lowest, highest) = (millis(query.since), millis(query.until));
+        let (sql, key) = match &query.service {
+            Some(service) => (
+                "SELECT d.record FROM deployment_services s
+                 INDEXED BY deployment_services_activity
+                 JOIN deployments d ON d.revision = s.revision
+                 WHERE s.service = ?1 AND s.last_activity >= ?2 AND s.last_activity <= ?3",
+                service.as_str(),
+            ),
+            None => (
+                "SELECT record FROM deployments INDEXED BY deployments_last_activity
+                 WHERE ?1 = ?1 AND last_activity >= ?2 AND last_activity <= ?3",
+                "",
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![key, lowest, highest], |r| r.get::<_, String>(0))
+            .map_err(self.sql())?;
+        let mut ended = Vec::new();
+        for row in rows {
+            let d: Deployment = self.row(&row.map_err(self.sql())?)?;
+            if report::ended_in(&d, query.since, query.until) {
+                ended.push(d);
+            }
+        }
+        let mut restores = Restores::new();
+        for d in &ended {
+            let Some(at) = d
+                .finished_at
+                .filter(|_| d.outcome == Some(DeploymentOutcome::RolledBack))
+            else {
+                continue;
+            };
+            for service in &d.services {
+                if query.service.as_ref().is_some_and(|s| s != service) {
+                    continue;
+                }
+                if let Some(back) = self.next_finished(service, at)? {
+                    restores.insert((d.revision, service.clone()), back);
+                }
+            }
+        }
+        Ok(report::figures(query, &ended, &restores))
+    }
+
+    /// When the first deployment of `service` to finish after `after` finished: its records
+    /// in the order of their latest activity from then, read a few at a time.
+    fn next_finished(
+        &self,
+        service: &ServiceName,
+        after: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, ModelsError> {
+        const BATCH: i64 = 32;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.last_activity, s.revision, d.record FROM deployment_services s
+                 INDEXED BY deployment_services_activity
+                 JOIN deployments d ON d.revision = s.revision
+                 WHERE s.service = ?1 AND (s.last_activity, s.revision) > (?2, ?3)
+                 ORDER BY s.last_activity, s.revision LIMIT ?4",
+            )
+            .map_err(self.sql())?;
+        let mut from = (millis(after), -1i64);
+        loop {
+            let rows: Vec<(i64, i64, String)> = stmt
+                .query_map(params![service.as_str(), from.0, from.1, BATCH], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map_err(self.sql())?
+                .collect::<Result<_, _>>()
+                .map_err(self.sql())?;
+            for (last_activity, revision, record) in &rows {
+                from = (*last_activity, *revision);
+                let d: Deployment = self.row(record)?;
+                if d.outcome == Some(DeploymentOutcome::Finished)
+                    && let Some(finished) = d.finished_at.filter(|f| *f > after)
+                {
+                    return Ok(Some(finished));
+                }
+            }
+            if (rows.len() as i64) < BATCH {
+                return Ok(None);
+            }
+        }
     }
 
     /// Every history entry from revision `from` on, oldest first, `count` at most (for `verify`).

@@ -21,6 +21,7 @@ use crate::domain::{HistoryFilter, Policy, ServiceName, TicketKey, UserId, queue
 use crate::envelope::{Actor, Source};
 use crate::models::StoredModels;
 use crate::projections::{AsOf, Live};
+use crate::read::report::{Per, ReportQuery};
 use crate::read::{self, DeploymentFilter, OutcomeFilter, Replay};
 use crate::render::Renderer;
 use crate::store::{self, EventStore};
@@ -166,6 +167,29 @@ enum Cmd {
         service: Vec<ServiceName>,
         #[command(flatten)]
         listing: Listing,
+    },
+    /// Delivery figures per service and per week (or day, or the whole range): deployments,
+    /// rollbacks and the change-failure rate, lead time, the waits for approval, an admin and a
+    /// lock, and time to restore, as medians and 90th percentiles in seconds.
+    #[command(
+        after_help = "Example:\n  dobrobot report --since 30d --service billing --format csv > billing.csv"
+    )]
+    Report {
+        /// From this time (`30d` is 30 days ago).
+        #[arg(long, default_value = "30d", value_parser = time_arg)]
+        since: DateTime<Utc>,
+        /// Up to this time (default now).
+        #[arg(long, value_parser = time_arg)]
+        until: Option<DateTime<Utc>>,
+        /// Only this service; without it, every service and all of them together.
+        #[arg(long, value_parser = ServiceName::parse)]
+        service: Option<ServiceName>,
+        /// Period: day, week (from Monday 00:00 UTC) or range (one row for the whole range).
+        #[arg(long, default_value = "week", value_parser = Per::parse)]
+        per: Per,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
     },
     /// Check the ledger: contiguous revisions, intact hash chain, valid events.
     #[command(after_help = "Example:\n  dobrobot verify")]
@@ -431,6 +455,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let rows = models.read(|r| r.suspects(at, window, &service, None, usize::MAX))?;
             write_rows(&mut out, listing.format, &rows.items)?;
         }
+        Cmd::Report {
+            since,
+            until,
+            service,
+            per,
+            format,
+        } => {
+            let query = ReportQuery {
+                since,
+                until: until.unwrap_or_else(Utc::now),
+                service,
+                per,
+            };
+            if let Err(problem) = query.check() {
+                eprintln!("error: {problem}");
+                return Ok(ExitCode::from(2));
+            }
+            let models = stored(&ctx).await?;
+            let rows = models.read(|r| r.report(&query))?;
+            write_rows(&mut out, format, &rows)?;
+        }
         Cmd::Migrate { .. } => unreachable!("handled before the store is opened"),
         Cmd::Projections(ProjectionsCmd::Install) => {
             drop(out);
@@ -604,6 +649,22 @@ async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Optio
             query.extend(service.iter().map(|s| ("service", s.to_string())));
             server
                 .listing(&mut out, listing.format, "/api/v1/suspects", &query)
+                .await?
+        }
+        Cmd::Report {
+            since,
+            until,
+            service,
+            per,
+            format,
+        } => {
+            let mut query = vec![("since", time(since)), ("per", per.name().to_string())];
+            query.extend(given([
+                ("until", until.as_ref().map(time)),
+                ("service", service.as_ref().map(ToString::to_string)),
+            ]));
+            server
+                .listing(&mut out, *format, "/api/v1/report", &query)
                 .await?
         }
         Cmd::Verify => return Ok(Some(server.verify(&mut out).await?)),

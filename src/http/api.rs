@@ -29,6 +29,7 @@ use crate::projections::AsOf;
 use crate::projections::live::LockView;
 use crate::projections::{Deployment, HistoryEntry};
 use crate::read::params::Params;
+use crate::read::report::{Figures, Per, ReportQuery};
 use crate::read::rows::Row;
 use crate::read::{self, DeploymentFilter, FreezeView, Page, Replay};
 use crate::store::{Direction, EventStore, ReadFrom};
@@ -110,7 +111,7 @@ pub struct ReadApi {
                        Every listing is paged by a cursor (a ledger revision) and exports as CSV \
                        or NDJSON; errors are RFC 9457 problems.",
     ),
-    paths(queue, locks, freeze, deployments, history, who, suspects, replay, event, verify,
+    paths(queue, locks, freeze, deployments, history, who, suspects, replay, report, event, verify,
           super::health::health, super::health::ready),
     tags((name = "ledger", description = "The ledger's read models"),
          (name = "service", description = "The process"))
@@ -127,6 +128,7 @@ pub fn routes(api: ReadApi) -> Router {
         .route("/api/v1/who/{service}", get(who))
         .route("/api/v1/suspects", get(suspects))
         .route("/api/v1/replay", get(replay))
+        .route("/api/v1/report", get(report))
         .route("/api/v1/events/{revision}", get(event))
         .route("/api/v1/verify", get(verify))
         .with_state(Arc::new(api))
@@ -736,6 +738,71 @@ async fn suspects(
         r.suspects(at, window, &services, cursor, limit)
     })?;
     listing.respond(&uri, &headers).await
+}
+
+/// What a report asks, from its parameters: `since` (default 30 days ago), `until` (default
+/// now), `service`, `per` (default week).
+pub fn report_query(params: &Params) -> Result<ReportQuery, Problem> {
+    let now = Utc::now();
+    let query = ReportQuery {
+        since: params.time("since")?.unwrap_or(now - Duration::days(30)),
+        until: params.time("until")?.unwrap_or(now),
+        service: params.service()?,
+        per: params.get("per", Per::parse)?.unwrap_or_default(),
+    };
+    query.check().map_err(|reason| {
+        Problem::from(crate::read::params::ParamError {
+            parameter: "since".into(),
+            reason,
+        })
+    })?;
+    Ok(query)
+}
+
+/// Delivery figures per period and service: deployments, rollbacks, the change-failure rate,
+/// lead time, the waits, time to restore.
+#[utoipa::path(
+    get,
+    path = "/api/v1/report",
+    tag = "ledger",
+    params(
+        ("since" = Option<String>, Query, description = "From this time (default `30d`: 30 days ago)"),
+        ("until" = Option<String>, Query, description = "Up to this time, exclusive (default now)"),
+        ("service" = Option<String>, Query, description = "Only this service; without it every service and all together (`service: null`)"),
+        ("per" = Option<String>, Query, description = "day, week (default; from Monday 00:00 UTC) or range")
+    ),
+    responses(
+        (status = 200, description = "Every row as JSON; with `Accept: text/csv` or `application/x-ndjson` the same rows exported", content(
+            (PageOf<Figures> = "application/json"),
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "A bad parameter, named under `invalid-params`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A read token or the SSO header is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable or the read models are catching up", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+async fn report(
+    State(api): Api,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let params = params(&query, &["since", "until", "service", "per"])?;
+    let query = report_query(&params)?;
+    let rows = api.report(query).await?;
+    Ok(whole(rows, &headers))
+}
+
+impl ReadApi {
+    /// The figures of `query`, read on a blocking thread (a range's records, not a page).
+    pub async fn report(&self, query: ReportQuery) -> Result<Vec<Figures>, Problem> {
+        self.caught_up()?;
+        let models = self.followed.stored().clone();
+        tokio::task::spawn_blocking(move || models.read(|r| r.report(&query)))
+            .await
+            .map_err(|error| Problem::unavailable(error.to_string()))?
+            .map_err(|error| Problem::unavailable(error.to_string()))
+    }
 }
 
 /// The queue, the locks and the freeze as they were at a time.

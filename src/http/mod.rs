@@ -1,5 +1,5 @@
-//! The HTTP server: `GET /health`, `/ready` and `/metrics` always, the read API under `/api` (behind the
-//! access gate), and Slack's Events API, interactivity and slash command endpoints when a
+//! The HTTP server: `GET /health`, `/ready` and `/metrics` always, the read API under `/api` and
+//! the pages (`/report`) behind the access gate, and Slack's Events API, interactivity and slash command endpoints when a
 //! signing secret is configured. Slack's endpoints answer at once (Slack's 3-second rule) and
 //! leave the work to a spawned `SlackFront::handle`. Anything else is a 404 problem.
 
@@ -8,6 +8,7 @@ pub mod api;
 pub mod docs;
 pub mod health;
 pub mod metrics;
+pub mod pages;
 pub mod problem;
 pub mod signature;
 pub mod slack;
@@ -35,7 +36,9 @@ pub fn router(
     access: access::Access,
     slack: Option<SlackEndpoints>,
 ) -> Router {
+    let pages = pages::routes(std::sync::Arc::new(api.clone()));
     let gated = api::routes(api)
+        .merge(pages)
         .route("/api/openapi.json", get(docs::openapi_json))
         .route("/api/docs", get(docs::page))
         .layer(middleware::from_fn_with_state(access, access::gate));

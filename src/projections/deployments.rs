@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Projection;
-use crate::domain::{Event, ServiceName, TicketKey, UserId};
+use crate::domain::{Event, Refusal, ServiceName, TicketKey, UserId};
 use crate::envelope::Recorded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -32,6 +32,16 @@ pub struct Deployment {
     pub ended_by: Option<UserId>,
     pub requested_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    /// The request said it needs an admin.
+    #[serde(default)]
+    pub need_admin: bool,
+    /// When the admin joined.
+    #[serde(default)]
+    pub admin_joined_at: Option<DateTime<Utc>>,
+    /// When a `dep start` of it was first refused because another deployment held a lock it
+    /// needs: from then until its start, it waited for a lock.
+    #[serde(default)]
+    pub lock_wait_from: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// `None` while the release is open.
@@ -96,6 +106,7 @@ impl Deployment {
             ticket,
             requester,
             services,
+            need_admin,
             ..
         } = event
         else {
@@ -111,6 +122,9 @@ impl Deployment {
             ended_by: None,
             requested_at: at,
             accepted_at: None,
+            need_admin: *need_admin,
+            admin_joined_at: None,
+            lock_wait_from: None,
             started_at: None,
             finished_at: None,
             outcome: None,
@@ -134,7 +148,10 @@ impl Deployment {
                 self.approver = Some(approver.clone());
                 self.accepted_at = Some(at);
             }
-            Event::AdminJoined { admin, .. } => self.admin = Some(admin.clone()),
+            Event::AdminJoined { admin, .. } => {
+                self.admin = Some(admin.clone());
+                self.admin_joined_at = Some(at);
+            }
             Event::DeploymentStarted { by, .. } => {
                 self.started_at = Some(at);
                 self.started_by = Some(by.clone());
@@ -159,6 +176,12 @@ impl Deployment {
                 let reason = Some(reason.to_string());
                 self.close(at, approver, DeploymentOutcome::Rejected, reason);
                 return false;
+            }
+            Event::CommandRefused {
+                refusal: Refusal::LockHeld { .. },
+                ..
+            } if self.started_at.is_none() => {
+                self.lock_wait_from.get_or_insert(at);
             }
             Event::FreezeStarted { .. }
             | Event::FreezeEnded { .. }

@@ -9,6 +9,7 @@
 //! in time order.
 
 pub mod params;
+pub mod report;
 pub mod rows;
 mod time;
 

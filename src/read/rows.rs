@@ -233,6 +233,55 @@ impl Row for Deployment {
     }
 }
 
+impl Row for super::report::Figures {
+    const HEADERS: &'static [&'static str] = &[
+        "period_start",
+        "period_end",
+        "service",
+        "deployments",
+        "rollbacks",
+        "change_failure_rate",
+        "lead_time_median_secs",
+        "lead_time_p90_secs",
+        "approval_wait_median_secs",
+        "approval_wait_p90_secs",
+        "admin_wait_median_secs",
+        "admin_wait_p90_secs",
+        "lock_wait_median_secs",
+        "lock_wait_p90_secs",
+        "time_to_restore_median_secs",
+        "time_to_restore_p90_secs",
+        "unrestored",
+    ];
+
+    fn cells(&self) -> Vec<String> {
+        let mut cells = vec![
+            self.period_start.to_rfc3339(),
+            self.period_end.to_rfc3339(),
+            self.service
+                .as_ref()
+                .map_or("(all)".to_string(), ToString::to_string),
+            self.deployments.to_string(),
+            self.rollbacks.to_string(),
+            self.change_failure_rate
+                .map(|r| format!("{r:.3}"))
+                .unwrap_or_default(),
+        ];
+        for spread in [
+            &self.lead_time,
+            &self.approval_wait,
+            &self.admin_wait,
+            &self.lock_wait,
+            &self.time_to_restore,
+        ] {
+            cells.push(opt(&spread.median_secs));
+            cells.push(opt(&spread.p90_secs));
+        }
+        cells.push(self.unrestored.to_string());
+        cells
+    }
+}
+
 impl Row for HistoryEntry {
     const HEADERS: &'static [&'static str] = &[
         "revision",

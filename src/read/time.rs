@@ -1,6 +1,6 @@
 //! Times as people type them on the command line: RFC 3339
 //! (`2026-11-25T03:12:00Z`), a date and time in UTC (`2026-11-25 03:12`), `now`, or relative
-//! (`2h ago`, `90m ago`, `1d ago`). Durations (`2h`, `1h30m`, `2 hours`) are the domain's
+//! (`2h ago`, `90m ago`, `1d ago`, or just `30d`). Durations (`2h`, `1h30m`, `2 hours`) are the domain's
 //! grammar (`domain::duration`), shared with the config.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -32,8 +32,14 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
             .expect("midnight exists")
             .and_utc());
     }
+    // A bare duration is that long ago (`--since 30d`).
+    if t.chars().any(|c| c.is_ascii_alphabetic())
+        && let Ok(ago) = parse_duration(t)
+    {
+        return Ok(now - ago);
+    }
     Err(format!(
-        "`{text}` is not a time: use RFC 3339 (2026-11-25T03:12:00Z), `2026-11-25 03:12` (UTC), `now` or `2h ago`"
+        "`{text}` is not a time: use RFC 3339 (2026-11-25T03:12:00Z), `2026-11-25 03:12` (UTC), `now`, `2h ago` or `30d` (as long ago)"
     ))
 }
 
@@ -56,6 +62,11 @@ mod tests {
         assert_eq!(at("2026-11-25T03:12:00+01:00"), "2026-11-25T02:12:00+00:00");
         assert_eq!(at("2026-11-25 03:12"), "2026-11-25T03:12:00+00:00");
         assert_eq!(at("now"), now().to_rfc3339());
+        assert_eq!(
+            at("30d"),
+            "2026-10-26T12:00:00+00:00",
+            "a bare duration is that long ago"
+        );
         assert!(parse_time("yesterday-ish", now()).is_err());
         assert!(parse_time("h ago", now()).is_err());
     }

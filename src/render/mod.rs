@@ -6,6 +6,7 @@
 
 mod html;
 mod plain;
+pub mod report;
 mod slack;
 mod words;
 
@@ -14,7 +15,7 @@ use crate::domain::{TicketKey, UserGroupId, UserId};
 pub use html::{Html, escape as escape_html};
 pub use plain::Plain;
 pub use slack::Slack;
-pub use words::Renderer;
+pub use words::{Renderer, span};
 
 /// How a medium writes the typed parts of a reply.
 pub trait Markup: Send + Sync {

@@ -730,7 +730,19 @@ fn and_list(items: &[String]) -> String {
 
 /// How long from `since` to `now`, to the minute: `45 min`, `1 h 5 min`, `2 d 3 h`.
 fn elapsed(since: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let minutes = (now - since).num_minutes().max(0);
+    minutes((now - since).num_minutes().max(0))
+}
+
+/// A length of time in seconds, as `elapsed` says it, and under a minute in seconds.
+pub fn span(seconds: i64) -> String {
+    if seconds < 60 {
+        format!("{} s", seconds.max(0))
+    } else {
+        minutes(seconds / 60)
+    }
+}
+
+fn minutes(minutes: i64) -> String {
     let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
     match (days, hours, minutes) {
         (0, 0, m) => format!("{m} min"),
