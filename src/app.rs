@@ -234,6 +234,7 @@ impl App {
             ledger: self.bot.ledger.clone(),
             store: self.store.clone(),
             stream: self.stream.clone(),
+            tracker_url: self.config.tracker_url.clone(),
         };
         let api_open = access.is_open();
         let router = http::router(readiness, api, access, endpoints);

@@ -46,7 +46,7 @@ use crate::store::{Direction, EventStore, ReadFrom, StoreError};
 use crate::telemetry::Progress;
 
 /// The file's layout; a file of another version is rebuilt.
-const VERSION: i64 = 4;
+const VERSION: i64 = 5;
 /// Rows read by a scan's first query (a default page and the row that says more follow), and
 /// by any query at most: each next query reads twice as many as the one before.
 const SCAN_FIRST: i64 = crate::read::DEFAULT_LIMIT as i64 + 1;
@@ -709,6 +709,7 @@ struct StoredEntry {
     actor_name: String,
     source: Source,
     command: String,
+    hash: String,
     event: Event,
 }
 
@@ -724,6 +725,7 @@ impl From<StoredEntry> for HistoryEntry {
             actor_name: e.actor_name,
             source: e.source,
             command: e.command,
+            hash: e.hash,
             event: e.event,
         }
     }

@@ -100,6 +100,8 @@ pub struct ReadApi {
     pub ledger: Ledger,
     pub store: Arc<dyn EventStore>,
     pub stream: String,
+    /// Prefix that turns a ticket key into a link (`tracker_url`), for the pages.
+    pub tracker_url: Option<String>,
 }
 
 /// The API's OpenAPI document, generated from the handlers' annotations and the rows' types.

@@ -44,6 +44,9 @@ pub struct Deployment {
     pub lock_wait_from: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When it ended, however it ended (finished, rolled back, cancelled, rejected).
+    #[serde(default)]
+    pub ended_at: Option<DateTime<Utc>>,
     /// `None` while the release is open.
     pub outcome: Option<DeploymentOutcome>,
     /// Why it was rolled back or rejected.
@@ -67,7 +70,8 @@ impl Deployment {
 
     /// The latest moment something happened to it.
     pub fn last_activity(&self) -> DateTime<Utc> {
-        self.finished_at
+        self.ended_at
+            .or(self.finished_at)
             .or(self.started_at)
             .or(self.accepted_at)
             .unwrap_or(self.requested_at)
@@ -127,6 +131,7 @@ impl Deployment {
             lock_wait_from: None,
             started_at: None,
             finished_at: None,
+            ended_at: None,
             outcome: None,
             reason: None,
             duration_secs: None,
@@ -199,6 +204,7 @@ impl Deployment {
         reason: Option<String>,
     ) {
         self.outcome = Some(outcome);
+        self.ended_at = Some(at);
         self.ended_by = Some(by.clone());
         self.reason = reason;
         if matches!(

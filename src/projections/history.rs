@@ -24,6 +24,8 @@ pub struct HistoryEntry {
     pub source: Source,
     /// The command as typed.
     pub command: String,
+    /// The event's link in the hash chain (`verify` checks it).
+    pub hash: String,
     /// The event's data, tagged with its `type`, as `schemas/<type>.json` describes it.
     #[schema(value_type = Object)]
     pub event: Event,
@@ -100,6 +102,7 @@ impl HistoryEntry {
             actor_name: meta.actor.name.clone(),
             source: meta.actor.source,
             command: meta.command.clone(),
+            hash: meta.hash.clone(),
             event: recorded.event.clone(),
         }
     }

@@ -21,8 +21,10 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
     if let Ok(time) = DateTime::parse_from_rfc3339(t) {
         return Ok(time.with_timezone(&Utc));
     }
+    // A `Z` without seconds (`2026-11-25T03:12Z`, as in a permalink) is UTC too.
+    let utc = t.strip_suffix(['Z', 'z']).unwrap_or(t);
     for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
-        if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(utc, format) {
             return Ok(naive.and_utc());
         }
     }
@@ -61,6 +63,7 @@ mod tests {
         assert_eq!(at("1d ago"), "2026-11-24T12:00:00+00:00");
         assert_eq!(at("2026-11-25T03:12:00+01:00"), "2026-11-25T02:12:00+00:00");
         assert_eq!(at("2026-11-25 03:12"), "2026-11-25T03:12:00+00:00");
+        assert_eq!(at("2026-11-25T03:12Z"), "2026-11-25T03:12:00+00:00");
         assert_eq!(at("now"), now().to_rfc3339());
         assert_eq!(
             at("30d"),

@@ -8,6 +8,7 @@ mod html;
 mod plain;
 pub mod report;
 mod slack;
+pub mod timeline;
 mod words;
 
 use crate::domain::{TicketKey, UserGroupId, UserId};

@@ -93,6 +93,7 @@ pub fn page(query: &ReportQuery, rows: &[Figures], services: &[String]) -> Strin
         html,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <title>{title}</title><style>{STYLE}</style></head><body>\
          <nav><a href=\"/\">Timeline</a> · <a href=\"/report\">Report</a> · <a href=\"/api/docs\">API</a></nav>\
          <h1>{title}</h1>",
@@ -313,7 +314,12 @@ fn chart(
         .collect();
     let max = totals.iter().copied().fold(0.0, f64::max);
     let (divisor, suffix) = unit.scale(max);
-    let top = nice_ceiling((max / divisor).max(1.0)) * divisor;
+    // Four ticks a round number apart (a whole number for counts).
+    let mut step = nice_ceiling((max / divisor / 4.0).max(0.25));
+    if matches!(unit, Unit::Count) {
+        step = step.ceil();
+    }
+    let top = 4.0 * step * divisor;
     let plot_height = HEIGHT - TOP - BOTTOM;
     let plot_width = WIDTH - LEFT - 8.0;
     let y = |value: f64| TOP + plot_height * (1.0 - value / top);
@@ -393,10 +399,10 @@ fn chart(
     html.push_str("</div></figure>");
 }
 
-/// 1, 2 or 5 times a power of ten, at least `value`.
+/// 1, 2, 2.5 or 5 times a power of ten, at least `value`.
 fn nice_ceiling(value: f64) -> f64 {
     let power = 10f64.powf(value.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+    [1.0, 2.0, 2.5, 5.0, 10.0]
         .into_iter()
         .map(|m| m * power)
         .find(|v| *v >= value)
@@ -450,12 +456,12 @@ mod tests {
         assert!(html.contains(r#"data-series="rolled back" data-value="1""#));
         assert!(!html.contains(r#"data-series="finished" data-value="7""#));
         assert!(html.contains(r#"data-series="finished" data-value="8""#));
-        // 8 is the tallest: its bar reaches the top of a scale of 10 at 80%.
+        // 8 is the tallest: the scale goes to 8 in steps of 2, and its bar to the top; the
+        // median lead time (1 h) reaches half way up a scale of 2 h.
         let plot = HEIGHT - TOP - BOTTOM;
-        assert!(
-            html.contains(&format!("height=\"{:.1}\"", plot * 0.8)),
-            "{html}"
-        );
+        assert!(html.contains(&format!("height=\"{plot:.1}\"")), "{html}");
+        assert!(html.contains(&format!("height=\"{:.1}\"", plot / 2.0)));
+        assert!(html.contains(">6</text>") && !html.contains(">7.5</text>"));
         assert!(html.contains("<option>billing</option>"));
         assert!(!html.contains("<script"), "no script on the report page");
     }
@@ -465,6 +471,7 @@ mod tests {
         assert_eq!(nice_ceiling(8.0), 10.0);
         assert_eq!(nice_ceiling(1.0), 1.0);
         assert_eq!(nice_ceiling(13.0), 20.0);
+        assert_eq!(nice_ceiling(24.0), 25.0);
         assert_eq!(nice_ceiling(420.0), 500.0);
         assert_eq!(Unit::Seconds.scale(3.0 * 3_600.0), (3_600.0, "h"));
     }
