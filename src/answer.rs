@@ -4,12 +4,18 @@
 
 use std::sync::Arc;
 
-use crate::domain::{Event, ParseError, Policy, QueueItem, Refusal, ServiceName, State};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::domain::{
+    Event, HistoryFilter, ParseError, Policy, QueueItem, Refusal, ServiceName, State,
+};
 use crate::projections::{Deployment, HistoryEntry};
 
 /// How many deployments a `who` answer names, and how many events a `history` answer shows.
 pub const WHO_LIMIT: usize = 10;
 pub const HISTORY_LIMIT: usize = 20;
+/// How many deployments a `suspects` answer names.
+pub const SUSPECTS_LIMIT: usize = 10;
 
 #[derive(Debug, Clone)]
 pub enum Answer {
@@ -38,8 +44,17 @@ pub enum Answer {
     },
     /// The last `HISTORY_LIMIT` of the `total` matching events, oldest first.
     History {
+        filter: HistoryFilter,
         total: usize,
         shown: Vec<HistoryEntry>,
+    },
+    /// What ran on `services` (any when empty) in the `window` before `at`, latest activity
+    /// first, at most `SUSPECTS_LIMIT`.
+    Suspects {
+        at: DateTime<Utc>,
+        window: Duration,
+        services: Vec<ServiceName>,
+        deployments: Vec<Deployment>,
     },
     /// A query that could not be answered: the read models failed.
     CannotRead(String),
@@ -67,7 +82,8 @@ impl Answer {
             | Answer::Help
             | Answer::Queue(_)
             | Answer::Who { .. }
-            | Answer::History { .. } => ReplyKind::Done,
+            | Answer::History { .. }
+            | Answer::Suspects { .. } => ReplyKind::Done,
             Answer::Refused(_) => ReplyKind::Refused,
             Answer::NotUnderstood(_) => ReplyKind::Invalid,
             Answer::NotRecorded(_) | Answer::CannotRead(_) => ReplyKind::Failed,

@@ -160,7 +160,8 @@ impl App {
             let messages = Arc::new(
                 ReleaseMessages::open(self.store.clone(), &self.config.environment).await?,
             );
-            let renderer = Renderer::slack(self.config.tracker_url.clone());
+            let renderer = Renderer::slack(self.config.tracker_url.clone())
+                .with_page(self.config.http.public_url.clone());
             let front = SlackFront::start(SlackFront {
                 bot: self.bot.clone(),
                 api: api.clone(),

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::answer::{Answer, HISTORY_LIMIT, WHO_LIMIT};
+use crate::answer::{Answer, HISTORY_LIMIT, SUSPECTS_LIMIT, WHO_LIMIT};
 use crate::domain::{Input, Query, parse, queue};
 use crate::envelope::Actor;
 use crate::follower::Followed;
@@ -105,7 +105,44 @@ impl Bot {
             Query::History(filter) => {
                 tokio::task::spawn_blocking(move || {
                     let (total, shown) = stored.read(|r| r.history_tail(&filter, HISTORY_LIMIT))?;
-                    Ok(Answer::History { total, shown })
+                    Ok(Answer::History {
+                        filter,
+                        total,
+                        shown,
+                    })
+                })
+                .await
+            }
+            Query::Suspects {
+                at,
+                window,
+                services,
+            } => {
+                // The time as typed, read with this process's clock.
+                let now = self.ledger.now();
+                let at = match at.as_deref().map(|t| crate::read::parse_time(t, now)) {
+                    None => now,
+                    Some(Ok(at)) => at,
+                    Some(Err(_)) => {
+                        return Answer::NotUnderstood(crate::domain::ParseError::BadValue {
+                            verb: "suspects",
+                            error: crate::domain::types::ParseValueError::Time(
+                                at.unwrap_or_default(),
+                            ),
+                        });
+                    }
+                };
+                let window = window.unwrap_or(chrono::Duration::hours(2));
+                tokio::task::spawn_blocking(move || {
+                    let deployments = stored
+                        .read(|r| r.suspects(at, window, &services, None, SUSPECTS_LIMIT))?
+                        .items;
+                    Ok(Answer::Suspects {
+                        at,
+                        window,
+                        services,
+                        deployments,
+                    })
                 })
                 .await
             }

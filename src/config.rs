@@ -83,6 +83,9 @@ pub struct HttpConfig {
     /// A header set by the authenticating proxy in front (e.g. oauth2-proxy's
     /// `X-Forwarded-Email`): a request carrying it may read `/api`.
     pub trusted_user_header: Option<String>,
+    /// Where people reach the pages (`DOBROBOT_PUBLIC_URL`), e.g. `https://dobrobot.example.com`:
+    /// Slack's replies and App Home link to the timeline there.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -91,6 +94,7 @@ impl Default for HttpConfig {
             addr: "127.0.0.1:8080".into(),
             read_tokens: Vec::new(),
             trusted_user_header: None,
+            public_url: None,
         }
     }
 }
@@ -239,6 +243,7 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "SLACK_SIGNING_SECRET",
     "SLACK_API_URL",
     "DOBROBOT_HTTP_ADDR",
+    "DOBROBOT_PUBLIC_URL",
     "DOBROBOT_READ_TOKENS",
     "DOBROBOT_SNAPSHOT_EVERY",
     "DOBROBOT_MODELS",
@@ -317,6 +322,9 @@ impl Config {
         }
         if let Some(v) = lookup("DOBROBOT_HTTP_ADDR") {
             self.http.addr = v;
+        }
+        if let Some(v) = lookup("DOBROBOT_PUBLIC_URL") {
+            self.http.public_url = Some(v).filter(|v| !v.trim().is_empty());
         }
         if let Some(v) = lookup("DOBROBOT_SNAPSHOT_EVERY") {
             self.snapshot_every = match v.trim().parse() {

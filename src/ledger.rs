@@ -141,6 +141,7 @@ pub struct Ledger {
     jobs: mpsc::Sender<Job>,
     snapshot: watch::Receiver<Snapshot>,
     policy: Arc<watch::Sender<Arc<Policy>>>,
+    clock: Clock,
 }
 
 impl Ledger {
@@ -152,6 +153,7 @@ impl Ledger {
         options: Options,
     ) -> Result<Self, LedgerError> {
         let (policy, policy_rx) = watch::channel(policy);
+        let clock = options.clock.clone();
         let mut writer = Writer {
             store,
             stream,
@@ -195,7 +197,13 @@ impl Ledger {
             jobs,
             snapshot,
             policy: Arc::new(policy),
+            clock,
         })
+    }
+
+    /// The time by the writer's clock (a question about "now" asked through the bot).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// The rules commands are decided by now.

@@ -397,6 +397,7 @@ async fn help_and_text_that_is_not_understood() {
     • unfreeze
     • who <service>
     • history [service=S] [ticket=T] [actor=U] [type=EventType]
+    • suspects [at=TIME] [window=2h] [services=a,b]
     • help
     ");
     // Unknown, close to a command.
@@ -418,6 +419,7 @@ async fn help_and_text_that_is_not_understood() {
     • unfreeze
     • who <service>
     • history [service=S] [ticket=T] [actor=U] [type=EventType]
+    • suspects [at=TIME] [window=2h] [services=a,b]
     • help
     ");
     // Empty, after the mention.

@@ -109,7 +109,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
               "type": "plain_text"
             },
             "type": "button",
-            "value": "reject PAY-1 rejected with the button"
+            "value": "reject PAY-1"
           },
           {
             "action_id": "here",
@@ -230,7 +230,7 @@ async fn the_seed_flow_with_buttons_one_message_and_its_thread() {
             "type": "plain_text"
           },
           "type": "button",
-          "value": "dep rollback PAY-1 rolled back with the button"
+          "value": "dep rollback PAY-1"
         }
       ],
       "type": "actions"
@@ -627,6 +627,9 @@ fn the_manifest_asks_for_what_the_bot_uses() {
         "- message.im",
         "command: /dobro",
         "socket_mode_enabled: true",
+        "- app_home_opened",
+        "home_tab_enabled: true",
+        "callback_id: request_release",
     ] {
         assert!(manifest.contains(needed), "the manifest lacks `{needed}`");
     }

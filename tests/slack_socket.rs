@@ -420,6 +420,58 @@ async fn the_ack_does_not_wait_for_the_work() {
     assert!(started.elapsed() >= Duration::from_secs(3));
 }
 
+/// Over Socket Mode as over HTTP: the shortcut opens the request modal, and a submission that
+/// fails the ticket checks is acknowledged with `response_action: errors` in the ack's
+/// payload, recording nothing; a good one closes it (a bare ack) and is recorded.
+#[tokio::test]
+async fn a_modal_submitted_through_socket_mode_is_checked_in_the_acknowledgement() {
+    let h = Harness::start().await;
+    let ack = h
+        .push(socket_envelope::interactive(
+            "env-shortcut",
+            support::slack::shortcut("U0BOB", "request_release", "555.666.shortcut"),
+            false,
+        ))
+        .await;
+    assert_eq!(ack, json!({ "envelope_id": "env-shortcut" }));
+    let opened = h
+        .slack
+        .wait_for(
+            "views.open",
+            |p| p["trigger_id"] == "555.666.shortcut",
+            WAIT,
+        )
+        .await;
+    assert_eq!(opened["view"]["callback_id"], "request_release");
+    let modal = h.slack.modals()[0].clone();
+    let values = |ticket: &str| {
+        json!({
+            "ticket": {"ticket": support::slack::typed(ticket)},
+            "wiki": {"wiki": support::slack::typed("https://wiki.example.com/pay-1")},
+            "admin": {"admin": {"type": "checkboxes", "selected_options": []}},
+        })
+    };
+    let ack = h
+        .push(socket_envelope::interactive(
+            "env-bad",
+            support::slack::view_submission("U0BOB", &modal, values("PAY 1")),
+            true,
+        ))
+        .await;
+    assert_eq!(ack["envelope_id"], "env-bad");
+    assert_eq!(ack["payload"]["response_action"], "errors", "{ack}");
+    assert!(ack["payload"]["errors"]["ticket"].is_string(), "{ack}");
+    let ack = h
+        .push(socket_envelope::interactive(
+            "env-good",
+            support::slack::view_submission("U0BOB", &modal, values("PAY-1")),
+            true,
+        ))
+        .await;
+    assert_eq!(ack, json!({ "envelope_id": "env-good" }));
+    assert_eq!(h.wait_for_events(1).await, ["ReleaseRequested"]);
+}
+
 #[tokio::test]
 async fn other_events_and_payloads_are_acknowledged_and_ignored() {
     let h = Harness::start().await;

@@ -731,7 +731,8 @@ fn replay(
 
 async fn chat(config: Config, user: &str, text: &str, json: bool) -> Result<ExitCode> {
     let user = UserId::parse(user)?;
-    let renderer = Renderer::plain(config.tracker_url.clone());
+    let renderer =
+        Renderer::plain(config.tracker_url.clone()).with_page(config.http.public_url.clone());
     let app = App::build(config, Settings::chat()).await?;
     let actor = Actor {
         name: user.to_string(),

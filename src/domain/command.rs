@@ -113,6 +113,13 @@ pub enum Query {
     Who { service: ServiceName },
     /// `history [service=S] [ticket=T] [actor=U] [type=E]`
     History(HistoryFilter),
+    /// `suspects [at=TIME] [window=2h] [services=a,b]`: what ran on the services in the window
+    /// before the time. The time is kept as typed: the front reads it with its clock.
+    Suspects {
+        at: Option<String>,
+        window: Option<chrono::Duration>,
+        services: Vec<ServiceName>,
+    },
     /// `help`
     Help,
 }

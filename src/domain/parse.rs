@@ -10,6 +10,7 @@
 use thiserror::Error;
 
 use super::command::{Command, HistoryFilter, Input, Query, ReleaseRequest};
+use super::duration::parse_duration;
 use super::types::{ParseValueError, Reason, ServiceName, TicketKey, UserId, WikiLink};
 
 /// Every command's usage, as the help reply lists them.
@@ -33,6 +34,7 @@ pub const USAGE: &[(&str, &str)] = &[
         "history",
         "history [service=S] [ticket=T] [actor=U] [type=EventType]",
     ),
+    ("suspects", "suspects [at=TIME] [window=2h] [services=a,b]"),
     ("help", "help"),
 ];
 
@@ -107,6 +109,7 @@ pub fn parse(text: &str) -> Result<Input, ParseError> {
         "unfreeze" => no_args("unfreeze", args).map(|()| cmd(Command::Unfreeze)),
         "who" => who(args),
         "history" => history(args),
+        "suspects" => suspects(args),
         "help" | "?" => Ok(Input::Query(Query::Help)),
         _ => Err(ParseError::Unknown {
             did_you_mean: did_you_mean(&word),
@@ -229,6 +232,35 @@ fn history(args: &[String]) -> Result<Input, ParseError> {
         }
     }
     Ok(Input::Query(Query::History(filter)))
+}
+
+fn suspects(args: &[String]) -> Result<Input, ParseError> {
+    const VERB: &str = "suspects";
+    let bad = |error| ParseError::BadValue { verb: VERB, error };
+    let (mut at, mut window, mut services) = (None, None, Vec::new());
+    for token in args {
+        if let Some(v) = key_value(token, "at") {
+            at = Some(v.to_string());
+        } else if let Some(v) = key_value(token, "window") {
+            let duration =
+                parse_duration(v).map_err(|_| bad(ParseValueError::Duration(v.to_string())))?;
+            window = Some(duration);
+        } else if let Some(list) =
+            key_value(token, "services").or_else(|| key_value(token, "service"))
+        {
+            services = service_list(VERB, list)?;
+        } else {
+            return Err(ParseError::Unexpected {
+                verb: VERB,
+                extra: token.clone(),
+            });
+        }
+    }
+    Ok(Input::Query(Query::Suspects {
+        at,
+        window,
+        services,
+    }))
 }
 
 fn no_args(verb: &'static str, args: &[String]) -> Result<(), ParseError> {
@@ -582,6 +614,14 @@ mod tests {
                     since: None,
                     until: None,
                 })),
+            ),
+            (
+                "suspects at=2026-11-25T03:12Z window=90m services=billing,api",
+                Input::Query(Query::Suspects {
+                    at: Some("2026-11-25T03:12Z".into()),
+                    window: Some(chrono::Duration::minutes(90)),
+                    services: vec![s("billing"), s("api")],
+                }),
             ),
             ("help", Input::Query(Query::Help)),
         ];

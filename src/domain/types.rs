@@ -31,6 +31,10 @@ pub enum ParseValueError {
     Link(String),
     #[error("a reason is required")]
     EmptyReason,
+    #[error("`{0}` is not a time (2026-11-25T03:12Z, `2026-11-25 03:12` in UTC, or `2h` ago)")]
+    Time(String),
+    #[error("`{0}` is not a duration (2h, 90m, 1h30m)")]
+    Duration(String),
 }
 
 /// A tracker ticket such as `PAY-123`, stored upper-case.

@@ -5,8 +5,13 @@
 //!   `event_callback` carries `app_mention` and `message.im`). A retry (`X-Slack-Retry-Num`) is
 //!   handled like the first delivery: its delivery id is the same, so the ledger records
 //!   nothing new.
-//! - `POST /slack/interactivity`: a form with a `payload` JSON; `block_actions` are buttons.
-//! - `POST /slack/commands`: the `/dobro` slash command's form.
+//!   `app_home_opened` publishes the person's App Home tab.
+//! - `POST /slack/interactivity`: a form with a `payload` JSON: `block_actions` are buttons
+//!   (Reject and Rollback open a modal asking why), `shortcut` the "Request a release"
+//!   shortcut, `view_submission` a submitted modal, answered with `response_action: errors`
+//!   when its fields fail the ticket checks.
+//! - `POST /slack/commands`: the `/dobro` slash command's form; `/dobro` alone opens the
+//!   request modal.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +26,8 @@ use serde_json::json;
 use slack_morphism::prelude::*;
 use tracing::{info, warn};
 
-use crate::slack::{Inbound, SlackFront, inbound};
+use crate::slack::SlackFront;
+use crate::slack::interact::{self, Work};
 
 use super::SlackEndpoints;
 use super::signature::{self, Unverified};
@@ -56,9 +62,7 @@ async fn events(
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             info!(event_id = %callback.event_id.0, retry = ?retry, "Slack event");
-            if let Some(inbound) = inbound::from_push_event(&callback) {
-                spawn(&endpoints.front, vec![inbound]);
-            }
+            spawn(&endpoints.front, interact::push_event(&callback));
             StatusCode::OK.into_response()
         }
         SlackPushEvent::AppRateLimited(limited) => {
@@ -76,11 +80,16 @@ async fn interactivity(
         return StatusCode::BAD_REQUEST.into_response();
     };
     match serde_json::from_str::<SlackInteractionEvent>(&payload) {
-        Ok(SlackInteractionEvent::BlockActions(actions)) => {
-            spawn(&endpoints.front, inbound::from_block_actions(&actions));
-            StatusCode::OK.into_response()
+        Ok(event) => {
+            let Some(front) = &endpoints.front else {
+                warn!("no SLACK_BOT_TOKEN: a Slack interaction was acknowledged and dropped");
+                return StatusCode::OK.into_response();
+            };
+            // A submitted modal's fields are checked here, so the answer can show what to fix.
+            let (response, work) = interact::interaction(front, &event);
+            spawn(&endpoints.front, work);
+            response.into_response()
         }
-        Ok(_) => StatusCode::OK.into_response(),
         Err(error) => {
             warn!(%error, "an interactivity payload that cannot be read");
             StatusCode::BAD_REQUEST.into_response()
@@ -95,10 +104,11 @@ async fn commands(
     let Some(command) = slash_command(form(&body)) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    spawn(
-        &endpoints.front,
-        vec![inbound::from_slash_command(&command)],
-    );
+    if let Some(front) = &endpoints.front {
+        spawn(&endpoints.front, interact::command(front, &command));
+    } else {
+        warn!("no SLACK_BOT_TOKEN: a Slack command was acknowledged and dropped");
+    }
     // An empty 200 shows nothing; the answer follows as an ephemeral message.
     StatusCode::OK.into_response()
 }
@@ -133,18 +143,18 @@ impl IntoResponse for Unverified {
     }
 }
 
-/// Runs the commands in order, after the acknowledgement.
-fn spawn(front: &Option<Arc<SlackFront>>, inbounds: Vec<Inbound>) {
-    if inbounds.is_empty() {
+/// Does the work in order, after the acknowledgement.
+fn spawn(front: &Option<Arc<SlackFront>>, work: Vec<Work>) {
+    if work.is_empty() {
         return;
     }
     let Some(front) = front.clone() else {
-        warn!("no SLACK_BOT_TOKEN: a Slack command was acknowledged and dropped");
+        warn!("no SLACK_BOT_TOKEN: a Slack delivery was acknowledged and dropped");
         return;
     };
     tokio::spawn(async move {
-        for inbound in inbounds {
-            front.handle(inbound).await;
+        for work in work {
+            front.perform(work).await;
         }
     });
 }

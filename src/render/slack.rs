@@ -49,8 +49,9 @@ impl Markup for Slack {
         format!("`{}`", self.text(command))
     }
 
+    /// Slack links a bare address; `&`, `<` and `>` in it are escaped as in any text.
     fn url(&self, url: &str) -> String {
-        url.to_string()
+        self.text(url)
     }
 }
 

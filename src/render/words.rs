@@ -17,6 +17,7 @@ use crate::domain::{
     CheckFailure, Due, Event, LockKey, ParseError, Policy, QueueItem, Refusal, ReleaseStatus,
     ReminderKind, Role, RoleEntry, State, TicketKey, UserId, Waiting,
 };
+use crate::domain::{HistoryFilter, ServiceName};
 use crate::notices::{Audience, Notice};
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 
@@ -24,6 +25,8 @@ use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 #[derive(Clone)]
 pub struct Renderer {
     tracker_url: Option<String>,
+    /// The timeline page's address (`[http] public_url`), for permalinks in replies.
+    page_url: Option<String>,
     markup: Arc<dyn Markup>,
 }
 
@@ -39,8 +42,51 @@ impl Renderer {
     pub fn new(tracker_url: Option<String>, markup: impl Markup + 'static) -> Self {
         Renderer {
             tracker_url,
+            page_url: None,
             markup: Arc::new(markup),
         }
+    }
+
+    /// With the timeline page at `url` (`[http] public_url`): `history`, `who` and
+    /// `suspects` end with a link to the page showing the same.
+    pub fn with_page(mut self, url: Option<String>) -> Self {
+        self.page_url = url.map(|u| format!("{}/", u.trim_end_matches('/')));
+        self
+    }
+
+    /// The timeline page's address, ending in `/`, when one is configured.
+    pub fn page_url(&self) -> Option<&str> {
+        self.page_url.as_deref()
+    }
+
+    /// A last line linking to the timeline page (when `[http] public_url` is set) with
+    /// `params`, over the stretch of time `times` cover (widened by half an hour each side,
+    /// and at most the page's 31 days, ending with the latest).
+    fn permalink(
+        &self,
+        params: &[(&str, String)],
+        times: impl Iterator<Item = DateTime<Utc>>,
+    ) -> String {
+        let Some(page) = &self.page_url else {
+            return String::new();
+        };
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+        let times: Vec<DateTime<Utc>> = times.collect();
+        if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) {
+            let until = *last + chrono::Duration::minutes(30);
+            let since =
+                (*first - chrono::Duration::minutes(30)).max(until - chrono::Duration::days(30));
+            let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            query.append_pair("since", &at(since));
+            query.append_pair("until", &at(until));
+        }
+        format!(
+            "\nOn the timeline: {}",
+            self.markup.url(&format!("{page}?{}", query.finish()))
+        )
     }
 
     pub fn plain(tracker_url: Option<String>) -> Self {
@@ -111,7 +157,17 @@ impl Renderer {
                 service,
                 deployments,
             } => self.who(service.as_str(), deployments),
-            Answer::History { total, shown } => self.history(*total, shown),
+            Answer::History {
+                filter,
+                total,
+                shown,
+            } => self.history(filter, *total, shown),
+            Answer::Suspects {
+                at,
+                window,
+                services,
+                deployments,
+            } => self.suspects(*at, *window, services, deployments),
             Answer::CannotRead(error) => self.text(format!("Cannot read the ledger: {error}")),
         }
     }
@@ -267,6 +323,26 @@ impl Renderer {
         }
     }
 
+    /// One ticket check that failed.
+    pub fn check_failure(&self, failure: &CheckFailure) -> String {
+        match failure {
+            CheckFailure::TicketPattern { pattern } => {
+                format!("the ticket key does not match {}", self.code(pattern))
+            }
+            CheckFailure::WikiLinkMissing => {
+                "a wiki or release-notes link (http or https) is missing".to_string()
+            }
+            CheckFailure::NoServices { project } => format!(
+                "no services are configured for project {}; name them with {}",
+                self.text(project),
+                self.code("services=a,b")
+            ),
+            CheckFailure::Tracker { name, detail } => {
+                format!("{}: {}", self.text(name), self.text(detail))
+            }
+        }
+    }
+
     /// Why a command was refused, naming exactly what failed.
     pub fn refusal(&self, refusal: &Refusal) -> String {
         let t = |ticket: &TicketKey| self.ticket(ticket);
@@ -274,22 +350,7 @@ impl Renderer {
             Refusal::ChecksFailed { ticket, failures } => {
                 let mut text = format!("{} is not ready to be requested:", t(ticket));
                 for failure in failures {
-                    let line = match failure {
-                        CheckFailure::TicketPattern { pattern } => {
-                            format!("the ticket key does not match {}", self.code(pattern))
-                        }
-                        CheckFailure::WikiLinkMissing => {
-                            "a wiki or release-notes link (http or https) is missing".to_string()
-                        }
-                        CheckFailure::NoServices { project } => format!(
-                            "no services are configured for project {}; name them with {}",
-                            self.text(project),
-                            self.code("services=a,b")
-                        ),
-                        CheckFailure::Tracker { name, detail } => {
-                            format!("{}: {}", self.text(name), self.text(detail))
-                        }
-                    };
+                    let line = self.check_failure(failure);
                     let _ = write!(text, "\n• {line}");
                 }
                 text
@@ -462,11 +523,68 @@ impl Renderer {
                 self.person(d.started_by.as_ref().unwrap_or(&d.requester))
             );
         }
+        text.push_str(
+            &self.permalink(
+                &[("service", service.to_string())],
+                deployments
+                    .iter()
+                    .flat_map(|d| [d.started_at, d.finished_at])
+                    .flatten(),
+            ),
+        );
+        text
+    }
+
+    /// `suspects`: what ran on the services in the window before a time, latest first.
+    pub fn suspects(
+        &self,
+        at: DateTime<Utc>,
+        window: chrono::Duration,
+        services: &[ServiceName],
+        deployments: &[Deployment],
+    ) -> String {
+        let on = if services.is_empty() {
+            "any service".to_string()
+        } else {
+            self.list(services)
+        };
+        let before = format!("in the {} before {}", span(window.num_seconds()), time(at));
+        let mut text = if deployments.is_empty() {
+            format!("Nothing ran on {on} {before}.")
+        } else {
+            format!("What ran on {on} {before}, latest first:")
+        };
+        for d in deployments {
+            let outcome = match (d.outcome, d.finished_at) {
+                (None, _) => "still deploying".to_string(),
+                (Some(DeploymentOutcome::Finished), Some(t)) => format!("finished at {}", time(t)),
+                (Some(DeploymentOutcome::RolledBack), Some(t)) => {
+                    format!("rolled back at {}", time(t))
+                }
+                (Some(other), _) => format!("{other:?}").to_lowercase(),
+            };
+            let _ = write!(
+                text,
+                "\n• {} ({}) started by {} at {}: {outcome}",
+                self.ticket(&d.ticket),
+                self.list(&d.services),
+                self.person(d.started_by.as_ref().unwrap_or(&d.requester)),
+                d.started_at.map(time).unwrap_or_default(),
+            );
+        }
+        let mut params = vec![
+            ("at", at.format("%Y-%m-%dT%H:%MZ").to_string()),
+            ("window", format!("{}m", window.num_minutes().max(1))),
+        ];
+        if let [service] = services {
+            params.push(("service", service.to_string()));
+        }
+        text.push_str(&self.permalink(&params, std::iter::empty()));
         text
     }
 
     /// Audit history lines, oldest first: the last few (`shown`) of `total` matching events.
-    pub fn history(&self, total: usize, shown: &[HistoryEntry]) -> String {
+    pub fn history(&self, filter: &HistoryFilter, total: usize, shown: &[HistoryEntry]) -> String {
         if total == 0 {
             return "No events match.".to_string();
         }
@@ -493,6 +611,15 @@ impl Renderer {
                 self.code(&e.command)
             );
         }
+        let params: Vec<(&str, String)> = [
+            ("ticket", filter.ticket.as_ref().map(ToString::to_string)),
+            ("service", filter.service.as_ref().map(ToString::to_string)),
+            ("actor", filter.actor.as_ref().map(ToString::to_string)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name, v)))
+        .collect();
+        text.push_str(&self.permalink(&params, shown.iter().map(|e| e.recorded_at)));
         text
     }
 

@@ -92,6 +92,29 @@ impl SlackApi {
     }
 
     /// A message only `user` sees, in `channel` (and in a thread when `thread_ts` is given).
+    /// Publishes `user`'s App Home tab.
+    pub async fn publish_home(&self, user: &str, view: SlackView) -> Result<(), SlackError> {
+        let request = SlackApiViewsPublishRequest::new(SlackUserId(user.into()), view);
+        retrying("views.publish", || async {
+            let session = self.client.open_session(&self.token);
+            session.views_publish(&request).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Opens a modal for the interaction whose trigger id this is (Slack takes each once,
+    /// within 3 seconds of the interaction).
+    pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<(), SlackError> {
+        let request = SlackApiViewsOpenRequest::new(SlackTriggerId(trigger_id.into()), view);
+        retrying("views.open", || async {
+            let session = self.client.open_session(&self.token);
+            session.views_open(&request).await
+        })
+        .await?;
+        Ok(())
+    }
+
     pub async fn post_ephemeral(
         &self,
         channel: &str,

@@ -4,6 +4,8 @@
 //!
 //! A button's value is the command text it stands for, so pressing it is the same command as
 //! typing it, decided by the ledger with the same checks; showing a button decides nothing.
+//! Reject and Rollback carry their command without the reason: pressing them asks for it in a
+//! modal (`views::reason_modal`).
 
 use slack_morphism::prelude::*;
 
@@ -12,10 +14,6 @@ use crate::projections::release::{Admin, Status};
 use crate::render::Renderer;
 
 use super::messages::Card;
-
-/// The reason a button gives, where the command needs one; a typed command can say more.
-pub const REJECT_REASON: &str = "rejected with the button";
-pub const ROLLBACK_REASON: &str = "rolled back with the button";
 
 /// The release's message: the text (for notifications and old clients) and the blocks.
 pub fn release_message(
@@ -122,12 +120,8 @@ fn buttons(ticket: &TicketKey, status: &Status) -> Vec<SlackActionBlockElement> 
         Status::Requested { admin } => {
             let mut row = vec![
                 button("accept", "Accept", format!("accept {ticket}"), primary),
-                button(
-                    "reject",
-                    "Reject",
-                    format!("reject {ticket} {REJECT_REASON}"),
-                    danger,
-                ),
+                // Reject and Rollback open a modal asking why (`views::reason_modal`).
+                button("reject", "Reject", format!("reject {ticket}"), danger),
             ];
             if *admin == Admin::Needed {
                 row.push(here());
@@ -149,7 +143,7 @@ fn buttons(ticket: &TicketKey, status: &Status) -> Vec<SlackActionBlockElement> 
             button(
                 "rollback",
                 "Rollback",
-                format!("dep rollback {ticket} {ROLLBACK_REASON}"),
+                format!("dep rollback {ticket}"),
                 danger,
             ),
         ],

@@ -27,7 +27,13 @@ use super::api::SlackApi;
 use super::directory::Directory;
 use super::error::SlackError;
 use super::inbound::{Inbound, ReplyTo};
+use super::interact::Work;
 use super::messages::ReleaseMessages;
+use super::views;
+use crate::domain::UserId;
+
+/// How long an App Home waits for the read models to have what was just written.
+const HOME_WAIT: Duration = Duration::from_secs(2);
 
 /// How often the members of the configured user groups are asked again.
 const GROUP_REFRESH: Duration = Duration::from_secs(10 * 60);
@@ -125,7 +131,9 @@ impl SlackFront {
                 }
                 Ok(false)
             }
-            ReplyTo::DirectMessage { .. } | ReplyTo::SlashCommand { .. } => Ok(false),
+            ReplyTo::DirectMessage { .. }
+            | ReplyTo::SlashCommand { .. }
+            | ReplyTo::Person { .. } => Ok(false),
         }
     }
 
@@ -145,6 +153,13 @@ impl SlackFront {
                 .map(drop),
             ReplyTo::Button { channel, .. } => {
                 self.api.post_ephemeral(channel, user, text, None).await
+            }
+            ReplyTo::Person { user } => {
+                let channel = self.api.open_dm(user.as_str()).await?;
+                self.api
+                    .post_message(&channel, plain(text), None)
+                    .await
+                    .map(drop)
             }
             ReplyTo::SlashCommand {
                 channel,
@@ -176,10 +191,80 @@ impl SlackFront {
                 .post_message(channel, plain(text), None)
                 .await
                 .map(drop),
-            ReplyTo::SlashCommand { .. } | ReplyTo::Button { .. } => {
+            ReplyTo::SlashCommand { .. } | ReplyTo::Button { .. } | ReplyTo::Person { .. } => {
                 self.tell_privately(inbound, text).await
             }
         }
+    }
+}
+
+impl SlackFront {
+    /// Does what a delivery asked, after Slack has its acknowledgement. Never fails: what
+    /// cannot be done is logged.
+    pub async fn perform(&self, work: Work) {
+        match work {
+            Work::Run(inbound) => {
+                let from_home = match &inbound.reply_to {
+                    ReplyTo::Person { user } => Some(user.clone()),
+                    _ => None,
+                };
+                self.handle(inbound).await;
+                // A step taken from the App Home (or a modal) changes what it shows.
+                if let Some(user) = from_home {
+                    self.publish_home(&user).await;
+                }
+            }
+            Work::Home(user) => self.publish_home(&user).await,
+            Work::Open { trigger_id, view } => {
+                if let Err(error) = self.api.open_view(&trigger_id, view).await {
+                    warn!(%error, "a modal could not be opened");
+                }
+            }
+        }
+    }
+
+    /// Publishes `user`'s App Home tab from the live queue and locks the follower keeps, once
+    /// it has what this process wrote (a step just taken from the Home shows in it).
+    pub async fn publish_home(&self, user: &UserId) {
+        let written = self.bot.ledger.snapshot().revision;
+        if !self.bot.followed.reached(written, HOME_WAIT).await {
+            warn!("the read models are behind the ledger; the App Home may lag a step");
+        }
+        let policy = self.bot.ledger.policy();
+        let (queue, locks) = self
+            .bot
+            .followed
+            .read(|m| (m.live.queue(&policy), m.live.locks()));
+        let view = views::home(
+            &self.renderer,
+            user,
+            &queue,
+            &locks,
+            &policy,
+            chrono::Utc::now(),
+            self.renderer.page_url(),
+        );
+        if let Err(error) = self.api.publish_home(user.as_str(), view).await {
+            warn!(%error, user = %user, "the App Home could not be published");
+        }
+    }
+
+    /// The configured services, for the request modal.
+    pub fn services(&self) -> Vec<String> {
+        let policy = self.bot.ledger.policy();
+        let services: std::collections::BTreeSet<String> = policy
+            .services_by_project
+            .values()
+            .flatten()
+            .chain(
+                policy
+                    .conflict_groups
+                    .iter()
+                    .flat_map(|g| g.services.iter()),
+            )
+            .map(ToString::to_string)
+            .collect();
+        services.into_iter().collect()
     }
 }
 

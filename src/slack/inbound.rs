@@ -39,6 +39,9 @@ pub enum ReplyTo {
     },
     /// A button (`block_actions`) on a release message.
     Button { channel: String, message_ts: String },
+    /// A button in the App Home, or a submitted modal: the answer goes to the person's DM
+    /// with the app.
+    Person { user: UserId },
 }
 
 impl ReplyTo {
@@ -48,6 +51,7 @@ impl ReplyTo {
             | ReplyTo::DirectMessage { channel }
             | ReplyTo::SlashCommand { channel, .. }
             | ReplyTo::Button { channel, .. } => channel,
+            ReplyTo::Person { user } => user.as_str(),
         }
     }
 }
@@ -127,12 +131,28 @@ pub fn from_block_actions(event: &SlackInteractionBlockActionsEvent) -> Vec<Inbo
         SlackInteractionActionContainer::MessageAttachment(m) => {
             (m.channel_id.clone(), m.message_ts.clone())
         }
-        SlackInteractionActionContainer::View(_) => return Vec::new(),
+        // A button in the App Home: the answer goes to the person.
+        SlackInteractionActionContainer::View(_) => {
+            return actions(event, &user, ReplyTo::Person { user: user.clone() });
+        }
     };
     let Some(channel) = container_channel.or_else(|| event.channel.as_ref().map(|c| c.id.clone()))
     else {
         return Vec::new();
     };
+    let reply_to = ReplyTo::Button {
+        channel: channel.0.clone(),
+        message_ts: message_ts.0.clone(),
+    };
+    actions(event, &user, reply_to)
+}
+
+/// The pressed buttons' commands, each answered at `reply_to`.
+fn actions(
+    event: &SlackInteractionBlockActionsEvent,
+    user: &UserId,
+    reply_to: ReplyTo,
+) -> Vec<Inbound> {
     event
         .actions
         .iter()
@@ -147,10 +167,7 @@ pub fn from_block_actions(event: &SlackInteractionBlockActionsEvent) -> Vec<Inbo
                 user: user.clone(),
                 text,
                 delivery,
-                reply_to: ReplyTo::Button {
-                    channel: channel.0.clone(),
-                    message_ts: message_ts.0.clone(),
-                },
+                reply_to: reply_to.clone(),
             })
         })
         .collect()

@@ -26,7 +26,7 @@ use crate::config::SlackConfig;
 use super::api::Client;
 use super::error::SlackError;
 use super::front::SlackFront;
-use super::inbound::{self, Inbound};
+use super::interact::{self, Work};
 
 /// How long `shutdown` waits for commands already handed to the front.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -165,8 +165,11 @@ struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Hands `inbound` to the front in its own task and returns at once.
-    fn dispatch(&self, inbound: Inbound) {
+    /// Hands the work to the front in its own task and returns at once.
+    fn dispatch(&self, work: Vec<Work>) {
+        if work.is_empty() {
+            return;
+        }
         // The front opens the `slack_delivery` span (event id, user) inside this one.
         let span = tracing::info_span!("socket_mode");
         let front = self.front.clone();
@@ -176,7 +179,14 @@ impl Dispatcher {
             .expect("the task set's lock is never held across a panic");
         // Forget the finished ones, so the set holds only what is running.
         while tasks.try_join_next().is_some() {}
-        tasks.spawn(async move { front.handle(inbound).await }.instrument(span));
+        tasks.spawn(
+            async move {
+                for work in work {
+                    front.perform(work).await;
+                }
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -205,10 +215,11 @@ async fn on_push_event(
     _client: Arc<Client>,
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<()> {
-    match inbound::from_push_event(&event) {
-        Some(inbound) => dispatcher(&state).await.dispatch(inbound),
-        None => tracing::debug!(event_id = %event.event_id, "Slack event ignored"),
+    let work = interact::push_event(&event);
+    if work.is_empty() {
+        tracing::debug!(event_id = %event.event_id, "Slack event ignored");
     }
+    dispatcher(&state).await.dispatch(work);
     Ok(())
 }
 
@@ -218,17 +229,12 @@ async fn on_interaction(
     event: SlackInteractionEvent,
     _client: Arc<Client>,
     state: SlackClientEventsUserState,
-) -> UserCallbackResult<()> {
-    match &event {
-        SlackInteractionEvent::BlockActions(actions) => {
-            let dispatcher = dispatcher(&state).await;
-            for inbound in inbound::from_block_actions(actions) {
-                dispatcher.dispatch(inbound);
-            }
-        }
-        _ => tracing::debug!("Slack interaction ignored: not block_actions"),
-    }
-    Ok(())
+) -> UserCallbackResult<SlackInteractionResponse> {
+    let dispatcher = dispatcher(&state).await;
+    // The acknowledgement carries a submitted modal's field errors, as over HTTP.
+    let (response, work) = interact::interaction(&dispatcher.front, &event);
+    dispatcher.dispatch(work);
+    Ok(response)
 }
 
 /// `slash_commands` envelopes: `/dobro ...`. The answer comes later from the front, so the
@@ -238,9 +244,8 @@ async fn on_command(
     _client: Arc<Client>,
     state: SlackClientEventsUserState,
 ) -> UserCallbackResult<SlackCommandEventResponse> {
-    dispatcher(&state)
-        .await
-        .dispatch(inbound::from_slash_command(&event));
+    let dispatcher = dispatcher(&state).await;
+    dispatcher.dispatch(interact::command(&dispatcher.front, &event));
     Err(Box::new(BareAck))
 }
 

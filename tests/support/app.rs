@@ -168,6 +168,19 @@ impl TestApp {
         assert_eq!(response.status(), 200);
     }
 
+    /// POSTs an interactivity payload (a form `payload=`), as Slack does; Slack's answer.
+    pub async fn interact(&self, payload: &Value) -> reqwest::Response {
+        let body = form(&[("payload", &payload.to_string())]);
+        self.post_signed(
+            "/slack/interactivity",
+            "application/x-www-form-urlencoded",
+            body,
+            0,
+            None,
+        )
+        .await
+    }
+
     pub async fn slash(&self, user: &str, text: &str, trigger: &str) {
         let body = slash_command(user, text, trigger);
         let response = self
@@ -181,6 +194,12 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().await.unwrap(), "");
+    }
+
+    /// Waits until the follower has applied everything the writer wrote.
+    pub async fn followed_reaches_the_ledger(&self) {
+        let written = self.app.bot.ledger.snapshot().revision;
+        assert!(self.app.followed().reached(written, WAIT).await);
     }
 
     /// Runs each (user, command) with the slash command, waiting for each to be recorded.
@@ -289,7 +308,12 @@ impl TestApp {
         self.slack
             .messages(CHANNEL)
             .into_iter()
-            .find(|m| m["text"] == posted["text"] && m.get("thread_ts").is_none_or(Value::is_null))
+            // A parent message has a `thread_ts` of its own once its thread has replies.
+            .find(|m| {
+                m["text"] == posted["text"]
+                    && m.get("thread_ts")
+                        .is_none_or(|t| t.is_null() || *t == m["ts"])
+            })
             .and_then(|m| m["ts"].as_str().map(String::from))
             .expect("the release message is in the channel")
     }

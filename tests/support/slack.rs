@@ -121,6 +121,90 @@ pub fn block_actions(user: &str, message_ts: &str, action_id: &str, value: &str)
     })
 }
 
+/// `app_home_opened` inside `event_callback`, as in Slack's Events API documentation: the person
+/// opened the app's Home tab.
+pub fn app_home_opened(event_id: &str, user: &str) -> Value {
+    event_callback(
+        event_id,
+        json!({
+            "type": "app_home_opened",
+            "user": user,
+            "channel": format!("D{}", &user[1..]),
+            "tab": "home",
+            "event_ts": "1764062400.000200",
+        }),
+    )
+}
+
+/// A global shortcut's `shortcut` payload (Slack's interaction payloads documentation).
+pub fn shortcut(user: &str, callback_id: &str, trigger: &str) -> Value {
+    json!({
+        "type": "shortcut",
+        "token": "XXYYZZ",
+        "action_ts": "1764062600.000100",
+        "team": { "id": fake_slack::TEAM_ID, "domain": "dobro-test" },
+        "user": { "id": user, "username": user.to_lowercase(), "team_id": fake_slack::TEAM_ID },
+        "is_enterprise_install": false,
+        "enterprise": null,
+        "callback_id": callback_id,
+        "trigger_id": trigger,
+    })
+}
+
+/// A `view_submission` of `view` (a modal as Slack has it: as `views.open` answered) with the
+/// fields' `values` (`state.values`: block id -> action id -> value), in the shape of Slack's
+/// view interactions payload documentation.
+pub fn view_submission(user: &str, view: &Value, values: Value) -> Value {
+    let mut view = view.clone();
+    view["state"] = json!({ "values": values });
+    json!({
+        "type": "view_submission",
+        "team": { "id": fake_slack::TEAM_ID, "domain": "dobro-test" },
+        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": fake_slack::TEAM_ID },
+        "api_app_id": fake_slack::APP_ID,
+        "token": "XXYYZZ",
+        "trigger_id": format!("2{}.98765.submit", PRESSES.fetch_add(1, Ordering::SeqCst)),
+        "view": view,
+        "response_urls": [],
+        "is_enterprise_install": false,
+        "enterprise": null,
+    })
+}
+
+/// A text field's value in `state.values`.
+pub fn typed(text: &str) -> Value {
+    json!({ "type": "plain_text_input", "value": text })
+}
+
+/// A button pressed in the App Home (`block_actions` from a `view` container), with a trigger
+/// id as Slack gives each interaction.
+pub fn home_block_actions(user: &str, view_id: &str, action_id: &str, value: &str) -> Value {
+    let press = PRESSES.fetch_add(1, Ordering::SeqCst);
+    json!({
+        "type": "block_actions",
+        "user": { "id": user, "username": user.to_lowercase(), "name": user.to_lowercase(), "team_id": fake_slack::TEAM_ID },
+        "api_app_id": fake_slack::APP_ID,
+        "token": "XXYYZZ",
+        "container": { "type": "view", "view_id": view_id },
+        "trigger_id": format!("3{press}.98765.{action_id}"),
+        "team": { "id": fake_slack::TEAM_ID, "domain": "dobro-test" },
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "view": { "id": view_id, "team_id": fake_slack::TEAM_ID, "type": "home", "blocks": [],
+                  "private_metadata": "", "callback_id": "", "state": { "values": {} },
+                  "hash": "1700000000.00000001", "app_id": fake_slack::APP_ID, "external_id": "",
+                  "bot_id": fake_slack::BOT_ID, "root_view_id": view_id, "previous_view_id": null },
+        "actions": [{
+            "action_id": action_id,
+            "block_id": "home",
+            "text": { "type": "plain_text", "text": action_id, "emoji": true },
+            "value": value,
+            "type": "button",
+            "action_ts": format!("1764062700.{press:06}")
+        }]
+    })
+}
+
 /// A `/dobro` slash command's fields, as Slack sends them (a form over HTTP, the same fields as
 /// JSON in Socket Mode's `slash_commands` envelope).
 pub fn slash_command_fields(user: &str, text: &str, trigger: &str) -> Value {

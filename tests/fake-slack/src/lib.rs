@@ -206,6 +206,16 @@ impl FakeSlack {
     /// The messages a channel shows now, oldest first, thread replies included (they carry
     /// `thread_ts`), each as Slack would return it, with `chat.update` edits applied.
     /// Ephemeral messages are not part of a channel: see `calls_to("chat.postEphemeral")`.
+    /// The App Home view last published for `user`.
+    pub fn home(&self, user: &str) -> Option<Value> {
+        self.shared.lock().homes.get(user).cloned()
+    }
+
+    /// The modals opened, in order.
+    pub fn modals(&self) -> Vec<Value> {
+        self.shared.lock().modals.clone()
+    }
+
     pub fn messages(&self, channel: &str) -> Vec<Value> {
         self.shared.messages(channel)
     }

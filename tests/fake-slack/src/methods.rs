@@ -30,6 +30,8 @@ pub(crate) fn answer(shared: &Shared, method: &str, params: &Params) -> Answer {
         "conversations.open" => conversations_open(&inner, params),
         "users.info" => users_info(&inner, params),
         "usergroups.users.list" => usergroups_users_list(&inner, params),
+        "views.publish" => views_publish(&mut inner, params),
+        "views.open" => views_open(&mut inner, params),
         "apps.connections.open" => {
             inner.tickets_issued += 1;
             let ticket = format!("fake-ticket-{}", inner.tickets_issued);
@@ -303,6 +305,55 @@ fn copy_content(params: &Params, message: &mut Map<String, Value>) {
 
 fn str_param<'a>(params: &'a Params, key: &str) -> Option<&'a str> {
     params.get(key)?.as_str().filter(|s| !s.is_empty())
+}
+
+/// A view as Slack answers with it: what was sent, with the fields Slack adds (as in the
+/// `views.publish` and `views.open` examples of Slack's API documentation).
+fn stored_view(inner: &mut Inner, view: &Value) -> Value {
+    inner.views_issued += 1;
+    let id = format!("V0FAKE{:04}", inner.views_issued);
+    let mut stored = json!({
+        "id": id, "team_id": TEAM_ID, "state": {"values": {}},
+        "hash": format!("1700000000.{:08}", inner.views_issued),
+        "private_metadata": "", "callback_id": "", "external_id": "",
+        "clear_on_close": false, "notify_on_close": false,
+        "previous_view_id": null, "root_view_id": id, "app_id": APP_ID, "bot_id": BOT_ID,
+    });
+    for (key, value) in view.as_object().into_iter().flatten() {
+        stored[key] = value.clone();
+    }
+    stored
+}
+
+/// `views.publish`: a user's App Home tab. The view must be a `home` view.
+fn views_publish(inner: &mut Inner, params: &Params) -> Answer {
+    let user = str_param(params, "user_id").ok_or("invalid_arguments")?;
+    let view = params.get("view").ok_or("invalid_arguments")?;
+    if view["type"] != "home" {
+        return Err("invalid_arguments");
+    }
+    if !inner.users.contains_key(user) && !user.starts_with('U') {
+        return Err("user_not_found");
+    }
+    let stored = stored_view(inner, view);
+    inner.homes.insert(user.to_string(), stored.clone());
+    Ok(object(json!({ "view": stored })))
+}
+
+/// `views.open`: a modal, once per trigger id.
+fn views_open(inner: &mut Inner, params: &Params) -> Answer {
+    let trigger = str_param(params, "trigger_id").ok_or("invalid_arguments")?;
+    let view = params.get("view").ok_or("invalid_arguments")?;
+    if view["type"] != "modal" {
+        return Err("invalid_arguments");
+    }
+    if inner.triggers_used.iter().any(|t| t == trigger) {
+        return Err("exchanged_trigger_id");
+    }
+    inner.triggers_used.push(trigger.to_string());
+    let stored = stored_view(inner, view);
+    inner.modals.push(stored.clone());
+    Ok(object(json!({ "view": stored })))
 }
 
 fn object(value: Value) -> Map<String, Value> {

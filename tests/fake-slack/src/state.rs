@@ -119,6 +119,13 @@ pub(crate) struct Inner {
     /// Envelopes pushed while no client was connected.
     pub(crate) pending: Vec<Value>,
     pub(crate) acks: Vec<Value>,
+    /// Each user's App Home view, as `views.publish` left it.
+    pub(crate) homes: BTreeMap<String, Value>,
+    /// Modals opened by `views.open`, in order.
+    pub(crate) modals: Vec<Value>,
+    /// Trigger ids `views.open` has used: Slack takes each once.
+    pub(crate) triggers_used: Vec<String>,
+    pub(crate) views_issued: u64,
 }
 
 impl Inner {

@@ -25,7 +25,7 @@ use crate::state::{Call, Outcome, Shared, TokenKind};
 
 /// Form parameters Slack documents as "a JSON-based array/object, presented as a URL-encoded
 /// string": decoded so a test sees the same value whether the bot sent a form or JSON.
-const JSON_ENCODED_FORM_FIELDS: &[&str] = &["blocks", "attachments", "metadata"];
+const JSON_ENCODED_FORM_FIELDS: &[&str] = &["blocks", "attachments", "metadata", "view"];
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
