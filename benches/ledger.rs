@@ -13,6 +13,11 @@
 //! rollbacks, freezes and mistakes), `domain::parse` and `domain::decide` turn it into events or a
 //! refusal, `envelope::seal` chains them, and batches of 10,000 go to the store in one append.
 //!
+//! Then (c) the CLI on a ledger 100 times smaller and on this one, `serve`'s start-up, (d) the
+//! read API under load, (e) `chat` processes beside it, and (f) the timeline page's first paint
+//! of 24 hours in headless Chromium (when `DOBROBOT_PYTHON` has Playwright and Chromium is
+//! installed).
+//!
 //! Run with `cargo bench --bench ledger`; the markdown it prints is pasted into BENCHMARKS.md.
 //! Other knobs: `DOBROBOT_BENCH_COMMANDS` (default 20,000), `DOBROBOT_BENCH_SUBMITTERS` (64),
 //! `DOBROBOT_BENCH_REPEAT` (3; the best run of each measurement is reported).
@@ -162,6 +167,13 @@ async fn load_only(ledger: &Path) -> anyhow::Result<()> {
     }
     let load = measure_load(&store, &server, &config).await?;
     print_load(events, &load);
+    if let Some((paint, bars)) = first_paint(&store, &server, 3).await? {
+        println!();
+        println!(
+            "(f) the timeline's first paint of the history's last 24 hours: {:.0} ms ({bars} bars)",
+            ms(paint)
+        );
+    }
     Ok(())
 }
 
@@ -220,6 +232,8 @@ struct Subjects {
     service: ServiceName,
     at: String,
     week: String,
+    /// The simulated history's last event.
+    end: DateTime<Utc>,
 }
 
 async fn subjects(store: &Arc<dyn EventStore>) -> anyhow::Result<Subjects> {
@@ -257,6 +271,7 @@ async fn subjects(store: &Arc<dyn EventStore>) -> anyhow::Result<Subjects> {
         service,
         at: (end - TimeDelta::hours(1)).to_rfc3339(),
         week: (end - TimeDelta::days(7)).to_rfc3339(),
+        end,
     })
 }
 
@@ -268,6 +283,7 @@ async fn questions(store: &Arc<dyn EventStore>) -> anyhow::Result<Vec<(String, V
         service,
         at,
         week,
+        ..
     } = subjects(store).await?;
     let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     Ok(vec![
@@ -406,6 +422,7 @@ async fn measure_scale(
             these.push(Some(best));
         }
         startup.rss_kb[n] = rss_kb(serve.0.id());
+        startup.first_paint[n] = first_paint(store, &server, repeat).await?;
         served.push(these);
         if n == 1 {
             load = Some(measure_load(store, &server, &config).await?);
@@ -698,6 +715,63 @@ struct Startup {
     ready: [Duration; 2],
     /// The serving process's resident memory after answering every question, in KiB.
     rss_kb: [u64; 2],
+    /// (f) The timeline's first paint of the last 24 hours of the history, best of the rounds,
+    /// and its bars; `None` without a browser.
+    first_paint: [Option<(Duration, u64)>; 2],
+}
+
+/// (f) The timeline page's first paint of a 24-hour range (the last day of the simulated
+/// history) in headless Chromium (`benches/first_paint.py`, Playwright from the Python of
+/// `DOBROBOT_PYTHON`, Chromium at `/usr/bin/chromium` or `DOBROBOT_CHROMIUM`): from the
+/// navigation's start to the range's bars drawn. `None` when there is no browser.
+async fn first_paint(
+    store: &Arc<dyn EventStore>,
+    server: &str,
+    repeat: u32,
+) -> anyhow::Result<Option<(Duration, u64)>> {
+    let python = std::env::var("DOBROBOT_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let chromium = std::env::var("DOBROBOT_CHROMIUM")
+        .ok()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    let Some(python) = python.filter(|_| Path::new(&chromium).exists()) else {
+        eprintln!(
+            "    (f) skipped: set DOBROBOT_PYTHON (scripts/test makes one) and install chromium"
+        );
+        return Ok(None);
+    };
+    let end = subjects(store).await?.end;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/first_paint.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .args([
+            server.to_string(),
+            (end - TimeDelta::hours(24)).to_rfc3339(),
+            end.to_rfc3339(),
+            (repeat + 2).to_string(),
+            chromium,
+        ])
+        .output()
+        .await?;
+    ensure!(
+        output.status.success(),
+        "first_paint.py: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    // The first round also loads the browser's caches: the best of the others.
+    let times: Vec<f64> = answer["ms"]
+        .as_array()
+        .context("first_paint.py's times")?
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    let best = times.iter().skip(1).copied().fold(f64::INFINITY, f64::min);
+    let bars = answer["bars"].as_u64().unwrap_or(0);
+    eprintln!("    (f) the timeline's first paint of 24 hours: {best:.0} ms, {bars} bars");
+    Ok(Some((Duration::from_secs_f64(best / 1000.0), bars)))
 }
 
 /// A process's resident set (`VmRSS`), in KiB; 0 where `/proc` does not say.
@@ -738,6 +812,21 @@ fn print_startup(small: u64, large: u64, startup: &Startup) {
         startup.rss_kb[1] / 1024,
         met(startup.rss_kb[1] > 0 && startup.rss_kb[1] <= 200 * 1024)
     );
+    match startup.first_paint {
+        [
+            Some((small_paint, small_bars)),
+            Some((large_paint, large_bars)),
+        ] => println!(
+            "| (f) the timeline's first paint of the history's last 24 hours (Chromium) | {:.0} ms ({small_bars} bars) | {:.0} ms ({large_bars} bars), {:.1}x | <= 1 s | {} |",
+            ms(small_paint),
+            ms(large_paint),
+            large_paint.as_secs_f64() / small_paint.as_secs_f64().max(1e-9),
+            met(large_paint <= Duration::from_secs(1))
+        ),
+        _ => println!(
+            "| (f) the timeline's first paint | not measured: no browser (DOBROBOT_PYTHON, chromium) | | <= 1 s | |"
+        ),
+    }
 }
 
 fn print_scale(small: u64, large: u64, scale: &[Scaled]) {
