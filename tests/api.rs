@@ -392,9 +392,20 @@ async fn the_grpc_double_answers_as_sqlite_does() {
         "/api/v1/replay?at=2026-03-02T09:07:30Z",
         "/api/v1/freeze",
     ] {
+        // Each event's hash covers its id and correlation, fresh on each ledger: the hashes
+        // are there, and the rest is the same.
+        let without_hashes = |mut page: Value| {
+            for item in page["items"].as_array_mut().into_iter().flatten() {
+                if let Some(entry) = item.as_object_mut() {
+                    let hash = entry.remove("hash");
+                    assert!(hash.is_none_or(|h| h.as_str().is_some_and(|h| h.len() == 64)));
+                }
+            }
+            page
+        };
         assert_eq!(
-            on_sqlite.json(path).await,
-            on_esdb.json(path).await,
+            without_hashes(on_sqlite.json(path).await),
+            without_hashes(on_esdb.json(path).await),
             "{path}"
         );
     }

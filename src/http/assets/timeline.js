@@ -671,7 +671,7 @@
       const span = state.until - state.since;
       state.until = Date.now();
       state.since = state.until - span;
-      loadSoon(50);
+      loadSoon(250);
     } else {
       panel();
     }
