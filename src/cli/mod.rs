@@ -462,12 +462,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             per,
             format,
         } => {
-            let query = ReportQuery {
-                since,
-                until: until.unwrap_or_else(Utc::now),
-                service,
-                per,
-            };
+            let query = ReportQuery::new(since, until.unwrap_or_else(Utc::now), service, per);
             if let Err(problem) = query.check() {
                 eprintln!("error: {problem}");
                 return Ok(ExitCode::from(2));

@@ -746,12 +746,12 @@ async fn suspects(
 /// now), `service`, `per` (default week).
 pub fn report_query(params: &Params) -> Result<ReportQuery, Problem> {
     let now = Utc::now();
-    let query = ReportQuery {
-        since: params.time("since")?.unwrap_or(now - Duration::days(30)),
-        until: params.time("until")?.unwrap_or(now),
-        service: params.service()?,
-        per: params.get("per", Per::parse)?.unwrap_or_default(),
-    };
+    let query = ReportQuery::new(
+        params.time("since")?.unwrap_or(now - Duration::days(30)),
+        params.time("until")?.unwrap_or(now),
+        params.service()?,
+        params.get("per", Per::parse)?.unwrap_or_default(),
+    );
     query.check().map_err(|reason| {
         Problem::from(crate::read::params::ParamError {
             parameter: "since".into(),

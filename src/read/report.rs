@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, SubsecRound, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -75,6 +75,29 @@ pub struct ReportQuery {
 pub const MAX_PERIODS: usize = 1100;
 
 impl ReportQuery {
+    /// The query for `[since, until)`, both widened to whole seconds (a relative `30d` is
+    /// counted from now, to the nanosecond; a report reads better from a whole second).
+    pub fn new(
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        service: Option<ServiceName>,
+        per: Per,
+    ) -> ReportQuery {
+        let since = since.trunc_subsecs(0);
+        let whole = until.trunc_subsecs(0);
+        let until = if whole < until {
+            whole + Duration::seconds(1)
+        } else {
+            whole
+        };
+        ReportQuery {
+            since,
+            until,
+            service,
+            per,
+        }
+    }
+
     pub fn check(&self) -> Result<(), String> {
         if self.until <= self.since {
             return Err(format!(
@@ -329,6 +352,19 @@ mod tests {
             ..query
         };
         assert_eq!(whole.periods(), [(at(4, 12), at(17, 6))]);
+    }
+
+    #[test]
+    fn a_range_is_widened_to_whole_seconds() {
+        let since = at(4, 12) + Duration::nanoseconds(1_500);
+        let until = at(5, 12) + Duration::milliseconds(250);
+        let query = ReportQuery::new(since, until, None, Per::Range);
+        assert_eq!(query.since, at(4, 12));
+        assert_eq!(query.until, at(5, 12) + Duration::seconds(1));
+        assert_eq!(
+            ReportQuery::new(at(4, 12), at(5, 12), None, Per::Day).until,
+            at(5, 12)
+        );
     }
 
     #[test]
