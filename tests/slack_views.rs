@@ -16,13 +16,41 @@ use support::slack::{
     view_submission,
 };
 
-/// The clock's parts of a view (an age, the time it is as of), which change from run to run.
+/// A view without what changes from run to run: the clock's parts (an age, the time it is
+/// as of) and the ids the fake Slack gives each published view.
 fn steady(view: &Value) -> String {
-    let text = pretty(view);
+    let mut view = view.clone();
+    for field in ["id", "hash", "root_view_id"] {
+        view[field] = json!("[given by Slack]");
+    }
+    let text = pretty(&view);
     let age = regex::Regex::new(r"for \d+ (s|min)").unwrap();
     let now = regex::Regex::new(r"As of \d{4}-\d\d-\d\d \d\d:\d\d UTC").unwrap();
     let text = age.replace_all(&text, "for [age]");
     now.replace_all(&text, "As of [now]").into_owned()
+}
+
+/// Waits until no App Home has been published for half a second (the presenter has shown
+/// every step so far, and published the Homes they concern).
+async fn publications_settle(app: &TestApp) {
+    let mut seen = app.slack.calls_to("views.publish").len();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let now = app.slack.calls_to("views.publish").len();
+        if now == seen {
+            return;
+        }
+        seen = now;
+    }
+}
+
+/// The number of Homes published for `user` so far.
+fn publications(app: &TestApp, user: &str) -> usize {
+    app.slack
+        .calls_to("views.publish")
+        .iter()
+        .filter(|p| p["user_id"] == user)
+        .count()
 }
 
 /// The view published for `user`'s App Home after `before` publications.
@@ -76,18 +104,21 @@ async fn the_app_home_shows_my_requests_what_waits_for_me_the_queue_and_the_lock
     )
     .await;
     app.followed_reaches_the_ledger().await;
+    publications_settle(&app).await;
 
     // bob's own release is deploying: Finish and Rollback; the queue and the lock below.
+    let published = publications(&app, "U0BOB");
     assert_eq!(
         app.event(&app_home_opened("EvH1", "U0BOB")).await.status(),
         200
     );
-    let bob = home_of(&app, "U0BOB", 0).await;
+    let bob = home_of(&app, "U0BOB", published).await;
     assert_snapshot!("home_of_the_requester", steady(&bob));
 
     // alice approves: carol's request waits for her, with Accept and Reject.
+    let published = publications(&app, "U0ALICE");
     app.event(&app_home_opened("EvH2", "U0ALICE")).await;
-    let alice = home_of(&app, "U0ALICE", 0).await;
+    let alice = home_of(&app, "U0ALICE", published).await;
     assert_snapshot!("home_of_an_approver", steady(&alice));
 
     // Pressing Accept in the Home runs `accept PAY-2`; alice is told in her DM, and her Home
@@ -101,12 +132,13 @@ async fn the_app_home_shows_my_requests_what_waits_for_me_the_queue_and_the_lock
     assert_eq!(app.interact(&press).await.status(), 200);
     let dm = app.wait_dm("U0ALICE").await;
     assert!(text_of(&dm).contains("accepted"), "{dm}");
-    let again = home_of(&app, "U0ALICE", 1).await;
-    assert!(
-        !pretty(&again).contains("accept PAY-2"),
-        "{}",
-        pretty(&again)
-    );
+    // Her Home is published again without it.
+    wait_until(|| async {
+        app.slack
+            .home("U0ALICE")
+            .is_some_and(|home| !pretty(&home).contains("accept PAY-2"))
+    })
+    .await;
     assert!(
         app.ledger_events()
             .await
@@ -377,4 +409,51 @@ async fn history_who_and_suspects_end_with_a_permalink_to_the_timeline() {
         )
         .await;
     assert!(!text_of(&reply).contains("On the timeline"), "{reply}");
+}
+
+/// A step taken anywhere (here a button on the release message) publishes the Homes of those
+/// it concerns again: the requester's shows the next step without being opened again.
+#[tokio::test]
+async fn a_step_taken_elsewhere_refreshes_the_requesters_home() {
+    let app = TestApp::spawn().await;
+    say(
+        &app,
+        "Ev01",
+        "U0BOB",
+        "dobro #PAY-1 https://wiki/1 fix rounding no_need_admin",
+    )
+    .await;
+    let ts = app.release_message_ts("PAY-1").await;
+    // The request's own step already published bob's Home (he asked) and alice's (it waits
+    // for her approval).
+    let before = home_of(&app, "U0BOB", 0).await;
+    assert!(
+        pretty(&before).contains("cancel PAY-1"),
+        "{}",
+        pretty(&before)
+    );
+    assert!(!pretty(&before).contains("dep start PAY-1"));
+    let alice = home_of(&app, "U0ALICE", 0).await;
+    assert!(
+        pretty(&alice).contains("accept PAY-1"),
+        "{}",
+        pretty(&alice)
+    );
+    let published = publications(&app, "U0BOB");
+
+    app.press("U0ALICE", &ts, "accept", "accept PAY-1").await;
+    wait_until(|| async {
+        app.slack
+            .home("U0BOB")
+            .is_some_and(|home| pretty(&home).contains("dep start PAY-1"))
+    })
+    .await;
+    assert!(publications(&app, "U0BOB") > published);
+    // And alice's no longer offers to accept it.
+    let alice = app.slack.home("U0ALICE").unwrap();
+    assert!(
+        !pretty(&alice).contains("accept PAY-1"),
+        "{}",
+        pretty(&alice)
+    );
 }

@@ -223,30 +223,21 @@ impl SlackFront {
         }
     }
 
-    /// Publishes `user`'s App Home tab from the live queue and locks the follower keeps, once
-    /// it has what this process wrote (a step just taken from the Home shows in it).
+    /// Publishes `user`'s App Home tab, once the read models have what this process wrote (a
+    /// step just taken from the Home shows in it).
     pub async fn publish_home(&self, user: &UserId) {
         let written = self.bot.ledger.snapshot().revision;
         if !self.bot.followed.reached(written, HOME_WAIT).await {
             warn!("the read models are behind the ledger; the App Home may lag a step");
         }
-        let policy = self.bot.ledger.policy();
-        let (queue, locks) = self
-            .bot
-            .followed
-            .read(|m| (m.live.queue(&policy), m.live.locks()));
-        let view = views::home(
+        publish_home(
+            &self.api,
+            &self.bot.followed,
+            &self.bot.ledger,
             &self.renderer,
             user,
-            &queue,
-            &locks,
-            &policy,
-            chrono::Utc::now(),
-            self.renderer.page_url(),
-        );
-        if let Err(error) = self.api.publish_home(user.as_str(), view).await {
-            warn!(%error, user = %user, "the App Home could not be published");
-        }
+        )
+        .await;
     }
 
     /// The configured services, for the request modal.
@@ -265,6 +256,31 @@ impl SlackFront {
             .map(ToString::to_string)
             .collect();
         services.into_iter().collect()
+    }
+}
+
+/// Publishes `user`'s App Home tab from the live queue and locks the follower keeps (the
+/// front after a step taken from the Home, the presenter after each step it shows).
+pub async fn publish_home(
+    api: &SlackApi,
+    followed: &crate::follower::Followed,
+    ledger: &crate::ledger::Ledger,
+    renderer: &Renderer,
+    user: &UserId,
+) {
+    let policy = ledger.policy();
+    let (queue, locks) = followed.read(|m| (m.live.queue(&policy), m.live.locks()));
+    let view = views::home(
+        renderer,
+        user,
+        &queue,
+        &locks,
+        &policy,
+        chrono::Utc::now(),
+        renderer.page_url(),
+    );
+    if let Err(error) = api.publish_home(user.as_str(), view).await {
+        warn!(%error, user = %user, "the App Home could not be published");
     }
 }
 

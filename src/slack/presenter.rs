@@ -217,7 +217,34 @@ impl Presenter {
             }
         }
         self.tell_waitlist(&step.event, &state, &policy).await;
+        self.refresh_homes(&step.event, &policy).await;
         Ok(())
+    }
+
+    /// Publishes again the App Home of those a step concerns, so a Home shows the step without
+    /// being opened again: who took it, the release's requester (from its message, so also
+    /// once the release has ended), and the approvers and admins, whose Homes list what waits
+    /// for them. Only Slack users (ids like `U0...`) have a Home.
+    async fn refresh_homes(&self, event: &Event, policy: &Policy) {
+        let mut users = std::collections::BTreeSet::new();
+        users.insert(event.actor().clone());
+        if let Some(ticket) = event.ticket()
+            && let Ok(Some(posted)) = self.messages.find(ticket).await
+        {
+            users.insert(posted.card.requester);
+        }
+        users.extend(policy.approvers.iter().cloned());
+        users.extend(policy.admins.iter().cloned());
+        for user in users.iter().filter(|u| is_slack_user(u.as_str())) {
+            super::front::publish_home(
+                &self.api,
+                &self.followed,
+                &self.ledger,
+                &self.renderer,
+                user,
+            )
+            .await;
+        }
     }
 
     /// Draws the release's message as of the step (posting it for a request), replies in its
@@ -363,6 +390,15 @@ impl Presenter {
             }
         }
     }
+}
+
+/// A Slack user id (`U0BOB`, `W0ENTERPRISE`), not a name from the config or the CLI.
+fn is_slack_user(id: &str) -> bool {
+    id.len() > 1
+        && id.starts_with(['U', 'W'])
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Whether the presenter shows this event: every step of the release process, not refusals
