@@ -176,7 +176,7 @@ def a_command_appears_live(page):
     page.goto(f"{base}/")
     drawn(page)
     # The page has its first `ledger` event before the command is recorded.
-    page.wait_for_function("document.getElementById('status').textContent.includes('releases')")
+    page.wait_for_function("document.getElementById('status').textContent.includes(' release')")
     time.sleep(0.3)
     cli = plan["cli"]
     started = time.monotonic()

@@ -136,7 +136,8 @@
       incident();
       performance.mark("timeline-drawn");
       document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1);
-      status(`${deployments.length} releases, as of ${new Date().toISOString().slice(11, 19)} UTC`);
+      const n = deployments.length;
+      status(`${n} release${n === 1 ? "" : "s"}, as of ${new Date().toISOString().slice(11, 19)} UTC`);
     } catch (error) {
       if (mine === loading) status(error.message, true);
     }
@@ -671,7 +672,7 @@
       const span = state.until - state.since;
       state.until = Date.now();
       state.since = state.until - span;
-      loadSoon(250);
+      loadSoon(100);
     } else {
       panel();
     }
