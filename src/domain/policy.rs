@@ -62,6 +62,16 @@ impl Policy {
         }
     }
 
+    /// Every configured service: those the projects deploy and those the conflict groups name.
+    pub fn services(&self) -> BTreeSet<ServiceName> {
+        self.services_by_project
+            .values()
+            .flatten()
+            .chain(self.conflict_groups.iter().flat_map(|g| g.services.iter()))
+            .cloned()
+            .collect()
+    }
+
     pub fn services_of(&self, ticket: &TicketKey) -> Vec<ServiceName> {
         self.services_by_project
             .get(ticket.project())

@@ -196,10 +196,9 @@ fn lanes(api: &ReadApi) -> Vec<Lane> {
             }
         }
     }
-    let rest: BTreeSet<String> = policy
-        .services_by_project
-        .values()
-        .flatten()
+    let rest: Vec<String> = policy
+        .services()
+        .iter()
         .map(ToString::to_string)
         .filter(|s| !placed.contains(s))
         .collect();

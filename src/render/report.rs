@@ -84,6 +84,21 @@ pub fn page(query: &ReportQuery, rows: &[Figures], services: &[String]) -> Strin
             })
             .collect()
     };
+    // A spread's median and 90th percentile, as the two series of a chart.
+    let median_and_p90 = |f: fn(&Figures) -> Spread| {
+        [
+            Series {
+                name: "median",
+                colour: BLUE,
+                values: spread(f, false),
+            },
+            Series {
+                name: "90th percentile",
+                colour: ORANGE,
+                values: spread(f, true),
+            },
+        ]
+    };
     let mut html = String::new();
     let title = match &query.service {
         Some(service) => format!("Delivery figures: {service}"),
@@ -150,18 +165,7 @@ pub fn page(query: &ReportQuery, rows: &[Figures], services: &[String]) -> Strin
         "lead-time",
         "Lead time, request to finish",
         &labels,
-        &[
-            Series {
-                name: "median",
-                colour: BLUE,
-                values: spread(|r| r.lead_time, false),
-            },
-            Series {
-                name: "90th percentile",
-                colour: ORANGE,
-                values: spread(|r| r.lead_time, true),
-            },
-        ],
+        &median_and_p90(|r| r.lead_time),
         false,
         Unit::Seconds,
     );
@@ -195,18 +199,7 @@ pub fn page(query: &ReportQuery, rows: &[Figures], services: &[String]) -> Strin
         "time-to-restore",
         "Time to restore, rollback to the next finished deployment",
         &labels,
-        &[
-            Series {
-                name: "median",
-                colour: BLUE,
-                values: spread(|r| r.time_to_restore, false),
-            },
-            Series {
-                name: "90th percentile",
-                colour: ORANGE,
-                values: spread(|r| r.time_to_restore, true),
-            },
-        ],
+        &median_and_p90(|r| r.time_to_restore),
         false,
         Unit::Seconds,
     );

@@ -474,31 +474,36 @@ impl Renderer {
         }
         let mut text = String::from("Release queue:");
         for item in items {
-            // The position is per service, so two releases of different services can both be
-            // first in line: a numbered list would read as a mistake.
-            let state = match (item.status, item.waiting_for.is_empty()) {
-                (ReleaseStatus::Deploying, _) => "deploying now".to_string(),
-                (status, true) => format!(
-                    "#{} in line, {}, ready to start",
-                    item.position,
-                    status_text(status)
-                ),
-                (status, false) => format!(
-                    "#{} in line, {}, waiting for {}",
-                    item.position,
-                    status_text(status),
-                    self.waiting_list(&item.waiting_for)
-                ),
-            };
-            let _ = write!(
-                text,
-                "\n• {} ({}) by {} — {state}",
-                self.ticket(&item.ticket),
-                self.list(&item.services),
-                self.person(&item.requester),
-            );
+            let _ = write!(text, "\n• {}", self.queue_item(item));
         }
         text
+    }
+
+    /// One open request of the queue: the ticket, its services, who asked, and where it
+    /// stands.
+    pub fn queue_item(&self, item: &QueueItem) -> String {
+        // The position is per service, so two releases of different services can both be
+        // first in line: a numbered list would read as a mistake.
+        let state = match (item.status, item.waiting_for.is_empty()) {
+            (ReleaseStatus::Deploying, _) => "deploying now".to_string(),
+            (status, true) => format!(
+                "#{} in line, {}, ready to start",
+                item.position,
+                status_text(status)
+            ),
+            (status, false) => format!(
+                "#{} in line, {}, waiting for {}",
+                item.position,
+                status_text(status),
+                self.waiting_list(&item.waiting_for)
+            ),
+        };
+        format!(
+            "{} ({}) by {} — {state}",
+            self.ticket(&item.ticket),
+            self.list(&item.services),
+            self.person(&item.requester),
+        )
     }
 
     /// `who SERVICE`: who deployed it, most recent first.
@@ -509,13 +514,7 @@ impl Renderer {
         let mut text = format!("Deployments of {}, most recent first:", self.text(service));
         for d in deployments {
             let when = d.started_at.map(time).unwrap_or_default();
-            let outcome = match d.outcome {
-                None => "deploying",
-                Some(DeploymentOutcome::Finished) => "finished",
-                Some(DeploymentOutcome::RolledBack) => "rolled back",
-                Some(DeploymentOutcome::Cancelled) => "cancelled",
-                Some(DeploymentOutcome::Rejected) => "rejected",
-            };
+            let outcome = outcome_word(d.outcome);
             let _ = write!(
                 text,
                 "\n• {} by {} at {when}: {outcome}",
@@ -557,11 +556,13 @@ impl Renderer {
         for d in deployments {
             let outcome = match (d.outcome, d.finished_at) {
                 (None, _) => "still deploying".to_string(),
-                (Some(DeploymentOutcome::Finished), Some(t)) => format!("finished at {}", time(t)),
-                (Some(DeploymentOutcome::RolledBack), Some(t)) => {
-                    format!("rolled back at {}", time(t))
+                (
+                    Some(ended @ (DeploymentOutcome::Finished | DeploymentOutcome::RolledBack)),
+                    Some(t),
+                ) => {
+                    format!("{} at {}", outcome_word(Some(ended)), time(t))
                 }
-                (Some(other), _) => format!("{other:?}").to_lowercase(),
+                (ended, _) => outcome_word(ended).to_string(),
             };
             let _ = write!(
                 text,
@@ -852,6 +853,17 @@ fn and_list(items: &[String]) -> String {
         None => String::new(),
         Some((last, [])) => last.clone(),
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// How a release ended, or `deploying` while it has not.
+fn outcome_word(outcome: Option<DeploymentOutcome>) -> &'static str {
+    match outcome {
+        None => "deploying",
+        Some(DeploymentOutcome::Finished) => "finished",
+        Some(DeploymentOutcome::RolledBack) => "rolled back",
+        Some(DeploymentOutcome::Cancelled) => "cancelled",
+        Some(DeploymentOutcome::Rejected) => "rejected",
     }
 }
 

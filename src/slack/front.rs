@@ -243,19 +243,7 @@ impl SlackFront {
     /// The configured services, for the request modal.
     pub fn services(&self) -> Vec<String> {
         let policy = self.bot.ledger.policy();
-        let services: std::collections::BTreeSet<String> = policy
-            .services_by_project
-            .values()
-            .flatten()
-            .chain(
-                policy
-                    .conflict_groups
-                    .iter()
-                    .flat_map(|g| g.services.iter()),
-            )
-            .map(ToString::to_string)
-            .collect();
-        services.into_iter().collect()
+        policy.services().iter().map(ToString::to_string).collect()
     }
 }
 

@@ -147,14 +147,6 @@ pub fn home(
             format!("<{page}|Open the timeline> · <{page}report|Delivery figures>"),
         ));
     }
-    let line = |item: &QueueItem| {
-        let one = r.queue(std::slice::from_ref(item));
-        one.lines()
-            .nth(1)
-            .unwrap_or_default()
-            .trim_start_matches("• ")
-            .to_string()
-    };
     let mut mine = Vec::new();
     let mut theirs = Vec::new();
     for item in queue {
@@ -173,7 +165,10 @@ pub fn home(
         ));
     }
     for (item, steps) in &mine {
-        blocks.push(section(&format!("mine-{}", item.ticket), line(item)));
+        blocks.push(section(
+            &format!("mine-{}", item.ticket),
+            r.queue_item(item),
+        ));
         if !steps.is_empty() {
             blocks.push(json!({"type": "actions", "block_id": format!("mine-next-{}", item.ticket), "elements": steps}));
         }
@@ -181,7 +176,10 @@ pub fn home(
     if !theirs.is_empty() {
         blocks.push(header("Waiting for you"));
         for (item, steps) in &theirs {
-            blocks.push(section(&format!("yours-{}", item.ticket), line(item)));
+            blocks.push(section(
+                &format!("yours-{}", item.ticket),
+                r.queue_item(item),
+            ));
             blocks.push(json!({"type": "actions", "block_id": format!("yours-next-{}", item.ticket), "elements": steps}));
         }
     }
