@@ -21,7 +21,7 @@ pub const METADATA: &str = "metadata";
 
 /// Every schema file: its name (`schemas/<name>.json`) and its text. One per event type, in the
 /// order of `Event::TYPES`, then the metadata.
-pub const FILES: [(&str, &str); 13] = [
+pub const FILES: [(&str, &str); 14] = [
     (
         "ReleaseRequested",
         include_str!("../schemas/ReleaseRequested.json"),
@@ -61,6 +61,10 @@ pub const FILES: [(&str, &str); 13] = [
         include_str!("../schemas/CommandRefused.json"),
     ),
     ("ReminderSent", include_str!("../schemas/ReminderSent.json")),
+    (
+        "DeploymentAlive",
+        include_str!("../schemas/DeploymentAlive.json"),
+    ),
     (METADATA, include_str!("../schemas/metadata.json")),
 ];
 
@@ -179,6 +183,10 @@ mod tests {
                 "ReminderSent",
                 json!({"ticket": TICKET, "kind": "escalation", "by": "dobrobot"}),
             ),
+            (
+                "DeploymentAlive",
+                json!({"ticket": TICKET, "by": "ci-deployer", "within_secs": 360}),
+            ),
         ]
     }
 
@@ -253,7 +261,11 @@ mod tests {
             let fields: Vec<String> = data.as_object().unwrap().keys().cloned().collect();
             for field in fields {
                 let mut broken = data.clone();
-                broken[&field] = json!(42);
+                broken[&field] = if data[&field].is_number() {
+                    json!("42")
+                } else {
+                    json!(42)
+                };
                 invalid_at(validate_event(event_type, &broken), &format!("/{field}"));
             }
         }

@@ -37,6 +37,12 @@ pub enum Command {
     Finish { ticket: TicketKey },
     /// `dep rollback TICKET <reason>`
     Rollback { ticket: TicketKey, reason: Reason },
+    /// `dep alive TICKET [within=10m]`: the deployment's runner is alive, and says so again
+    /// within the duration (`dobrobot deploy` sends it while its command runs).
+    Alive {
+        ticket: TicketKey,
+        within: chrono::Duration,
+    },
     /// `freeze <reason> [services=a,b]`; no services freezes everything.
     Freeze {
         reason: Reason,
@@ -63,6 +69,7 @@ impl Command {
             | Command::Start { ticket }
             | Command::Finish { ticket }
             | Command::Rollback { ticket, .. }
+            | Command::Alive { ticket, .. }
             | Command::Remind { ticket, .. } => Some(ticket),
             Command::Freeze { .. } | Command::Unfreeze => None,
         }
@@ -79,6 +86,7 @@ impl Command {
             Command::Start { .. } => "dep start",
             Command::Finish { .. } => "dep finish",
             Command::Rollback { .. } => "dep rollback",
+            Command::Alive { .. } => "dep alive",
             Command::Freeze { .. } => "freeze",
             Command::Unfreeze => "unfreeze",
             Command::Remind { .. } => "remind",

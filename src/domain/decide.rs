@@ -113,6 +113,16 @@ pub fn decide(
                 reason: reason.clone(),
             }])
         }
+        Command::Alive { ticket, within } => {
+            let release = open(state, ticket)?;
+            require_requester_or_admin(release, actor, policy)?;
+            deploying(release)?;
+            Ok(vec![Event::DeploymentAlive {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+                within_secs: u64::try_from(within.num_seconds()).unwrap_or(0).max(1),
+            }])
+        }
         Command::Freeze { reason, services } => {
             require(policy.is_approver(actor), Role::Approver)?;
             if let Freeze::On { by, since, .. } = &state.freeze {

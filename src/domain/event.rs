@@ -55,6 +55,13 @@ pub enum Event {
         by: UserId,
         reason: Reason,
     },
+    /// The runner of a deployment (`dobrobot deploy`) is alive and promises its next sign of
+    /// life within `within_secs`; a deployment that misses it has its locks flagged stale.
+    DeploymentAlive {
+        ticket: TicketKey,
+        by: UserId,
+        within_secs: u64,
+    },
     FreezeStarted {
         by: UserId,
         reason: Reason,
@@ -83,7 +90,7 @@ pub enum Event {
 
 impl Event {
     /// Every event type name, in the order of the enum: one schema file each.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 13] = [
         "ReleaseRequested",
         "ReleaseApproved",
         "ReleaseRejected",
@@ -96,6 +103,7 @@ impl Event {
         "FreezeEnded",
         "CommandRefused",
         "ReminderSent",
+        "DeploymentAlive",
     ];
 
     pub fn type_name(&self) -> &'static str {
@@ -112,6 +120,7 @@ impl Event {
             Event::FreezeEnded { .. } => 9,
             Event::CommandRefused { .. } => 10,
             Event::ReminderSent { .. } => 11,
+            Event::DeploymentAlive { .. } => 12,
         };
         Self::TYPES[index]
     }
@@ -127,7 +136,8 @@ impl Event {
             | Event::DeploymentStarted { ticket, .. }
             | Event::DeploymentFinished { ticket, .. }
             | Event::DeploymentRolledBack { ticket, .. }
-            | Event::ReminderSent { ticket, .. } => Some(ticket),
+            | Event::ReminderSent { ticket, .. }
+            | Event::DeploymentAlive { ticket, .. } => Some(ticket),
             Event::CommandRefused { ticket, .. } => ticket.as_ref(),
             Event::FreezeStarted { .. } | Event::FreezeEnded { .. } => None,
         }
@@ -148,7 +158,8 @@ impl Event {
             | Event::FreezeStarted { by, .. }
             | Event::FreezeEnded { by }
             | Event::CommandRefused { by, .. }
-            | Event::ReminderSent { by, .. } => by,
+            | Event::ReminderSent { by, .. }
+            | Event::DeploymentAlive { by, .. } => by,
         }
     }
 }

@@ -27,6 +27,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("dep start", "dep start TICKET"),
     ("dep finish", "dep finish TICKET"),
     ("dep rollback", "dep rollback TICKET <reason>"),
+    ("dep alive", "dep alive TICKET [within=10m]"),
     ("freeze", "freeze <reason> [services=a,b]"),
     ("unfreeze", "unfreeze"),
     ("who", "who <service>"),
@@ -80,7 +81,7 @@ impl ParseError {
 /// The usage line of a verb from [`USAGE`] (`dep` alone: all three deployment commands).
 pub fn usage(verb: &str) -> &'static str {
     if verb == "dep" {
-        return "dep start|finish TICKET, dep rollback TICKET <reason>";
+        return "dep start|finish TICKET, dep rollback TICKET <reason>, dep alive TICKET [within=10m]";
     }
     USAGE
         .iter()
@@ -170,11 +171,50 @@ fn deployment(word: &str, args: &[String]) -> Result<Input, ParseError> {
         }
         "rollback" => ticket_and_reason("dep rollback", rest)
             .map(|(ticket, reason)| cmd(Command::Rollback { ticket, reason })),
+        "alive" => alive(rest),
         other => Err(ParseError::Unknown {
             word: format!("{word} {sub}"),
             did_you_mean: did_you_mean(&format!("dep {other}")).or(Some("dep start")),
         }),
     }
+}
+
+/// How long a runner's sign of life holds when `dep alive` does not say.
+pub const ALIVE_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
+
+fn alive(args: &[String]) -> Result<Input, ParseError> {
+    const VERB: &str = "dep alive";
+    let (ticket, rest) = args.split_first().ok_or(ParseError::Missing {
+        verb: VERB,
+        what: "the ticket",
+    })?;
+    let ticket =
+        TicketKey::parse(ticket).map_err(|error| ParseError::BadValue { verb: VERB, error })?;
+    let within = match rest {
+        [] => ALIVE_WITHIN,
+        [token] => match key_value(token, "within").map(parse_duration) {
+            Some(Ok(within)) if within > chrono::Duration::zero() => within,
+            Some(_) => {
+                return Err(ParseError::BadValue {
+                    verb: VERB,
+                    error: ParseValueError::Duration(token.to_string()),
+                });
+            }
+            None => {
+                return Err(ParseError::Unexpected {
+                    verb: VERB,
+                    extra: token.to_string(),
+                });
+            }
+        },
+        [_, extra, ..] => {
+            return Err(ParseError::Unexpected {
+                verb: VERB,
+                extra: extra.to_string(),
+            });
+        }
+    };
+    Ok(cmd(Command::Alive { ticket, within }))
 }
 
 fn freeze(args: &[String]) -> Result<Input, ParseError> {
@@ -595,6 +635,13 @@ mod tests {
             ),
             ("unfreeze", cmd(Command::Unfreeze)),
             (
+                "dep alive pay-1 within=6m",
+                cmd(Command::Alive {
+                    ticket: t("PAY-1"),
+                    within: chrono::Duration::minutes(6),
+                }),
+            ),
+            (
                 "who Billing",
                 Input::Query(Query::Who {
                     service: s("billing"),
@@ -637,6 +684,27 @@ mod tests {
         for (verb, _) in USAGE {
             assert!(verbs_seen.contains(verb), "no case for `{verb}`");
         }
+    }
+
+    #[test]
+    fn a_sign_of_life_lasts_ten_minutes_unless_it_says() {
+        assert_eq!(
+            command("dep alive PAY-1"),
+            Command::Alive {
+                ticket: t("PAY-1"),
+                within: ALIVE_WITHIN
+            }
+        );
+        for bad in ["dep alive PAY-1 within=0s", "dep alive PAY-1 within=soon"] {
+            assert!(
+                matches!(parse(bad), Err(ParseError::BadValue { verb: "dep alive", .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse("dep alive PAY-1 now"),
+            Err(ParseError::Unexpected { verb: "dep alive", .. })
+        ));
     }
 
     #[test]

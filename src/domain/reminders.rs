@@ -149,8 +149,7 @@ pub fn due(
     let mut due = Vec::new();
     for release in state.in_order() {
         let sent = |kind| release.reminders.contains(&kind);
-        let mut push = |kind, since: DateTime<Utc>, after: TimeDelta| {
-            let at = since + after;
+        let mut push_at = |kind, since: DateTime<Utc>, at: DateTime<Utc>| {
             if at <= now && !sent(kind) {
                 due.push(reminder(state, release, kind, since, at, settings, policy));
                 true
@@ -162,18 +161,26 @@ pub fn due(
             Stage::Requested => {
                 let since = release.requested_at;
                 let escalated = sent(ReminderKind::Escalation)
-                    || push(ReminderKind::Escalation, since, settings.approval_after * 2);
+                    || push_at(
+                        ReminderKind::Escalation,
+                        since,
+                        since + settings.approval_after * 2,
+                    );
                 if !escalated {
-                    push(ReminderKind::Approval, since, settings.approval_after);
+                    push_at(
+                        ReminderKind::Approval,
+                        since,
+                        since + settings.approval_after,
+                    );
                 }
             }
             Stage::Accepted { .. } => {}
-            Stage::Deploying { since, .. } => {
+            Stage::Deploying { since, alive, .. } => {
                 let since = *since;
-                push(
+                push_at(
                     ReminderKind::OverdueDeployment,
                     since,
-                    settings.deployment_expected,
+                    since + settings.deployment_expected,
                 );
                 let locked = state
                     .locks
@@ -182,7 +189,13 @@ pub fn due(
                     .map(|held| held.since)
                     .min();
                 if let Some(locked) = locked {
-                    push(ReminderKind::StaleLock, locked, settings.stale_lock);
+                    // A runner that sends signs of life (`dobrobot deploy`) leaves its locks
+                    // stale as soon as it misses one; otherwise a lock is stale by its age.
+                    let stale = match alive {
+                        Some(alive) => alive.due(),
+                        None => locked + settings.stale_lock,
+                    };
+                    push_at(ReminderKind::StaleLock, locked, stale);
                 }
             }
         }
@@ -253,7 +266,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::super::scenario::{
-        Scenario, admin_joined, approved, at, deploying, g, policy, reminded, requested,
+        Scenario, admin_joined, approved, at, alive, deploying, g, policy, reminded, requested,
         requested_no_admin, started, t,
     };
     use super::*;
@@ -401,6 +414,25 @@ mod tests {
             kinds(&Scenario::given(given), start + TimeDelta::days(2)),
             []
         );
+    }
+
+    #[test]
+    fn a_runner_that_misses_its_sign_of_life_leaves_its_locks_stale() {
+        // Started at at(3), alive at at(4) promising the next within 5 minutes: stale at
+        // at(4) + 5m, long before the four hours of a lock without a runner.
+        let mut given = deploying("PAY-1", "dev").to_vec();
+        given.push(alive("PAY-1", "dev", 300));
+        let scenario = Scenario::given(given.clone());
+        assert_eq!(kinds(&scenario, at(4) + minutes(4)), []);
+        assert_eq!(
+            due_at(&scenario, at(4) + minutes(5), &settings()),
+            [("PAY-1".to_string(), StaleLock, at(4) + minutes(5))]
+        );
+        // A later sign of life moves the deadline on.
+        given.push(alive("PAY-1", "dev", 300));
+        let scenario = Scenario::given(given);
+        assert_eq!(kinds(&scenario, at(4) + minutes(5)), []);
+        assert_eq!(kinds(&scenario, at(5) + minutes(5)), [StaleLock]);
     }
 
     #[test]

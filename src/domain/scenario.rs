@@ -273,6 +273,14 @@ pub fn finished(ticket: &str, by: &str) -> Event {
     }
 }
 
+pub fn alive(ticket: &str, by: &str, within_secs: u64) -> Event {
+    Event::DeploymentAlive {
+        ticket: t(ticket),
+        by: u(by),
+        within_secs,
+    }
+}
+
 pub fn rolled_back(ticket: &str, by: &str, why: &str) -> Event {
     Event::DeploymentRolledBack {
         ticket: t(ticket),
@@ -1514,4 +1522,39 @@ mod invariants {
             run(commands)?;
         }
     }
+}
+
+#[test]
+fn a_deployment_s_runner_says_it_is_alive_while_it_deploys() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("dev", "dep alive PAY-1 within=6m"))
+        .then([alive("PAY-1", "dev", 360)])
+        .when(cmd("oleg", "dep alive PAY-1"))
+        .then([alive("PAY-1", "oleg", 600)]);
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("eve", "dep alive PAY-1"))
+        .then_refused(Refusal::NotAllowed {
+            role: Role::RequesterOrAdmin,
+        });
+    Scenario::given(ready("PAY-1", "dev"))
+        .when(cmd("dev", "dep alive PAY-1"))
+        .then_refused(Refusal::NotDeploying { ticket: t("PAY-1") });
+    Scenario::given([])
+        .when(cmd("dev", "dep alive PAY-1"))
+        .then_refused(Refusal::NoOpenRequest { ticket: t("PAY-1") });
+}
+
+#[test]
+fn a_sign_of_life_is_kept_until_the_next_and_a_new_start_forgets_it() {
+    let mut given = deploying("PAY-1", "dev").to_vec();
+    given.push(alive("PAY-1", "dev", 60));
+    let scenario = Scenario::given(given.clone());
+    let stage = &scenario.state().release(&t("PAY-1")).unwrap().stage;
+    let super::state::Stage::Deploying { alive: Some(seen), .. } = stage else {
+        panic!("deploying with a sign of life: {stage:?}");
+    };
+    assert_eq!((seen.at, seen.within_secs), (at(4), 60));
+    assert_eq!(seen.due(), at(4) + Duration::seconds(60));
+    given.push(finished("PAY-1", "dev"));
+    assert!(Scenario::given(given).state().release(&t("PAY-1")).is_none());
 }

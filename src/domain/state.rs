@@ -32,7 +32,28 @@ pub enum Stage {
         approver: UserId,
         by: UserId,
         since: DateTime<Utc>,
+        /// The runner's last sign of life (`DeploymentAlive`), when it sends them.
+        #[serde(default)]
+        alive: Option<Alive>,
     },
+}
+
+/// A deployment runner's last sign of life and when the next is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alive {
+    pub at: DateTime<Utc>,
+    pub within_secs: u64,
+}
+
+impl Alive {
+    /// When the runner is overdue: its locks are stale from then on.
+    pub fn due(&self) -> DateTime<Utc> {
+        i64::try_from(self.within_secs)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .and_then(|within| self.at.checked_add_signed(within))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }
 
 /// An open release: requested and not yet finished, rolled back, cancelled or rejected.
@@ -199,6 +220,7 @@ impl State {
                         approver,
                         by: by.clone(),
                         since: at,
+                        alive: None,
                     };
                     r.reminders.clear();
                 }
@@ -238,6 +260,22 @@ impl State {
             }
             Event::FreezeEnded { .. } => self.freeze = Freeze::Off,
             Event::CommandRefused { .. } => {}
+            Event::DeploymentAlive {
+                ticket,
+                within_secs,
+                ..
+            } => {
+                if let Some(Release {
+                    stage: Stage::Deploying { alive, .. },
+                    ..
+                }) = self.releases.get_mut(ticket)
+                {
+                    *alive = Some(Alive {
+                        at,
+                        within_secs: *within_secs,
+                    });
+                }
+            }
             Event::ReminderSent { ticket, kind, .. } => {
                 if let Some(r) = self.releases.get_mut(ticket)
                     && r.status() == kind.stage()

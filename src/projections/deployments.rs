@@ -191,7 +191,8 @@ impl Deployment {
             Event::FreezeStarted { .. }
             | Event::FreezeEnded { .. }
             | Event::CommandRefused { .. }
-            | Event::ReminderSent { .. } => {}
+            | Event::ReminderSent { .. }
+            | Event::DeploymentAlive { .. } => {}
         }
         true
     }

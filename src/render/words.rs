@@ -320,6 +320,16 @@ impl Renderer {
                 self.ticket(ticket),
                 kind_text(*kind)
             ),
+            Event::DeploymentAlive {
+                ticket,
+                by,
+                within_secs,
+            } => format!(
+                "The deployment of {} is alive ({}); next sign of life within {}.",
+                self.ticket(ticket),
+                self.person(by),
+                span(i64::try_from(*within_secs).unwrap_or(i64::MAX))
+            ),
         }
     }
 

@@ -402,11 +402,12 @@ fn is_slack_user(id: &str) -> bool {
 }
 
 /// Whether the presenter shows this event: every step of the release process, not refusals
-/// (the person was told) nor reminders (the scheduler posted them).
+/// (the person was told), reminders (the scheduler posted them) nor a runner's signs of life
+/// (they change nothing people wait for).
 fn shows(event: &Event) -> bool {
     !matches!(
         event,
-        Event::CommandRefused { .. } | Event::ReminderSent { .. }
+        Event::CommandRefused { .. } | Event::ReminderSent { .. } | Event::DeploymentAlive { .. }
     )
 }
 
