@@ -238,7 +238,14 @@ impl App {
             tracker_url: self.config.tracker_url.clone(),
         };
         let api_open = access.is_open();
-        let router = http::router(readiness, api, access, endpoints);
+        let commands = http::commands::Commands {
+            bot: self.bot.clone(),
+            access: access.clone(),
+            renderer: Renderer::plain(self.config.tracker_url.clone())
+                .with_page(self.config.http.public_url.clone()),
+        };
+        let pipelines = self.config.http.pipeline_tokens.len();
+        let router = http::router(readiness, api, access, commands, endpoints);
         let server = tokio::spawn(async move { axum::serve(listener, router).await });
         info!(
             %addr,
@@ -246,6 +253,7 @@ impl App {
             slack_web_api = self.slack.is_some(),
             socket_mode = self.socket.is_some(),
             api_open,
+            pipelines,
             "HTTP server listening"
         );
         self.server = Some((addr, server));

@@ -86,6 +86,31 @@ pub struct HttpConfig {
     /// Where people reach the pages (`DOBROBOT_PUBLIC_URL`), e.g. `https://dobrobot.example.com`:
     /// Slack's replies and App Home link to the timeline there.
     pub public_url: Option<String>,
+    /// `[[http.pipeline_tokens]]`: the tokens CI/CD jobs send commands with
+    /// (`POST /api/v1/commands`, `dobrobot deploy --server`), each acting as one actor with
+    /// its roles. Only their SHA-256 is stored. A pipeline token may read the API too.
+    pub pipeline_tokens: Vec<PipelineToken>,
+}
+
+/// A pipeline's token: who its commands come from and what that actor may do.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineToken {
+    /// The token's SHA-256 (`printf %s "$TOKEN" | sha256sum`).
+    pub hash: TokenHash,
+    /// The actor its commands are recorded as (`ci-deployer`).
+    pub actor: crate::domain::UserId,
+    /// Roles the actor holds besides a requester's: `approver`, `admin`.
+    #[serde(default)]
+    pub roles: Vec<PipelineRole>,
+}
+
+/// A role a pipeline's actor may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PipelineRole {
+    Approver,
+    Admin,
 }
 
 impl Default for HttpConfig {
@@ -95,6 +120,7 @@ impl Default for HttpConfig {
             read_tokens: Vec::new(),
             trusted_user_header: None,
             public_url: None,
+            pipeline_tokens: Vec::new(),
         }
     }
 }
@@ -415,9 +441,21 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
+        // A pipeline's actor holds the roles its token names.
+        let pipelines = |role: PipelineRole| {
+            self.http
+                .pipeline_tokens
+                .iter()
+                .filter(move |p| p.roles.contains(&role))
+                .map(|p| p.actor.clone())
+        };
+        let mut approvers = users(&self.roles.approvers);
+        approvers.extend(pipelines(PipelineRole::Approver));
+        let mut admins = users(&self.roles.admins);
+        admins.extend(pipelines(PipelineRole::Admin));
         Ok(Policy {
-            approvers: users(&self.roles.approvers),
-            admins: users(&self.roles.admins),
+            approvers,
+            admins,
             four_eyes: self.four_eyes,
             services_by_project,
             conflict_groups,
@@ -515,6 +553,28 @@ mod tests {
             "groups are resolved by Slack, not the policy"
         );
         assert!(toml::from_str::<Config>("[roles]\nadmins = [\"not a user\"]").is_err());
+    }
+
+    #[test]
+    fn a_pipeline_token_acts_as_its_actor_with_its_roles() {
+        let hash = "ab".repeat(32);
+        let config: Config = toml::from_str(&format!(
+            "[[http.pipeline_tokens]]\nhash = \"sha256:{hash}\"\nactor = \"ci-deployer\"\nroles = [\"admin\"]\n\
+             [[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"ci-plain\"\n"
+        ))
+        .unwrap();
+        let policy = config.policy().unwrap();
+        assert!(policy.is_admin(&UserId::parse("ci-deployer").unwrap()));
+        assert!(!policy.is_approver(&UserId::parse("ci-deployer").unwrap()));
+        assert!(!policy.is_admin(&UserId::parse("ci-plain").unwrap()));
+        let bad = |text: &str| toml::from_str::<Config>(text).is_err();
+        assert!(bad("[[http.pipeline_tokens]]\nhash = \"abc\"\nactor = \"ci\"\n"));
+        assert!(bad(&format!(
+            "[[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"ci\"\nroles = [\"god\"]\n"
+        )));
+        assert!(bad(&format!(
+            "[[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"not an id\"\n"
+        )));
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! tokens (`Authorization: Bearer ...`; compared by their SHA-256 in constant time) or the
 //! header the authenticating proxy in front sets. With neither configured it is open to whoever
 //! can reach the address, which is loopback by default.
+//!
+//! Writing (`POST /api/v1/commands`) always needs a pipeline token (`[[http.pipeline_tokens]]`),
+//! which names the actor the command is recorded as; a pipeline token may read as well.
 
 use std::sync::Arc;
 
@@ -13,12 +16,13 @@ use axum::response::{IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 use super::problem::Problem;
-use crate::config::{HttpConfig, TokenHash};
+use crate::config::{HttpConfig, PipelineToken, TokenHash};
 
 #[derive(Clone)]
 pub struct Access {
     tokens: Arc<Vec<TokenHash>>,
     user_header: Option<HeaderName>,
+    pipelines: Arc<Vec<PipelineToken>>,
 }
 
 impl Access {
@@ -36,11 +40,25 @@ impl Access {
         Ok(Access {
             tokens: Arc::new(http.read_tokens.clone()),
             user_header,
+            pipelines: Arc::new(http.pipeline_tokens.clone()),
         })
     }
 
     pub fn is_open(&self) -> bool {
         self.tokens.is_empty() && self.user_header.is_none()
+    }
+
+    /// The pipeline whose token the request carries, if any.
+    pub fn pipeline(&self, headers: &axum::http::HeaderMap) -> Option<&PipelineToken> {
+        let presented = bearer(headers)?;
+        // Every configured hash is compared, so the time taken says nothing of which matched.
+        let mut found = None;
+        for pipeline in self.pipelines.iter() {
+            if bool::from(pipeline.hash.0.ct_eq(&presented.0)) {
+                found = found.or(Some(pipeline));
+            }
+        }
+        found
     }
 
     /// Whether the request's headers let it read.
@@ -56,16 +74,9 @@ impl Access {
         {
             return true;
         }
-        let Some(token) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token)
-        else {
+        let Some(presented) = bearer(headers) else {
             return false;
         };
-        let presented = TokenHash::of(token.trim());
         // Every configured hash is compared, so the time taken says nothing of which matched.
         let matched = self
             .tokens
@@ -73,8 +84,18 @@ impl Access {
             .fold(subtle::Choice::from(0), |found, hash| {
                 found | hash.0.ct_eq(&presented.0)
             });
-        matched.into()
+        bool::from(matched) || self.pipeline(headers).is_some()
     }
+}
+
+/// The hash of the bearer token a request carries.
+fn bearer(headers: &axum::http::HeaderMap) -> Option<TokenHash> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| TokenHash::of(token.trim()))
 }
 
 /// The middleware in front of `/api`: 401 with a problem body unless `access` allows.
@@ -103,6 +124,11 @@ mod tests {
         Access::from_config(&HttpConfig {
             read_tokens: tokens.iter().map(|t| TokenHash::of(t)).collect(),
             trusted_user_header: header.map(str::to_string),
+            pipeline_tokens: vec![PipelineToken {
+                hash: TokenHash::of("ci-token"),
+                actor: crate::domain::UserId::parse("ci").unwrap(),
+                roles: Vec::new(),
+            }],
             ..HttpConfig::default()
         })
         .unwrap()
@@ -128,6 +154,17 @@ mod tests {
         assert!(!gated.allows(&headers(&[("x-forwarded-email", " ")])));
         assert!(access(&[], None).allows(&headers(&[])));
         assert!(!access(&["t"], None).allows(&headers(&[("x-forwarded-email", "a")])));
+        assert!(gated.allows(&headers(&[("authorization", "Bearer ci-token")])));
+    }
+
+    #[test]
+    fn only_a_pipeline_token_names_a_pipeline() {
+        let gated = access(&["s3cret"], None);
+        let actor = |pairs| gated.pipeline(&headers(pairs)).map(|p| p.actor.to_string());
+        assert_eq!(actor(&[("authorization", "Bearer ci-token")]).as_deref(), Some("ci"));
+        assert_eq!(actor(&[("authorization", "Bearer s3cret")]), None);
+        assert_eq!(actor(&[("authorization", "Bearer ci-toke")]), None);
+        assert_eq!(actor(&[]), None);
     }
 
     #[test]

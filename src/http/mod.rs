@@ -1,10 +1,12 @@
 //! The HTTP server: `GET /health`, `/ready` and `/metrics` always, the read API under `/api` and
-//! the pages (`/report`) behind the access gate, and Slack's Events API, interactivity and slash command endpoints when a
+//! the pages (`/report`) behind the access gate, the write API for pipelines
+//! (`POST /api/v1/commands`, behind its own pipeline tokens), and Slack's Events API, interactivity and slash command endpoints when a
 //! signing secret is configured. Slack's endpoints answer at once (Slack's 3-second rule) and
 //! leave the work to a spawned `SlackFront::handle`. Anything else is a 404 problem.
 
 pub mod access;
 pub mod api;
+pub mod commands;
 pub mod docs;
 pub mod health;
 pub mod metrics;
@@ -34,6 +36,7 @@ pub fn router(
     readiness: health::Readiness,
     api: api::ReadApi,
     access: access::Access,
+    commands: commands::Commands,
     slack: Option<SlackEndpoints>,
 ) -> Router {
     let pages = pages::routes(std::sync::Arc::new(api.clone()));
@@ -47,6 +50,7 @@ pub fn router(
         .route("/ready", get(health::ready).with_state(readiness.clone()))
         .route("/metrics", get(metrics::metrics).with_state(readiness))
         .merge(gated)
+        .merge(commands::routes(commands))
         .fallback(problem::not_found);
     match slack {
         Some(endpoints) => router.merge(slack::routes(endpoints)),
