@@ -86,6 +86,44 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a deployment for a CI/CD job: wait until TICKET may start, record `dep start`, run the
+    /// command (its output passed through), then record `dep finish` on exit 0 or `dep rollback`
+    /// with the exit status otherwise, also when the job is cancelled (SIGTERM/SIGINT, passed on
+    /// to the command). Exits with the command's status; 75 if it did not get to start (--no-wait
+    /// or --wait ran out), 77 if the ledger refused it, 69 if the ledger could not be reached.
+    #[command(
+        after_help = "Examples:\n  dobrobot deploy --as ci-deployer PAY-1 --wait 30m -- ./deploy.sh billing\n  DOBROBOT_PIPELINE_TOKEN=... dobrobot --server https://dobrobot.example.com deploy PAY-1 -- make deploy"
+    )]
+    Deploy {
+        /// The actor the commands are recorded as (as `chat --as`); with --server, the pipeline
+        /// token's actor (checked when given).
+        #[arg(long = "as", value_name = "ACTOR", value_parser = UserId::parse)]
+        user: Option<UserId>,
+        #[arg(value_parser = TicketKey::parse)]
+        ticket: TicketKey,
+        /// How long to wait for the ticket's turn (approval, an admin, a lock, a freeze).
+        #[arg(long, default_value = "30m", value_parser = std_duration)]
+        wait: std::time::Duration,
+        /// Do not wait: fail at once (exit 75) unless the ticket may start now.
+        #[arg(long)]
+        no_wait: bool,
+        /// How often a sign of life is recorded while the command runs (the locks are flagged
+        /// stale when three are missed).
+        #[arg(long, default_value = "2m", value_parser = std_duration)]
+        heartbeat: std::time::Duration,
+        /// How often the queue is asked while waiting.
+        #[arg(long, default_value = "5s", value_parser = std_duration)]
+        poll: std::time::Duration,
+        /// After SIGTERM/SIGINT, how long the command may take to stop before it is killed.
+        #[arg(long, default_value = "30s", value_parser = std_duration)]
+        grace: std::time::Duration,
+        /// With --server: the pipeline token the commands are sent with.
+        #[arg(long, env = "DOBROBOT_PIPELINE_TOKEN", hide_env_values = true)]
+        pipeline_token: Option<String>,
+        /// The command to run, after `--`.
+        #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// The open requests, their place in line and what they wait for.
     #[command(after_help = "Example:\n  dobrobot queue --format json")]
     Queue(Listing),
@@ -243,6 +281,15 @@ fn event_type_arg(text: &str) -> Result<String, String> {
         .ok_or_else(|| format!("one of {}", crate::domain::Event::TYPES.join(", ")))
 }
 
+/// A duration argument (`30m`, `1h30m`, `90s`), more than zero.
+fn std_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::domain::parse_duration(text)
+        .ok()
+        .and_then(|d| d.to_std().ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration (30m, 1h30m, 90s)"))
+}
+
 /// A time argument, relative forms counted from now.
 fn time_arg(text: &str) -> Result<DateTime<Utc>, String> {
     parse_time(text, Utc::now())
@@ -252,7 +299,7 @@ fn time_arg(text: &str) -> Result<DateTime<Utc>, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match cli.command {
-        Cmd::Chat { .. } => "warn",
+        Cmd::Chat { .. } | Cmd::Deploy { .. } => "warn",
         _ => "info",
     };
     crate::telemetry::init(cli.log_format == "json", level);
@@ -355,6 +402,36 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Chat { user, text, json } => {
             return chat(config(&cli)?, user, &text.join(" "), *json).await;
         }
+        Cmd::Deploy {
+            user,
+            ticket,
+            wait,
+            no_wait,
+            heartbeat,
+            poll,
+            grace,
+            pipeline_token,
+            command,
+        } => {
+            let (program, args) = command.split_first().expect("clap requires a command");
+            let plan = crate::deploy::Plan {
+                ticket: ticket.clone(),
+                wait: (!no_wait).then_some(*wait),
+                heartbeat: *heartbeat,
+                poll: *poll,
+                grace: *grace,
+                program: program.clone(),
+                args: args.to_vec(),
+            };
+            let target = match &cli.server {
+                Some(url) => DeployTo::Server {
+                    url,
+                    token: pipeline_token.clone(),
+                },
+                None => DeployTo::Here,
+            };
+            return deploy(config(&cli)?, user.clone(), target, &plan).await;
+        }
         _ => {}
     }
     if let Some(url) = &cli.server
@@ -365,7 +442,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let ctx = context(&cli).await?;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Cmd::Serve | Cmd::Chat { .. } => unreachable!("handled before the store is opened"),
+        Cmd::Serve | Cmd::Chat { .. } | Cmd::Deploy { .. } => {
+            unreachable!("handled before the store is opened")
+        }
         Cmd::Queue(listing) => {
             let live = build_live(&ctx, as_of(&listing)).await?;
             write_rows(&mut out, listing.format, &queue(&live.state, &ctx.policy))?;
@@ -663,7 +742,11 @@ async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Optio
                 .await?
         }
         Cmd::Verify => return Ok(Some(server.verify(&mut out).await?)),
-        Cmd::Serve | Cmd::Chat { .. } | Cmd::Migrate { .. } | Cmd::Projections(_) => {
+        Cmd::Serve
+        | Cmd::Chat { .. }
+        | Cmd::Deploy { .. }
+        | Cmd::Migrate { .. }
+        | Cmd::Projections(_) => {
             return Ok(None);
         }
     }
@@ -768,6 +851,60 @@ async fn chat(config: Config, user: &str, text: &str, json: bool) -> Result<Exit
     }
     app.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `deploy` records its commands.
+enum DeployTo<'a> {
+    /// The ledger this process opens.
+    Here,
+    /// A running `serve`, through the write API.
+    Server {
+        url: &'a str,
+        token: Option<String>,
+    },
+}
+
+async fn deploy(
+    config: Config,
+    user: Option<UserId>,
+    target: DeployTo<'_>,
+    plan: &crate::deploy::Plan,
+) -> Result<ExitCode> {
+    let renderer =
+        Renderer::plain(config.tracker_url.clone()).with_page(config.http.public_url.clone());
+    let say = |line: &str| eprintln!("dobrobot: {line}");
+    let code = match target {
+        DeployTo::Server { url, token } => {
+            let Some(token) = token.filter(|t| !t.is_empty()) else {
+                eprintln!(
+                    "error: deploy --server needs a pipeline token (--pipeline-token or DOBROBOT_PIPELINE_TOKEN)"
+                );
+                return Ok(ExitCode::from(2));
+            };
+            let desk = crate::deploy::Remote::new(url, token, user, std::time::Duration::from_secs(30))?;
+            crate::deploy::run(&desk, plan, &renderer, &say).await
+        }
+        DeployTo::Here => {
+            let Some(user) = user else {
+                eprintln!("error: deploy needs --as ACTOR (or --server with a pipeline token)");
+                return Ok(ExitCode::from(2));
+            };
+            let app = App::build(config, Settings::chat()).await?;
+            let desk = crate::deploy::Local {
+                bot: app.bot.clone(),
+                actor: Actor {
+                    name: user.to_string(),
+                    id: user,
+                    source: Source::Cli,
+                },
+                renderer: renderer.clone(),
+            };
+            let code = crate::deploy::run(&desk, plan, &renderer, &say).await;
+            app.stop().await;
+            code
+        }
+    };
+    Ok(ExitCode::from(code))
 }
 
 async fn serve(config: Config) -> Result<()> {

@@ -3,7 +3,7 @@
 //! "Waiting for" is derived from `start_blockers`, the same rules `dep start` applies, so the
 //! queue can never promise a start that the ledger would refuse.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::decide::start_blockers;
@@ -13,7 +13,7 @@ use super::state::{AdminPresence, Stage, State};
 use super::types::{LockKey, ReleaseStatus, ServiceName, TicketKey, UserId, WikiLink};
 
 /// One thing an open release waits for before it can start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Waiting {
     Approval,
@@ -23,7 +23,7 @@ pub enum Waiting {
     Turn { ahead: TicketKey },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct QueueItem {
     pub ticket: TicketKey,
     pub services: Vec<ServiceName>,

@@ -26,9 +26,10 @@ use super::access::Access;
 use super::problem::Problem;
 use crate::answer::Answer;
 use crate::bot::Bot;
-use crate::domain::{Input, Refusal, ReleaseStatus, TicketKey, UserId, parse};
+use crate::domain::UserId;
 use crate::envelope::{Actor, Source};
 use crate::render::Renderer;
+use crate::reply::CommandReply;
 
 /// The header a client sends a key in, the same on each retry of one command.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -53,48 +54,6 @@ pub struct CommandRequest {
     /// Who the client means to act as; refused (403) unless it is the token's actor.
     #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<UserId>,
-}
-
-/// How a command went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Recorded as the events named.
-    Accepted,
-    /// Refused, and the refusal recorded.
-    Refused,
-    /// This idempotency key was recorded before: nothing new.
-    AlreadyRecorded,
-    /// Not a command: nothing recorded.
-    NotUnderstood,
-    /// Not recorded: the ledger failed.
-    NotRecorded,
-    /// A question, answered; nothing recorded.
-    Answered,
-}
-
-/// The answer to a command.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CommandReply {
-    pub outcome: Outcome,
-    /// The bot's reply in plain text, as `chat` prints it.
-    pub text: String,
-    /// The revision of the first event recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revision: Option<u64>,
-    /// The types of the events recorded.
-    #[serde(default)]
-    pub events: Vec<String>,
-    /// Why the command was refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refusal: Option<Refusal>,
-    /// The ticket the command is about.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ticket: Option<TicketKey>,
-    /// The ticket's status in the ledger once the command was decided; absent when it has no
-    /// open request (never had one, or it ended).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ReleaseStatus>,
 }
 
 pub fn routes(commands: Commands) -> Router {
@@ -149,44 +108,14 @@ async fn command(State(api): State<Commands>, headers: HeaderMap, body: Bytes) -
         source: Source::Http,
     };
     let answer = api.bot.handle(actor, &request.text, delivery).await;
-    let ticket = match parse(&request.text) {
-        Ok(Input::Command(command)) => command.ticket().cloned(),
-        _ => None,
+    let code = match &answer {
+        Answer::Accepted { .. } | Answer::AlreadyRecorded => StatusCode::OK,
+        Answer::Refused(_) => StatusCode::CONFLICT,
+        Answer::NotUnderstood(_) => StatusCode::BAD_REQUEST,
+        Answer::NotRecorded(_) | Answer::CannotRead(_) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
     };
-    let status = ticket.as_ref().and_then(|ticket| {
-        let snapshot = api.bot.ledger.snapshot();
-        snapshot.state.release(ticket).map(|r| r.status())
-    });
-    let (code, outcome) = match &answer {
-        Answer::Accepted { .. } => (StatusCode::OK, Outcome::Accepted),
-        Answer::AlreadyRecorded => (StatusCode::OK, Outcome::AlreadyRecorded),
-        Answer::Refused(_) => (StatusCode::CONFLICT, Outcome::Refused),
-        Answer::NotUnderstood(_) => (StatusCode::BAD_REQUEST, Outcome::NotUnderstood),
-        Answer::NotRecorded(_) | Answer::CannotRead(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Outcome::NotRecorded)
-        }
-        _ => (StatusCode::OK, Outcome::Answered),
-    };
-    let reply = CommandReply {
-        outcome,
-        text: api.renderer.answer(&answer),
-        revision: match &answer {
-            Answer::Accepted { revision, .. } => Some(*revision),
-            _ => None,
-        },
-        events: match &answer {
-            Answer::Accepted { events, .. } => {
-                events.iter().map(|e| e.type_name().to_string()).collect()
-            }
-            _ => Vec::new(),
-        },
-        refusal: match answer {
-            Answer::Refused(refusal) => Some(refusal),
-            _ => None,
-        },
-        ticket,
-        status,
-    };
+    let reply = CommandReply::of(answer, &request.text, &api.bot, &api.renderer);
     (code, Json(reply)).into_response()
 }
 

@@ -1,0 +1,443 @@
+//! The deploy gate: `dobrobot deploy --as ACTOR TICKET -- <command>` for CI/CD jobs. It waits
+//! until the ticket may start, records `dep start`, runs the command with its output passed
+//! through, and records how it ended: `dep finish` on exit 0, `dep rollback` with the exit status
+//! otherwise, and also when the job is cancelled (SIGTERM or SIGINT, forwarded to the command).
+//! While the command runs it records a sign of life (`dep alive`) every `heartbeat`, promising
+//! the next within three of them, so a runner that dies leaves its locks flagged stale within
+//! minutes instead of holding them silently for hours. Its exit status is the command's.
+//!
+//! Waiting asks the queue (a read that records nothing), the same `waiting_for` that `dep start`
+//! would be refused for, and tries `dep start` only once the queue says nothing is in the way:
+//! a job waiting half an hour does not fill the ledger with refusals. Losing a race for the lock
+//! after that costs one recorded refusal, and the gate waits again.
+//!
+//! Each command is sent with an idempotency key that is the same on a retry, so a request whose
+//! answer was lost (a timeout, a restarted `serve`) is recorded once.
+
+pub mod desk;
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::process::Command;
+use uuid::Uuid;
+
+use crate::domain::{QueueItem, Refusal, ReleaseStatus, TicketKey};
+use crate::render::Renderer;
+use crate::reply::{CommandReply, Outcome};
+
+pub use desk::{Desk, DeskError, Local, Remote};
+
+/// Exit status when the command did not run because the ticket may not start yet (`--no-wait`)
+/// or did not get to start within `--wait` (sysexits' EX_TEMPFAIL: try again later).
+pub const EXIT_NOT_YET: u8 = 75;
+/// Exit status when the command did not run because the ledger refused it for a reason waiting
+/// does not cure (no open request, not the requester or an admin, already deploying).
+pub const EXIT_REFUSED: u8 = 77;
+/// Exit status when the ledger (or `serve`) could not be reached.
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit status when the command could not be started (not found, not executable), as a shell's.
+pub const EXIT_CANNOT_RUN: u8 = 127;
+
+/// What to run, and how patiently.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ticket: TicketKey,
+    /// How long to wait for the ticket's turn; `None`: not at all (`--no-wait`).
+    pub wait: Option<Duration>,
+    /// How often a sign of life is recorded while the command runs.
+    pub heartbeat: Duration,
+    /// How often the queue is asked while waiting.
+    pub poll: Duration,
+    /// After a cancelling signal, how long the command may take to stop before it is killed.
+    pub grace: Duration,
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+/// Runs the plan; the process's exit status. `say` prints the gate's own lines (to stderr: the
+/// command's output has stdout).
+pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn(&str)) -> u8 {
+    let run = Uuid::now_v7().simple().to_string();
+    let ticket = &plan.ticket;
+    let mut signals = Signals::listen();
+    let started = tokio::select! {
+        started = start(desk, plan, &run, renderer, say) => started,
+        signal = signals.next() => {
+            say(&format!("{} before {ticket} started: nothing recorded", signal.name()));
+            return 128 + signal.number() as u8;
+        }
+    };
+    if let Err(code) = started {
+        return code;
+    }
+    let command = describe(plan);
+    let mut child = match Command::new(&plan.program).args(&plan.args).spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            say(&format!("cannot run {command}: {error}"));
+            let reason = format!("{command} could not be started: {error}");
+            end(desk, plan, &run, &rollback(ticket, &reason), say).await;
+            return EXIT_CANNOT_RUN;
+        }
+    };
+    let pid = child.id();
+    let alive = keep_alive(desk, plan, &run, say);
+    tokio::pin!(alive);
+    let mut cancelled = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            signal = signals.next(), if cancelled.is_none() => {
+                say(&format!("{}: stopping {command}", signal.name()));
+                if let Some(pid) = pid {
+                    signal.send_to(pid);
+                }
+                cancelled = Some(signal);
+                let grace = plan.grace;
+                let waited = tokio::time::timeout(grace, child.wait()).await;
+                match waited {
+                    Ok(status) => break status,
+                    Err(_) => {
+                        say(&format!("{command} did not stop within {grace:?}: killing it"));
+                        let _ = child.start_kill();
+                    }
+                }
+            }
+            () = &mut alive => {}
+        }
+    };
+    let (code, reason) = match (status, cancelled) {
+        (Ok(status), None) if status.success() => (0, None),
+        (status, cancelled) => {
+            let code = exit_code(status.as_ref().ok());
+            let how = match status {
+                Ok(status) => describe_status(&status),
+                Err(error) => format!("could not be waited for ({error})"),
+            };
+            let reason = match cancelled {
+                Some(signal) => format!("job cancelled ({}): {command} {how}", signal.name()),
+                None => format!("{command} {how}"),
+            };
+            (code, Some(reason))
+        }
+    };
+    let text = match &reason {
+        None => format!("dep finish {ticket}"),
+        Some(reason) => rollback(ticket, reason),
+    };
+    end(desk, plan, &run, &text, say).await;
+    code
+}
+
+/// Waits for the ticket's turn and records `dep start`; the exit status if it did not start.
+async fn start(
+    desk: &dyn Desk,
+    plan: &Plan,
+    run: &str,
+    renderer: &Renderer,
+    say: &dyn Fn(&str),
+) -> Result<(), u8> {
+    let ticket = &plan.ticket;
+    let since = Instant::now();
+    let mut said = String::new();
+    for attempt in 0.. {
+        let items = match patiently(|| desk.queue(), say).await {
+            Ok(items) => items,
+            Err(error) => {
+                say(&format!("cannot read the queue: {error}"));
+                return Err(EXIT_UNAVAILABLE);
+            }
+        };
+        let Some(item) = items.iter().find(|i| &i.ticket == ticket) else {
+            say(&format!(
+                "{ticket} has no open request: ask for it first (dobro {ticket} <release notes> <comment>)"
+            ));
+            return Err(EXIT_REFUSED);
+        };
+        if item.status == ReleaseStatus::Deploying {
+            say(&format!(
+                "{ticket} is already deploying: another job runs it"
+            ));
+            return Err(EXIT_REFUSED);
+        }
+        if item.waiting_for.is_empty() {
+            let text = format!("dep start {ticket}");
+            let key = format!("{run}:start:{attempt}");
+            let reply = match send(desk, &text, &key, say).await {
+                Ok(reply) => reply,
+                Err(code) => return Err(code),
+            };
+            match started(&reply) {
+                Ok(()) => {
+                    say(&reply.text);
+                    return Ok(());
+                }
+                // Another release got there between the queue's answer and ours.
+                Err(Some(refusal)) if waits(refusal) => say(&reply.text),
+                Err(_) => {
+                    say(&reply.text);
+                    return Err(EXIT_REFUSED);
+                }
+            }
+        } else {
+            let line = waiting_line(renderer, item);
+            if line != said {
+                say(&line);
+                said = line;
+            }
+            let Some(wait) = plan.wait else {
+                say("--no-wait: not starting");
+                return Err(EXIT_NOT_YET);
+            };
+            if since.elapsed() >= wait {
+                say(&format!("{ticket} did not get to start within {wait:?}"));
+                return Err(EXIT_NOT_YET);
+            }
+        }
+        tokio::time::sleep(plan.poll).await;
+    }
+    unreachable!("the loop returns")
+}
+
+/// Whether a `dep start` reply means the deployment runs: accepted, or recorded by an earlier
+/// try of this same request whose answer was lost. Otherwise its refusal, if it has one.
+fn started(reply: &CommandReply) -> Result<(), Option<&Refusal>> {
+    match reply.outcome {
+        Outcome::Accepted => Ok(()),
+        Outcome::AlreadyRecorded if reply.status == Some(ReleaseStatus::Deploying) => Ok(()),
+        _ => Err(reply.refusal.as_ref()),
+    }
+}
+
+/// The refusals of `dep start` that waiting can cure (`start_blockers`'s).
+fn waits(refusal: &Refusal) -> bool {
+    matches!(
+        refusal,
+        Refusal::NotAccepted { .. }
+            | Refusal::AdminRequired { .. }
+            | Refusal::Frozen { .. }
+            | Refusal::LockHeld { .. }
+            | Refusal::NotYourTurn { .. }
+    )
+}
+
+fn waiting_line(renderer: &Renderer, item: &QueueItem) -> String {
+    format!("waiting: {}", renderer.queue_item(item))
+}
+
+/// Records a sign of life now and every `heartbeat`; never ends.
+async fn keep_alive(desk: &dyn Desk, plan: &Plan, run: &str, say: &dyn Fn(&str)) {
+    let within = (plan.heartbeat * 3).as_secs().max(1);
+    let text = format!("dep alive {} within={within}s", plan.ticket);
+    for beat in 0u64.. {
+        let key = format!("{run}:alive:{beat}");
+        match desk.command(&text, &key).await {
+            Ok(reply) if reply.outcome == Outcome::Accepted => {}
+            Ok(reply) => say(&format!("sign of life not recorded: {}", reply.text)),
+            Err(error) => say(&format!("sign of life not recorded: {error}")),
+        }
+        tokio::time::sleep(plan.heartbeat).await;
+    }
+}
+
+/// Records how the deployment ended, retrying while the ledger cannot be reached.
+async fn end(desk: &dyn Desk, plan: &Plan, run: &str, text: &str, say: &dyn Fn(&str)) {
+    let key = format!("{run}:end");
+    match send(desk, text, &key, say).await {
+        Ok(reply) => say(&reply.text),
+        Err(_) => say(&format!(
+            "could not record `{text}`: the deployment of {} still holds its locks; record it by hand",
+            plan.ticket
+        )),
+    }
+}
+
+/// Sends a command, retrying the same idempotency key while the desk cannot be reached or the
+/// ledger did not record it; the exit status if it gave up.
+async fn send(
+    desk: &dyn Desk,
+    text: &str,
+    key: &str,
+    say: &dyn Fn(&str),
+) -> Result<CommandReply, u8> {
+    let mut pauses = pauses();
+    loop {
+        let failure = match desk.command(text, key).await {
+            Ok(reply) if reply.outcome == Outcome::NotRecorded => reply.text,
+            Ok(reply) if reply.outcome == Outcome::NotUnderstood => {
+                say(&reply.text);
+                return Err(2);
+            }
+            Ok(reply) => return Ok(reply),
+            Err(DeskError::Rejected(reason)) => {
+                say(&format!("`{text}` not recorded: {reason}"));
+                return Err(EXIT_REFUSED);
+            }
+            Err(DeskError::Unavailable(reason)) => reason,
+        };
+        match pauses.next() {
+            Some(pause) => {
+                say(&format!("`{text}` not recorded ({failure}); trying again"));
+                tokio::time::sleep(pause).await;
+            }
+            None => {
+                say(&format!("`{text}` not recorded: {failure}"));
+                return Err(EXIT_UNAVAILABLE);
+            }
+        }
+    }
+}
+
+/// A read retried while the desk cannot be reached.
+async fn patiently<T, F, Fut>(mut ask: F, say: &dyn Fn(&str)) -> Result<T, DeskError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DeskError>>,
+{
+    let mut pauses = pauses();
+    loop {
+        match ask().await {
+            Err(DeskError::Unavailable(reason)) => match pauses.next() {
+                Some(pause) => {
+                    say(&format!("{reason}; trying again"));
+                    tokio::time::sleep(pause).await;
+                }
+                None => return Err(DeskError::Unavailable(reason)),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// Half a second, doubling to ten, for about two minutes in all.
+fn pauses() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter()
+        .with_max_times(16)
+        .build()
+}
+
+fn rollback(ticket: &TicketKey, reason: &str) -> String {
+    format!("dep rollback {ticket} {reason}")
+}
+
+/// The command as a person would read it in a reason: its program and arguments, shortened.
+fn describe(plan: &Plan) -> String {
+    let words: Vec<String> = std::iter::once(&plan.program)
+        .chain(&plan.args)
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    let text = words.join(" ");
+    let short: String = text.chars().take(120).collect();
+    if short.len() < text.len() {
+        format!("`{short}…`")
+    } else {
+        format!("`{short}`")
+    }
+}
+
+fn describe_status(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("was killed by signal {signal}"),
+        (None, None) => "ended".to_string(),
+    }
+}
+
+/// The command's exit status as a shell reports it: its code, or 128 + the signal that ended it.
+fn exit_code(status: Option<&std::process::ExitStatus>) -> u8 {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Some(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => code as u8,
+            (None, Some(signal)) => 128u8.saturating_add(signal as u8),
+            (None, None) => 1,
+        },
+        None => 1,
+    }
+}
+
+/// SIGTERM (a cancelled CI job, `docker stop`) and SIGINT (Ctrl-C), listened for from the start.
+struct Signals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Caught {
+    Terminate,
+    Interrupt,
+}
+
+impl Caught {
+    fn name(self) -> &'static str {
+        match self {
+            Caught::Terminate => "SIGTERM",
+            Caught::Interrupt => "SIGINT",
+        }
+    }
+
+    fn number(self) -> i32 {
+        match self {
+            Caught::Terminate => libc::SIGTERM,
+            Caught::Interrupt => libc::SIGINT,
+        }
+    }
+
+    /// Passes the signal on to the command.
+    fn send_to(self, pid: u32) {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: kill(2) with a pid of our own child and a valid signal number has no
+            // memory effects; a child that already exited makes it fail with ESRCH, ignored.
+            unsafe {
+                libc::kill(pid, self.number());
+            }
+        }
+    }
+}
+
+impl Signals {
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    async fn next(&mut self) -> Caught {
+        async fn one(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            () = one(&mut self.terminate) => Caught::Terminate,
+            () = one(&mut self.interrupt) => Caught::Interrupt,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shell_reads_the_exit_status_it_knows() {
+        use std::os::unix::process::ExitStatusExt;
+        let exited = std::process::ExitStatus::from_raw(3 << 8);
+        let killed = std::process::ExitStatus::from_raw(libc::SIGTERM);
+        assert_eq!(exit_code(Some(&exited)), 3);
+        assert_eq!(exit_code(Some(&killed)), 143);
+        assert_eq!(describe_status(&exited), "exited with status 3");
+        assert_eq!(describe_status(&killed), "was killed by signal 15");
+    }
+}
