@@ -3,103 +3,17 @@
 //! keys, environment overrides, no file at all). Each test runs on its own SQLite file in its own
 //! temp dir, with no `DOBROBOT_*` variable inherited from the caller.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
-use assert_cmd::Command;
 use chrono::{DateTime, Duration, Utc};
 use predicates::prelude::*;
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// The example config of the repository (the README's, as the issue wrote it).
-const ISSUE_CONFIG: &str = include_str!("../dobrobot.example.toml");
+mod support;
+
+use support::site::{ISSUE_CONFIG, Site, bare, bare_process, stderr, stdout};
 
 const TRACKER: &str = "https://tracker.example.com/browse/";
 
-/// A temp dir with the issue's config in it, its store pointed at `ledger.db` in the dir.
-struct Site {
-    dir: TempDir,
-    config: PathBuf,
-}
-
 impl Site {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let store = format!("sqlite://{}", dir.path().join("ledger.db").display());
-        let text = ISSUE_CONFIG.replace(
-            r#"store = "sqlite://data/ledger.db""#,
-            &format!("store = {store:?}"),
-        );
-        assert_ne!(text, ISSUE_CONFIG, "the store line was replaced");
-        Site::with_config(dir, &text)
-    }
-
-    fn with_config(dir: TempDir, text: &str) -> Self {
-        let config = dir.path().join("dobrobot.toml");
-        std::fs::write(&config, text).expect("write the config");
-        Site { dir, config }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// The binary with `--config`, run in the temp dir.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = bare(self.path());
-        cmd.arg("--config").arg(&self.config).args(args);
-        cmd
-    }
-
-    /// `chat --as USER TEXT`: the exit code and the reply.
-    fn chat(&self, user: &str, text: &str) -> (i32, String) {
-        let output = self
-            .cmd(&["chat", "--as", user, text])
-            .output()
-            .expect("run dobrobot");
-        let code = output.status.code().expect("an exit code");
-        (code, stdout(&output))
-    }
-
-    /// `chat` that must be carried out (exit 0); the reply.
-    #[track_caller]
-    fn done(&self, user: &str, text: &str) -> String {
-        self.expect(0, user, text)
-    }
-
-    /// `chat` that must be refused (exit 1); the reply.
-    #[track_caller]
-    fn refused(&self, user: &str, text: &str) -> String {
-        self.expect(1, user, text)
-    }
-
-    /// `chat` that must not be understood (exit 2); the reply.
-    #[track_caller]
-    fn invalid(&self, user: &str, text: &str) -> String {
-        self.expect(2, user, text)
-    }
-
-    #[track_caller]
-    fn expect(&self, code: i32, user: &str, text: &str) -> String {
-        let (actual, reply) = self.chat(user, text);
-        assert_eq!(
-            actual, code,
-            "`{text}` as {user}: exit {actual}, reply:\n{reply}"
-        );
-        reply
-    }
-
-    /// A listing as JSON.
-    #[track_caller]
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.extend(["--format", "json"]);
-        let output = self.cmd(&args).output().expect("run dobrobot");
-        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
-        serde_json::from_str(&stdout(&output)).expect("the listing is JSON")
-    }
-
     /// The revisions of a `history` listing.
     #[track_caller]
     fn history(&self, filters: &[&str]) -> Vec<u64> {
@@ -160,31 +74,6 @@ impl Site {
         self.refused("carol", "dep start API-1");
         self.done("bob", "dep finish PAY-1");
     }
-}
-
-/// The binary with no `DOBROBOT_*` variable from the caller, run in `dir`.
-fn bare(dir: &Path) -> Command {
-    Command::from(bare_process(dir))
-}
-
-/// `bare` as a plain process, for a test that holds its pipes.
-fn bare_process(dir: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dobrobot"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("DOBROBOT_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.current_dir(dir);
-    cmd
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("UTF-8 errors")
 }
 
 fn rfc3339(time: DateTime<Utc>) -> String {
