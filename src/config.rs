@@ -568,7 +568,9 @@ mod tests {
         assert!(!policy.is_approver(&UserId::parse("ci-deployer").unwrap()));
         assert!(!policy.is_admin(&UserId::parse("ci-plain").unwrap()));
         let bad = |text: &str| toml::from_str::<Config>(text).is_err();
-        assert!(bad("[[http.pipeline_tokens]]\nhash = \"abc\"\nactor = \"ci\"\n"));
+        assert!(bad(
+            "[[http.pipeline_tokens]]\nhash = \"abc\"\nactor = \"ci\"\n"
+        ));
         assert!(bad(&format!(
             "[[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"ci\"\nroles = [\"god\"]\n"
         )));

@@ -79,6 +79,7 @@ fn event_index(event: &Event) -> usize {
         Event::FreezeEnded { .. } => 9,
         Event::CommandRefused { .. } => 10,
         Event::ReminderSent { .. } => 11,
+        Event::DeploymentAlive { .. } => 12,
     }
 }
 
@@ -313,6 +314,11 @@ fn every_event() -> Vec<Event> {
             services: Some(vec![s("billing"), s("api")]),
         },
         Event::FreezeEnded { by: u("bob") },
+        Event::DeploymentAlive {
+            ticket: ticket.clone(),
+            by: u("ci-deployer"),
+            within_secs: 360,
+        },
     ];
     for kind in ReminderKind::ALL {
         events.push(Event::ReminderSent {
@@ -583,6 +589,7 @@ fn events_from_a_walk_through_the_rules_match_their_schemas() {
         ("eve", "dep start PAY-1"),
         ("dev", "dep start PAY-1"),
         ("dev", "dep start PAY-1"),
+        ("dev", "dep alive PAY-1 within=6m"),
         ("system", "remind overdue_deployment PAY-1"),
         ("system", "remind stale_lock PAY-1"),
         ("system", "remind approval PAY-1"),

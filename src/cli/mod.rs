@@ -281,13 +281,21 @@ fn event_type_arg(text: &str) -> Result<String, String> {
         .ok_or_else(|| format!("one of {}", crate::domain::Event::TYPES.join(", ")))
 }
 
-/// A duration argument (`30m`, `1h30m`, `90s`), more than zero.
+/// A duration argument (`30m`, `1h30m`, `90s`, `250ms`), more than zero.
 fn std_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::domain::parse_duration(text)
-        .ok()
-        .and_then(|d| d.to_std().ok())
+    let millis = text
+        .trim()
+        .strip_suffix("ms")
+        .and_then(|n| n.parse().ok())
+        .map(std::time::Duration::from_millis);
+    millis
+        .or_else(|| {
+            crate::domain::parse_duration(text)
+                .ok()
+                .and_then(|d| d.to_std().ok())
+        })
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("`{text}` is not a duration (30m, 1h30m, 90s)"))
+        .ok_or_else(|| format!("`{text}` is not a duration (30m, 1h30m, 90s, 250ms)"))
 }
 
 /// A time argument, relative forms counted from now.
@@ -858,10 +866,7 @@ enum DeployTo<'a> {
     /// The ledger this process opens.
     Here,
     /// A running `serve`, through the write API.
-    Server {
-        url: &'a str,
-        token: Option<String>,
-    },
+    Server { url: &'a str, token: Option<String> },
 }
 
 async fn deploy(
@@ -872,7 +877,10 @@ async fn deploy(
 ) -> Result<ExitCode> {
     let renderer =
         Renderer::plain(config.tracker_url.clone()).with_page(config.http.public_url.clone());
-    let say = |line: &str| eprintln!("dobrobot: {line}");
+    // Never a panic for a closed stderr: the deployment goes on and is recorded.
+    let say = |line: &str| {
+        let _ = writeln!(std::io::stderr(), "dobrobot: {line}");
+    };
     let code = match target {
         DeployTo::Server { url, token } => {
             let Some(token) = token.filter(|t| !t.is_empty()) else {
@@ -881,7 +889,8 @@ async fn deploy(
                 );
                 return Ok(ExitCode::from(2));
             };
-            let desk = crate::deploy::Remote::new(url, token, user, std::time::Duration::from_secs(30))?;
+            let desk =
+                crate::deploy::Remote::new(url, token, user, std::time::Duration::from_secs(30))?;
             crate::deploy::run(&desk, plan, &renderer, &say).await
         }
         DeployTo::Here => {

@@ -697,13 +697,22 @@ mod tests {
         );
         for bad in ["dep alive PAY-1 within=0s", "dep alive PAY-1 within=soon"] {
             assert!(
-                matches!(parse(bad), Err(ParseError::BadValue { verb: "dep alive", .. })),
+                matches!(
+                    parse(bad),
+                    Err(ParseError::BadValue {
+                        verb: "dep alive",
+                        ..
+                    })
+                ),
                 "{bad}"
             );
         }
         assert!(matches!(
             parse("dep alive PAY-1 now"),
-            Err(ParseError::Unexpected { verb: "dep alive", .. })
+            Err(ParseError::Unexpected {
+                verb: "dep alive",
+                ..
+            })
         ));
     }
 

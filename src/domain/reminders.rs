@@ -266,7 +266,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::super::scenario::{
-        Scenario, admin_joined, approved, at, alive, deploying, g, policy, reminded, requested,
+        Scenario, admin_joined, alive, approved, at, deploying, g, policy, reminded, requested,
         requested_no_admin, started, t,
     };
     use super::*;

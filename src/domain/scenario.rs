@@ -1550,11 +1550,19 @@ fn a_sign_of_life_is_kept_until_the_next_and_a_new_start_forgets_it() {
     given.push(alive("PAY-1", "dev", 60));
     let scenario = Scenario::given(given.clone());
     let stage = &scenario.state().release(&t("PAY-1")).unwrap().stage;
-    let super::state::Stage::Deploying { alive: Some(seen), .. } = stage else {
+    let super::state::Stage::Deploying {
+        alive: Some(seen), ..
+    } = stage
+    else {
         panic!("deploying with a sign of life: {stage:?}");
     };
     assert_eq!((seen.at, seen.within_secs), (at(4), 60));
     assert_eq!(seen.due(), at(4) + Duration::seconds(60));
     given.push(finished("PAY-1", "dev"));
-    assert!(Scenario::given(given).state().release(&t("PAY-1")).is_none());
+    assert!(
+        Scenario::given(given)
+            .state()
+            .release(&t("PAY-1"))
+            .is_none()
+    );
 }

@@ -161,7 +161,10 @@ mod tests {
     fn only_a_pipeline_token_names_a_pipeline() {
         let gated = access(&["s3cret"], None);
         let actor = |pairs| gated.pipeline(&headers(pairs)).map(|p| p.actor.to_string());
-        assert_eq!(actor(&[("authorization", "Bearer ci-token")]).as_deref(), Some("ci"));
+        assert_eq!(
+            actor(&[("authorization", "Bearer ci-token")]).as_deref(),
+            Some("ci")
+        );
         assert_eq!(actor(&[("authorization", "Bearer s3cret")]), None);
         assert_eq!(actor(&[("authorization", "Bearer ci-toke")]), None);
         assert_eq!(actor(&[]), None);
