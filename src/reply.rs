@@ -12,7 +12,7 @@ use crate::domain::{Input, Refusal, ReleaseStatus, TicketKey, parse};
 use crate::render::Renderer;
 
 /// How a command went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Recorded as the events named.
@@ -30,7 +30,7 @@ pub enum Outcome {
 }
 
 /// The answer to a command.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommandReply {
     pub outcome: Outcome,
     /// The bot's reply in plain text, as `chat` prints it.
@@ -43,6 +43,7 @@ pub struct CommandReply {
     pub events: Vec<String>,
     /// Why the command was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub refusal: Option<Refusal>,
     /// The ticket the command is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]

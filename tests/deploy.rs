@@ -177,6 +177,25 @@ fn a_cancelled_job_passes_sigterm_on_and_is_rolled_back() {
     let args = gate("bob", "PAY-1", &[], "echo started >&2; exec sleep 30");
     let mut child = spawn(&site, &args);
     stderr_until(&mut child, "started");
+    // While it runs, its locks say when its next sign of life is due (three heartbeats on).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let locks = loop {
+        let locks = site.json(&["locks"]);
+        if locks[0]["alive_until"].is_string() || Instant::now() > deadline {
+            break locks;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let since: chrono::DateTime<chrono::Utc> = locks[0]["since"].as_str().unwrap().parse().unwrap();
+    let until: chrono::DateTime<chrono::Utc> = locks[0]["alive_until"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a sign of life is due: {locks}"))
+        .parse()
+        .unwrap();
+    assert!(
+        until > since && until - since <= chrono::Duration::seconds(5),
+        "{locks}"
+    );
     let pid = child.id() as i32;
     // SAFETY: a signal to the gate this test started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);

@@ -111,11 +111,13 @@ pub struct ReadApi {
         title = "dobrobot read API",
         description = "Who released what, when: the release ledger's read models over HTTP. \
                        Every listing is paged by a cursor (a ledger revision) and exports as CSV \
-                       or NDJSON; errors are RFC 9457 problems.",
+                       or NDJSON; errors are RFC 9457 problems. Pipelines record commands \
+                       through `POST /api/v1/commands` with a pipeline token.",
     ),
     paths(queue, locks, freeze, deployments, history, who, suspects, replay, report, event, verify,
-          super::health::health, super::health::ready),
+          super::commands::command, super::health::health, super::health::ready),
     tags((name = "ledger", description = "The ledger's read models"),
+         (name = "pipelines", description = "Commands from CI/CD jobs"),
          (name = "service", description = "The process"))
 )]
 pub struct ApiDoc;

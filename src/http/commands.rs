@@ -46,13 +46,14 @@ pub struct Commands {
 }
 
 /// A command to record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// The command as typed: `dep start PAY-1`.
     pub text: String,
     /// Who the client means to act as; refused (403) unless it is the token's actor.
     #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub actor: Option<UserId>,
 }
 
@@ -62,7 +63,32 @@ pub fn routes(commands: Commands) -> Router {
         .with_state(commands)
 }
 
-async fn command(State(api): State<Commands>, headers: HeaderMap, body: Bytes) -> Response {
+/// Records a command's text, as typed after the bot's mention, as the pipeline token's actor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/commands",
+    tag = "pipelines",
+    request_body(content = CommandRequest, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "The same on every retry of one command: a repeat records nothing new")
+    ),
+    responses(
+        (status = 200, description = "Accepted, already recorded, or a question answered", body = CommandReply),
+        (status = 409, description = "Refused; the refusal is recorded", body = CommandReply),
+        (status = 400, description = "Not understood (nothing recorded), or a bad body or key", content(
+            (CommandReply = "application/json"),
+            (Problem = "application/problem+json"),
+        )),
+        (status = 401, description = "A pipeline token is needed", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`as` names another actor than the token's", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not recorded: the ledger failed", body = CommandReply),
+    )
+)]
+pub(super) async fn command(
+    State(api): State<Commands>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(pipeline) = api.access.pipeline(&headers).cloned() else {
         let mut response = Problem::new(
             StatusCode::UNAUTHORIZED,

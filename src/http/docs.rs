@@ -181,6 +181,7 @@ mod tests {
             "/api/v1/replay",
             "/api/v1/events/{revision}",
             "/api/v1/verify",
+            "/api/v1/commands",
             "/health",
             "/ready",
         ] {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::Projection;
 use crate::domain::LockKey;
-use crate::domain::state::Freeze;
+use crate::domain::state::{Freeze, Stage};
 use crate::domain::{Policy, QueueItem, State, TicketKey, UserId, queue};
 use crate::envelope::Recorded;
 
@@ -26,6 +26,10 @@ pub struct LockView {
     pub ticket: TicketKey,
     pub by: UserId,
     pub since: DateTime<Utc>,
+    /// When the deployment's runner (`dobrobot deploy`) owes its next sign of life; after it
+    /// the lock is stale. Absent for a deployment run by hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alive_until: Option<DateTime<Utc>>,
 }
 
 impl Live {
@@ -51,6 +55,10 @@ pub fn locks(state: &State) -> Vec<LockView> {
             ticket: held.ticket.clone(),
             by: held.by.clone(),
             since: held.since,
+            alive_until: state.release(&held.ticket).and_then(|r| match &r.stage {
+                Stage::Deploying { alive, .. } => alive.map(|a| a.due()),
+                _ => None,
+            }),
         })
         .collect()
 }

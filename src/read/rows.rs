@@ -186,7 +186,7 @@ impl Row for QueueItem {
 }
 
 impl Row for LockView {
-    const HEADERS: &'static [&'static str] = &["lock", "ticket", "by", "since"];
+    const HEADERS: &'static [&'static str] = &["lock", "ticket", "by", "since", "alive_until"];
 
     fn cells(&self) -> Vec<String> {
         vec![
@@ -194,6 +194,7 @@ impl Row for LockView {
             self.ticket.to_string(),
             self.by.to_string(),
             self.since.to_rfc3339(),
+            self.alive_until.map(|t| t.to_rfc3339()).unwrap_or_default(),
         ]
     }
 }
