@@ -118,8 +118,8 @@ fromStream(LEDGER_STREAM)
       s.freeze = null;
       return refresh(s);
     }
-    // CommandRefused and ReminderSent change nothing in the queue and have no handler, so the
-    // projection never sees them (nor any event type it does not know).
+    // CommandRefused, ReminderSent and DeploymentAlive change nothing in the queue and have no
+    // handler, so the projection never sees them (nor any event type it does not know).
   })
   .transformBy(function (s) {
     return s.queue;

@@ -804,6 +804,8 @@ impl Generator {
                         who,
                         format!("dep rollback {} error rate up", release.ticket),
                     )
+                } else if self.chance(20) {
+                    (who, format!("dep alive {} within=5m", release.ticket))
                 } else {
                     (who, format!("dep finish {}", release.ticket))
                 }
@@ -963,7 +965,9 @@ fn assert_same_queue(out: &Value, policy: &Policy, events: &[Recorded]) -> usize
         state.evolve(&recorded.event, recorded.metadata.recorded_at);
         if matches!(
             recorded.event,
-            Event::CommandRefused { .. } | Event::ReminderSent { .. }
+            Event::CommandRefused { .. }
+                | Event::ReminderSent { .. }
+                | Event::DeploymentAlive { .. }
         ) {
             // No handler: the projection never sees it, and it changes no queue.
             continue;
