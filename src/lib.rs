@@ -19,6 +19,7 @@ pub mod read;
 pub mod reminders;
 pub mod render;
 pub mod schemas;
+pub mod sinks;
 pub mod slack;
 pub mod snapshots;
 pub mod store;
