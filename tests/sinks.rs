@@ -81,7 +81,10 @@ async fn run(app: &App, steps: &[(&str, &str)]) {
 
 fn request(ticket: &str) -> [(&'static str, String); 2] {
     [
-        ("bob", format!("dobro #{ticket} https://wiki/x fix no_need_admin")),
+        (
+            "bob",
+            format!("dobro #{ticket} https://wiki/x fix no_need_admin"),
+        ),
         ("alice", format!("accept {ticket}")),
     ]
 }
@@ -132,7 +135,12 @@ fn pagerduty_ids(sinks: &FakeSinks) -> Vec<String> {
     sinks
         .accepted(Receiver::PagerDuty)
         .iter()
-        .map(|r| r.body["payload"]["custom_details"]["event_id"].as_str().unwrap_or("").to_string())
+        .map(|r| {
+            r.body["payload"]["custom_details"]["event_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect()
 }
 
@@ -199,7 +207,10 @@ async fn a_deployment_is_a_grafana_region_a_pagerduty_change_and_a_signed_webhoo
         assert!(tags.contains(&tag), "{tag} missing from {tags:?}");
     }
     assert!(!tags.contains(&"started"), "{tags:?}");
-    assert!(tags.contains(&format!("event:{start_id}").as_str()), "{tags:?}");
+    assert!(
+        tags.contains(&format!("event:{start_id}").as_str()),
+        "{tags:?}"
+    );
     assert_eq!(region["dashboardUID"], "releases");
     let (time, end) = (region["time"].as_i64(), region["timeEnd"].as_i64());
     assert!(time.is_some() && end.is_some() && time <= end, "{region}");
@@ -209,7 +220,10 @@ async fn a_deployment_is_a_grafana_region_a_pagerduty_change_and_a_signed_webhoo
     let change = &sinks.accepted(Receiver::PagerDuty)[1].body;
     assert_eq!(change["payload"]["source"], "dobrobot");
     assert_eq!(change["payload"]["custom_details"]["outcome"], "finished");
-    assert_eq!(change["payload"]["custom_details"]["services"][0], "billing");
+    assert_eq!(
+        change["payload"]["custom_details"]["services"][0],
+        "billing"
+    );
     assert!(
         change["payload"]["summary"]
             .as_str()
@@ -260,16 +274,35 @@ async fn a_rollback_closes_the_region_with_its_outcome_and_reason() {
     run(&app.app, &[("bob", "dep rollback PAY-1 error rate up")]).await;
     sinks
         .wait("the rollback everywhere", |s| {
-            s.accepted(Receiver::PagerDuty).len() == 2 && s.accepted(Receiver::Webhook).len() == 2
-                && s.annotations().first().is_some_and(|a| a.get("timeEnd").is_some())
+            s.accepted(Receiver::PagerDuty).len() == 2
+                && s.accepted(Receiver::Webhook).len() == 2
+                && s.annotations()
+                    .first()
+                    .is_some_and(|a| a.get("timeEnd").is_some())
         })
         .await;
     let region = &sinks.annotations()[0];
-    assert!(region["tags"].as_array().expect("tags").contains(&Value::from("rolled_back")));
-    assert!(region["text"].as_str().is_some_and(|t| t.contains("error rate up")), "{region}");
+    assert!(
+        region["tags"]
+            .as_array()
+            .expect("tags")
+            .contains(&Value::from("rolled_back"))
+    );
+    assert!(
+        region["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("error rate up")),
+        "{region}"
+    );
     let change = &sinks.accepted(Receiver::PagerDuty)[1].body;
-    assert_eq!(change["payload"]["custom_details"]["outcome"], "rolled_back");
-    assert_eq!(change["payload"]["custom_details"]["reason"], "error rate up");
+    assert_eq!(
+        change["payload"]["custom_details"]["outcome"],
+        "rolled_back"
+    );
+    assert_eq!(
+        change["payload"]["custom_details"]["reason"],
+        "error rate up"
+    );
 }
 
 #[tokio::test]
@@ -289,18 +322,38 @@ async fn a_500_and_a_429_are_retried_and_retry_after_is_honoured() {
     let pagerduty = sinks.received(Receiver::PagerDuty);
     assert_eq!(pagerduty.len(), 2);
     assert!(pagerduty[0].failed && !pagerduty[1].failed);
-    assert_eq!(pagerduty_ids(&sinks), [start_id.clone()]);
+    assert_eq!(pagerduty_ids(&sinks), [start_id.as_str()]);
     let hooks = sinks.received(Receiver::Webhook);
     assert_eq!(hooks.len(), 2);
     let waited = hooks[1].at - hooks[0].at;
     // The backoff alone would wait 1 to 2 s: only Retry-After makes it 3.
-    assert!(waited >= Duration::from_millis(2900), "retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "retried after {waited:?}"
+    );
     assert_eq!(hooks[1].headers["x-dobrobot-delivery"], start_id.as_str());
     // Both are recorded as delivered, not dead-lettered.
     let records = deliveries(&app.app.store).await;
-    assert!(!records.iter().any(|r| r["type"] == "DeadLettered"), "{records:#?}");
-    assert!(metric(&app, "dobrobot_sink_deliveries_total{sink=\"pagerduty\",outcome=\"retried\"}").await >= 1.0);
-    assert!(metric(&app, "dobrobot_sink_deliveries_total{sink=\"webhook:ops\",outcome=\"retried\"}").await >= 1.0);
+    assert!(
+        !records.iter().any(|r| r["type"] == "DeadLettered"),
+        "{records:#?}"
+    );
+    assert!(
+        metric(
+            &app,
+            "dobrobot_sink_deliveries_total{sink=\"pagerduty\",outcome=\"retried\"}"
+        )
+        .await
+            >= 1.0
+    );
+    assert!(
+        metric(
+            &app,
+            "dobrobot_sink_deliveries_total{sink=\"webhook:ops\",outcome=\"retried\"}"
+        )
+        .await
+            >= 1.0
+    );
 }
 
 #[tokio::test]
@@ -311,7 +364,9 @@ async fn a_marker_failing_every_attempt_is_dead_lettered_and_later_ones_flow() {
     // attempts = 3 in the test config: three 500s give the start up.
     sinks.fail_next(Receiver::Webhook, 3, Fail::Status500);
     ready_and_start(&app.app, "PAY-1").await;
-    let start_id = markers(&app.app.store, &app.app.stream).await[0].1.to_string();
+    let start_id = markers(&app.app.store, &app.app.stream).await[0]
+        .1
+        .to_string();
     let store = app.app.store.clone();
     support::fixtures::wait_until(|| {
         let store = store.clone();
@@ -332,7 +387,11 @@ async fn a_marker_failing_every_attempt_is_dead_lettered_and_later_ones_flow() {
     assert_eq!(dead[0]["sink"], "webhook:ops");
     assert_eq!(dead[0]["event_id"], start_id.as_str());
     assert_eq!(dead[0]["attempts"], 3);
-    assert!(dead[0]["error"].as_str().is_some_and(|e| e.contains("500")), "{}", dead[0]);
+    assert!(
+        dead[0]["error"].as_str().is_some_and(|e| e.contains("500")),
+        "{}",
+        dead[0]
+    );
     assert_eq!(sinks.received(Receiver::Webhook).len(), 3);
     assert_eq!(metric(&app, dead_metric).await, before + 1.0);
 
@@ -343,7 +402,10 @@ async fn a_marker_failing_every_attempt_is_dead_lettered_and_later_ones_flow() {
             s.accepted(Receiver::Webhook).len() == 1 && s.accepted(Receiver::PagerDuty).len() == 2
         })
         .await;
-    assert_eq!(sinks.accepted(Receiver::Webhook)[0].body["type"], "DeploymentFinished");
+    assert_eq!(
+        sinks.accepted(Receiver::Webhook)[0].body["type"],
+        "DeploymentFinished"
+    );
 
     // A 400 is not worth retrying: dead-lettered at the first attempt, with the answer.
     sinks.fail_next(Receiver::PagerDuty, 1, Fail::BadRequest);
@@ -364,7 +426,12 @@ async fn a_marker_failing_every_attempt_is_dead_lettered_and_later_ones_flow() {
         .find(|r| r["type"] == "DeadLettered" && r["sink"] == "pagerduty")
         .expect("a dead letter");
     assert_eq!(dead["attempts"], 1);
-    assert!(dead["error"].as_str().is_some_and(|e| e.contains("400") && e.contains("unknown field")), "{dead}");
+    assert!(
+        dead["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("400") && e.contains("unknown field")),
+        "{dead}"
+    );
 }
 
 #[tokio::test]
@@ -372,7 +439,9 @@ async fn a_restart_delivers_what_was_recorded_while_down_and_nothing_twice() {
     let Setup { app, sinks } = start().await;
     ready_and_start(&app.app, "PAY-1").await;
     sinks
-        .wait("the first start", |s| s.accepted(Receiver::Webhook).len() == 1)
+        .wait("the first start", |s| {
+            s.accepted(Receiver::Webhook).len() == 1
+        })
         .await;
     let TestApp {
         app: first,
@@ -392,12 +461,17 @@ async fn a_restart_delivers_what_was_recorded_while_down_and_nothing_twice() {
     let ids = markers(&chat.store, &chat.stream).await;
     drop(chat);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(sinks.accepted(Receiver::Webhook).len(), 1, "nothing runs the sinks");
+    assert_eq!(
+        sinks.accepted(Receiver::Webhook).len(),
+        1,
+        "nothing runs the sinks"
+    );
 
     let again = TestApp::build(slack, dir, config, settings()).await;
     sinks
         .wait("what was recorded while down", |s| {
-            s.accepted(Receiver::Webhook).len() >= 3 && s.accepted(Receiver::PagerDuty).len() >= 3
+            s.accepted(Receiver::Webhook).len() >= 3
+                && s.accepted(Receiver::PagerDuty).len() >= 3
                 && s.annotations().len() >= 2
         })
         .await;
@@ -442,18 +516,28 @@ async fn a_first_start_on_an_old_ledger_begins_at_its_end() {
     // The first checkpoint of each sink is the ledger's end (revision 3 of 0..=3).
     for sink in ["grafana", "pagerduty", "webhook:ops"] {
         assert!(
-            records.iter().any(|r| r["type"] == "Delivered" && r["sink"] == sink
-                && r["revision"] == 3 && r["event_id"].is_null()),
+            records.iter().any(|r| r["type"] == "Delivered"
+                && r["sink"] == sink
+                && r["revision"] == 3
+                && r["event_id"].is_null()),
             "{sink}: {records:#?}"
         );
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(sinks.received(Receiver::Webhook).is_empty(), "history was replayed");
-    assert!(sinks.received(Receiver::PagerDuty).is_empty(), "history was replayed");
+    assert!(
+        sinks.received(Receiver::Webhook).is_empty(),
+        "history was replayed"
+    );
+    assert!(
+        sinks.received(Receiver::PagerDuty).is_empty(),
+        "history was replayed"
+    );
 
     ready_and_start(&app.app, "PAY-2").await;
     sinks
-        .wait("the new start", |s| s.accepted(Receiver::Webhook).len() == 1)
+        .wait("the new start", |s| {
+            s.accepted(Receiver::Webhook).len() == 1
+        })
         .await;
     assert_eq!(sinks.accepted(Receiver::Webhook)[0].body["ticket"], "PAY-2");
 }

@@ -76,9 +76,9 @@ pub async fn send(request: RequestBuilder) -> Result<Answer, Failure> {
         return Ok(Answer { status, body });
     }
     let retry = match status {
-        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Retry::Later {
-            after: retry_after,
-        },
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+            Retry::Later { after: retry_after }
+        }
         StatusCode::REQUEST_TIMEOUT => Retry::Later { after: None },
         s if s.is_server_error() => Retry::Later { after: None },
         _ => Retry::Never,

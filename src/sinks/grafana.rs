@@ -98,7 +98,10 @@ impl Grafana {
 
     /// Turns the start's annotation `id` into a region ending at `marker`.
     async fn close(&self, id: i64, marker: &Marker) -> Result<(), Failure> {
-        let start = marker.start.as_ref().map_or(marker.event_id, |s| s.event_id);
+        let start = marker
+            .start
+            .as_ref()
+            .map_or(marker.event_id, |s| s.event_id);
         let mut body = json!({
             "timeEnd": marker.at.timestamp_millis(),
             "tags": Grafana::tags(marker, start),

@@ -85,7 +85,11 @@ impl Marker {
             Event::DeploymentStarted { services, .. } => (None, services.clone(), None),
             Event::DeploymentRolledBack { reason, .. } => {
                 let (start, services) = start.unzip();
-                (start, services.unwrap_or_default(), Some(reason.as_str().to_string()))
+                (
+                    start,
+                    services.unwrap_or_default(),
+                    Some(reason.as_str().to_string()),
+                )
             }
             _ => {
                 let (start, services) = start.unzip();

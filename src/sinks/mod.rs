@@ -117,7 +117,11 @@ pub fn configured(
             .token
             .clone()
             .ok_or_else(|| missing("[sinks.grafana]", "GRAFANA_TOKEN"))?;
-        sinks.push(Arc::new(grafana::Grafana::new(http.clone(), grafana, token)));
+        sinks.push(Arc::new(grafana::Grafana::new(
+            http.clone(),
+            grafana,
+            token,
+        )));
     }
     if let Some(pagerduty) = &config.pagerduty {
         let key = pagerduty

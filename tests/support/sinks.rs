@@ -280,7 +280,13 @@ async fn grafana_post(State(shared): State<Shared>, headers: HeaderMap, body: By
         return unauthorized();
     }
     if let Some(failed) = shared
-        .arrive(Receiver::Grafana, "POST", "/api/annotations", &headers, &body)
+        .arrive(
+            Receiver::Grafana,
+            "POST",
+            "/api/annotations",
+            &headers,
+            &body,
+        )
         .await
     {
         return failed;
@@ -357,8 +363,11 @@ async fn grafana_find(
         .annotations
         .iter()
         .filter(|a| {
-            tags.iter()
-                .all(|t| a["tags"].as_array().is_some_and(|ts| ts.contains(&json!(t))))
+            tags.iter().all(|t| {
+                a["tags"]
+                    .as_array()
+                    .is_some_and(|ts| ts.contains(&json!(t)))
+            })
         })
         .take(limit)
         .cloned()
@@ -376,7 +385,13 @@ async fn pagerduty(State(shared): State<Shared>, headers: HeaderMap, body: Bytes
             .into_response();
     }
     if let Some(failed) = shared
-        .arrive(Receiver::PagerDuty, "POST", "/v2/change/enqueue", &headers, &body)
+        .arrive(
+            Receiver::PagerDuty,
+            "POST",
+            "/v2/change/enqueue",
+            &headers,
+            &body,
+        )
         .await
     {
         return failed;
