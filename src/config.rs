@@ -622,6 +622,36 @@ mod tests {
     }
 
     #[test]
+    fn sinks_take_their_secrets_from_the_environment_only() {
+        let text = "[sinks]\nattempts = 3\n\
+                    [sinks.grafana]\nurl = \"https://grafana.example.com\"\n\
+                    [sinks.pagerduty]\n\
+                    [[sinks.webhooks]]\nname = \"ops\"\nurl = \"https://hooks/x\"\n\
+                    secret_env = \"OPS_SECRET\"\n";
+        let config: Config = toml::from_str(text).unwrap();
+        assert!(config.sinks.any());
+        assert!(!Config::default().sinks.any());
+        let pagerduty = config.sinks.pagerduty.clone().unwrap();
+        assert_eq!(pagerduty.url, "https://events.pagerduty.com");
+        assert_eq!(config.sinks.lease, "10s");
+        let env = |name: &str| match name {
+            "GRAFANA_TOKEN" => Some("glsa".to_string()),
+            "PAGERDUTY_ROUTING_KEY" => Some("R0".to_string()),
+            "OPS_SECRET" => Some("whsec".to_string()),
+            _ => None,
+        };
+        let config = config.with_env(env).unwrap();
+        assert_eq!(config.sinks.grafana.unwrap().token.as_deref(), Some("glsa"));
+        assert_eq!(
+            config.sinks.pagerduty.unwrap().routing_key.as_deref(),
+            Some("R0")
+        );
+        assert_eq!(config.sinks.webhooks[0].secret.as_deref(), Some("whsec"));
+        // A secret in the file is an unknown key, not a secret.
+        assert!(toml::from_str::<Config>("[sinks.grafana]\nurl = \"u\"\ntoken = \"t\"").is_err());
+    }
+
+    #[test]
     fn bad_input_is_a_clear_error() {
         assert!(toml::from_str::<Config>("aprovers = []").is_err());
         let bad_pattern = Config {
