@@ -256,17 +256,8 @@ fn expected(view: &View) -> ExpectedRevision {
 }
 
 fn event(record: &Record) -> Result<NewEvent, SinkError> {
-    let data = serde_json::to_vec(record).map_err(|e| SinkError::Decode(e.to_string()))?;
-    let metadata = serde_json::json!({
-        "recorded_at": Utc::now().to_rfc3339(),
-        "app_version": env!("CARGO_PKG_VERSION"),
-    });
-    Ok(NewEvent {
-        id: Uuid::now_v7(),
-        event_type: record.type_name().to_string(),
-        data,
-        metadata: metadata.to_string().into_bytes(),
-    })
+    NewEvent::record(Uuid::now_v7(), record.type_name(), record)
+        .map_err(|e| SinkError::Decode(e.to_string()))
 }
 
 /// A record of the deliveries stream, as stored.
