@@ -253,7 +253,20 @@ async fn a_deployment_is_a_grafana_region_a_pagerduty_change_and_a_signed_webhoo
         tampered.to_string().as_bytes()
     ));
 
-    // Recorded once each, by the replica that held the lease.
+    // Recorded once each (a record follows its receiver's answer: wait for the last one).
+    let delivered = |records: &[Value]| {
+        records
+            .iter()
+            .filter(|r| r["type"] == "Delivered" && !r["event_id"].is_null())
+            .count()
+    };
+    let store = app.app.store.clone();
+    support::fixtures::wait_until(|| {
+        let store = store.clone();
+        async move { delivered(&deliveries(&store).await) >= 6 }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let records = deliveries(&app.app.store).await;
     for sink in ["grafana", "pagerduty", "webhook:ops"] {
         let delivered: Vec<&Value> = records
