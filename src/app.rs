@@ -23,6 +23,7 @@ use crate::ledger::{Ledger, LedgerError, Options};
 use crate::models::{ModelsError, StoredModels};
 use crate::reminders::{self, Scheduler};
 use crate::render::Renderer;
+use crate::sinks::{self, Deliveries, Delivery, Outbox, SinkError};
 use crate::slack::api::SlackApi;
 use crate::slack::directory::Directory;
 use crate::slack::messages::ReleaseMessages;
@@ -68,6 +69,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Sinks(#[from] SinkError),
     #[error(transparent)]
     Models(#[from] ModelsError),
     #[error("starting the Slack front: {0}")]
@@ -147,6 +150,8 @@ impl App {
     }
 
     async fn start_fronts(&mut self, settings: &Settings) -> Result<(), AppError> {
+        let replica = replica_id();
+        self.start_sinks(&replica).await?;
         let slack = self.config.slack.clone();
         if let Some(token) = &slack.bot_token {
             // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
@@ -181,7 +186,7 @@ impl App {
                 renderer: renderer.clone(),
                 release_channel: slack.release_channel.clone(),
                 delivery: slack.notify,
-                replica: replica_id(),
+                replica: replica.clone(),
             };
             self.tasks.push(presenter.spawn());
             // Every replica runs the scheduler; the ledger lets only one record each reminder.
@@ -257,6 +262,32 @@ impl App {
             "HTTP server listening"
         );
         self.server = Some((addr, server));
+        Ok(())
+    }
+
+    /// The release markers (Grafana, PagerDuty, webhooks), when a sink is configured: a
+    /// missing secret stops the start here rather than failing at the first deployment.
+    async fn start_sinks(&mut self, replica: &str) -> Result<(), AppError> {
+        let config = &self.config.sinks;
+        if !config.any() {
+            return Ok(());
+        }
+        let delivery = Delivery::from_config(config)?;
+        let sinks = sinks::configured(config, &delivery, self.config.tracker_url.as_deref())?;
+        let deliveries =
+            Arc::new(Deliveries::open(self.store.clone(), &self.config.environment).await?);
+        let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+        info!(sinks = ?names, %replica, "release markers configured");
+        let outbox = Outbox {
+            store: self.store.clone(),
+            stream: self.stream.clone(),
+            deliveries,
+            followed: self.followed().clone(),
+            sinks,
+            delivery,
+            replica: replica.to_string(),
+        };
+        self.tasks.push(outbox.spawn());
         Ok(())
     }
 

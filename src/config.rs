@@ -68,6 +68,92 @@ pub struct Config {
     /// store (`<store file>.models`), or `dobrobot-<environment>.models` in the working
     /// directory on EventStoreDB.
     pub models: Option<String>,
+    /// `[sinks]`: where deployments are marked (Grafana, PagerDuty, webhooks); none by default.
+    pub sinks: SinksConfig,
+}
+
+/// `[sinks]`: the release markers `serve` delivers on each deployment's start, finish and
+/// rollback. Each sink is off unless its table is present; its secret comes from the
+/// environment only (`#[serde(skip)]`), so a config file in a repository holds none.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    pub grafana: Option<GrafanaSink>,
+    pub pagerduty: Option<PagerDutySink>,
+    pub webhooks: Vec<WebhookSink>,
+    /// How many times a marker is tried before it is dead-lettered.
+    pub attempts: u32,
+    /// How long the delivering replica's lease lasts unless renewed (renewed at a third).
+    pub lease: String,
+    /// How long one request may take.
+    pub timeout: String,
+    /// The first wait before a retry; it doubles (with jitter) up to a minute.
+    pub retry_delay: String,
+}
+
+impl Default for SinksConfig {
+    fn default() -> Self {
+        SinksConfig {
+            grafana: None,
+            pagerduty: None,
+            webhooks: Vec::new(),
+            attempts: 8,
+            lease: "10s".into(),
+            timeout: "5s".into(),
+            retry_delay: "1s".into(),
+        }
+    }
+}
+
+impl SinksConfig {
+    /// Whether any sink is configured.
+    pub fn any(&self) -> bool {
+        self.grafana.is_some() || self.pagerduty.is_some() || !self.webhooks.is_empty()
+    }
+}
+
+/// `[sinks.grafana]`: annotations through Grafana's HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrafanaSink {
+    /// Grafana's base URL, e.g. `https://grafana.example.com`.
+    pub url: String,
+    /// Ties the annotations to one dashboard; without it they are organization-wide, shown
+    /// wherever an annotation query asks for the `dobrobot` tag.
+    pub dashboard_uid: Option<String>,
+    /// A service account token (`GRAFANA_TOKEN`).
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+/// `[sinks.pagerduty]`: change events through the Events API v2.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutySink {
+    #[serde(default = "pagerduty_url")]
+    pub url: String,
+    /// The integration key of the service's Events API v2 integration
+    /// (`PAGERDUTY_ROUTING_KEY`).
+    #[serde(skip)]
+    pub routing_key: Option<String>,
+}
+
+fn pagerduty_url() -> String {
+    "https://events.pagerduty.com".into()
+}
+
+/// `[[sinks.webhooks]]`: a signed JSON POST of each marker.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSink {
+    /// Names the webhook in the deliveries stream, the logs and the metrics.
+    pub name: String,
+    pub url: String,
+    /// The environment variable that holds the signing secret.
+    pub secret_env: String,
+    /// Read from `secret_env`.
+    #[serde(skip)]
+    pub secret: Option<String>,
 }
 
 /// `[http]`: the HTTP server of `serve` (`/health`, `/ready`, the read API, Slack's endpoints).
@@ -250,6 +336,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             snapshot_every: crate::snapshots::EVERY,
             models: None,
+            sinks: SinksConfig::default(),
         }
     }
 }
@@ -274,6 +361,8 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "DOBROBOT_SNAPSHOT_EVERY",
     "DOBROBOT_MODELS",
     "DOBROBOT_SLACK_CHANNEL",
+    "GRAFANA_TOKEN",
+    "PAGERDUTY_ROUTING_KEY",
 ];
 
 impl Config {
@@ -381,6 +470,21 @@ impl Config {
         }
         if let Some(v) = lookup("DOBROBOT_SLACK_CHANNEL") {
             self.slack.release_channel = secret(v);
+        }
+        if let Some(grafana) = &mut self.sinks.grafana
+            && let Some(v) = lookup("GRAFANA_TOKEN")
+        {
+            grafana.token = secret(v);
+        }
+        if let Some(pagerduty) = &mut self.sinks.pagerduty
+            && let Some(v) = lookup("PAGERDUTY_ROUTING_KEY")
+        {
+            pagerduty.routing_key = secret(v);
+        }
+        for webhook in &mut self.sinks.webhooks {
+            if let Some(v) = lookup(&webhook.secret_env) {
+                webhook.secret = secret(v);
+            }
         }
         Ok(self)
     }
@@ -577,6 +681,36 @@ mod tests {
         assert!(bad(&format!(
             "[[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"not an id\"\n"
         )));
+    }
+
+    #[test]
+    fn sinks_take_their_secrets_from_the_environment_only() {
+        let text = "[sinks]\nattempts = 3\n\
+                    [sinks.grafana]\nurl = \"https://grafana.example.com\"\n\
+                    [sinks.pagerduty]\n\
+                    [[sinks.webhooks]]\nname = \"ops\"\nurl = \"https://hooks/x\"\n\
+                    secret_env = \"OPS_SECRET\"\n";
+        let config: Config = toml::from_str(text).unwrap();
+        assert!(config.sinks.any());
+        assert!(!Config::default().sinks.any());
+        let pagerduty = config.sinks.pagerduty.clone().unwrap();
+        assert_eq!(pagerduty.url, "https://events.pagerduty.com");
+        assert_eq!(config.sinks.lease, "10s");
+        let env = |name: &str| match name {
+            "GRAFANA_TOKEN" => Some("glsa".to_string()),
+            "PAGERDUTY_ROUTING_KEY" => Some("R0".to_string()),
+            "OPS_SECRET" => Some("whsec".to_string()),
+            _ => None,
+        };
+        let config = config.with_env(env).unwrap();
+        assert_eq!(config.sinks.grafana.unwrap().token.as_deref(), Some("glsa"));
+        assert_eq!(
+            config.sinks.pagerduty.unwrap().routing_key.as_deref(),
+            Some("R0")
+        );
+        assert_eq!(config.sinks.webhooks[0].secret.as_deref(), Some("whsec"));
+        // A secret in the file is an unknown key, not a secret.
+        assert!(toml::from_str::<Config>("[sinks.grafana]\nurl = \"u\"\ntoken = \"t\"").is_err());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod reminders;
 pub mod render;
 pub mod reply;
 pub mod schemas;
+pub mod sinks;
 pub mod slack;
 pub mod snapshots;
 pub mod store;

@@ -2,7 +2,8 @@
 //!
 //! Counters are process-wide and counted where things happen: commands by verb and outcome and
 //! refusals by reason (the bot), the append's latency (the writer), reminders sent (the
-//! scheduler), Slack API calls and their errors (the Slack client). Gauges of the ledger's
+//! scheduler), Slack API calls and their errors (the Slack client), release markers delivered
+//! and dead-lettered (the sinks). Gauges of the ledger's
 //! state (queue length, open locks and the age of the oldest, the follower's lag, whether the
 //! store answers) are read from the follower and the store when Prometheus scrapes.
 
@@ -36,6 +37,17 @@ pub struct KindLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    pub sink: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkOutcomeLabels {
+    pub sink: String,
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     pub method: String,
 }
@@ -48,6 +60,8 @@ pub struct Metrics {
     reminders_sent: Family<KindLabels, Counter>,
     slack_calls: Family<MethodLabels, Counter>,
     slack_errors: Family<MethodLabels, Counter>,
+    sink_deliveries: Family<SinkOutcomeLabels, Counter>,
+    sink_dead_letters: Family<SinkLabels, Counter>,
     pub queue_length: Gauge,
     pub open_locks: Gauge,
     pub oldest_lock_age_seconds: Gauge<f64, AtomicU64>,
@@ -71,6 +85,8 @@ impl Metrics {
             reminders_sent: Family::default(),
             slack_calls: Family::default(),
             slack_errors: Family::default(),
+            sink_deliveries: Family::default(),
+            sink_dead_letters: Family::default(),
             queue_length: Gauge::default(),
             open_locks: Gauge::default(),
             oldest_lock_age_seconds: Gauge::default(),
@@ -107,6 +123,16 @@ impl Metrics {
             "slack_api_errors",
             "Slack Web API calls that failed, by method",
             metrics.slack_errors.clone(),
+        );
+        registry.register(
+            "sink_deliveries",
+            "Release marker delivery attempts, by sink and outcome (delivered, retried, dead_lettered)",
+            metrics.sink_deliveries.clone(),
+        );
+        registry.register(
+            "sink_dead_letters",
+            "Release markers given up on after repeated failure, by sink",
+            metrics.sink_dead_letters.clone(),
         );
         registry.register(
             "queue_length",
@@ -177,6 +203,23 @@ impl Metrics {
         self.slack_calls.get_or_create(&labels).inc();
         if failed {
             self.slack_errors.get_or_create(&labels).inc();
+        }
+    }
+
+    /// One attempt to deliver a release marker to `sink`, and how it ended.
+    pub fn sink_delivery(&self, sink: &str, outcome: &str) {
+        self.sink_deliveries
+            .get_or_create(&SinkOutcomeLabels {
+                sink: sink.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        if outcome == "dead_lettered" {
+            self.sink_dead_letters
+                .get_or_create(&SinkLabels {
+                    sink: sink.to_string(),
+                })
+                .inc();
         }
     }
 

@@ -265,17 +265,7 @@ impl ReleaseMessages {
 }
 
 fn event(id: Uuid, record: &SlackRecord) -> Result<NewEvent, SlackError> {
-    let data = serde_json::to_vec(record).map_err(|e| SlackError::Decode(e.to_string()))?;
-    let metadata = serde_json::json!({
-        "recorded_at": Utc::now().to_rfc3339(),
-        "app_version": env!("CARGO_PKG_VERSION"),
-    });
-    Ok(NewEvent {
-        id,
-        event_type: record.type_name().to_string(),
-        data,
-        metadata: metadata.to_string().into_bytes(),
-    })
+    NewEvent::record(id, record.type_name(), record).map_err(|e| SlackError::Decode(e.to_string()))
 }
 
 fn decode(data: &[u8]) -> Result<SlackRecord, SlackError> {

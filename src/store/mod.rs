@@ -28,6 +28,27 @@ pub struct NewEvent {
     pub metadata: Vec<u8>,
 }
 
+impl NewEvent {
+    /// A record of one of dobrobot's own streams beside the ledger (the Slack front's, the
+    /// sinks'): `data` as JSON, and metadata saying when and by which version it was written.
+    pub fn record<T: serde::Serialize>(
+        id: Uuid,
+        event_type: &str,
+        data: &T,
+    ) -> Result<NewEvent, serde_json::Error> {
+        let metadata = serde_json::json!({
+            "recorded_at": Utc::now().to_rfc3339(),
+            "app_version": env!("CARGO_PKG_VERSION"),
+        });
+        Ok(NewEvent {
+            id,
+            event_type: event_type.to_string(),
+            data: serde_json::to_vec(data)?,
+            metadata: metadata.to_string().into_bytes(),
+        })
+    }
+}
+
 /// An event as stored, at its revision (0-based, contiguous) in its stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
