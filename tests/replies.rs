@@ -393,6 +393,7 @@ async fn help_and_text_that_is_not_understood() {
     • dep start TICKET
     • dep finish TICKET
     • dep rollback TICKET <reason>
+    • dep alive TICKET [within=10m]
     • freeze <reason> [services=a,b]
     • unfreeze
     • who <service>
@@ -415,6 +416,7 @@ async fn help_and_text_that_is_not_understood() {
     • dep start TICKET
     • dep finish TICKET
     • dep rollback TICKET <reason>
+    • dep alive TICKET [within=10m]
     • freeze <reason> [services=a,b]
     • unfreeze
     • who <service>
@@ -427,7 +429,7 @@ async fn help_and_text_that_is_not_understood() {
     // Missing arguments.
     assert_snapshot!(chat.invalid("bob", "accept").await, @"`accept` is missing the ticket; usage: accept TICKET");
     assert_snapshot!(chat.invalid("bob", "dep rollback PAY-1").await, @"`dep rollback` is missing a reason; usage: dep rollback TICKET <reason>");
-    assert_snapshot!(chat.invalid("bob", "dep").await, @"`dep` is missing `start`, `finish` or `rollback` and the ticket; usage: dep start|finish TICKET, dep rollback TICKET <reason>");
+    assert_snapshot!(chat.invalid("bob", "dep").await, @"`dep` is missing `start`, `finish`, `rollback` or `alive` and the ticket; usage: dep start|finish TICKET, dep rollback TICKET <reason>, dep alive TICKET [within=10m]");
     assert_snapshot!(chat.invalid("bob", "who").await, @"`who` is missing the service; usage: who <service>");
     // Unexpected arguments.
     assert_snapshot!(chat.invalid("bob", "accept PAY-1 please").await, @"`accept` does not take `please`; usage: accept TICKET");

@@ -161,7 +161,7 @@ fn deployment(word: &str, args: &[String]) -> Result<Input, ParseError> {
     let Some((sub, rest)) = args.split_first() else {
         return Err(ParseError::Missing {
             verb: "dep",
-            what: "`start`, `finish` or `rollback` and the ticket",
+            what: "`start`, `finish`, `rollback` or `alive` and the ticket",
         });
     };
     match sub.to_lowercase().as_str() {
@@ -746,7 +746,7 @@ mod tests {
             (
                 "dep",
                 "dep",
-                "`start`, `finish` or `rollback` and the ticket",
+                "`start`, `finish`, `rollback` or `alive` and the ticket",
             ),
             ("freeze", "freeze", "a reason"),
             ("freeze services=web", "freeze", "a reason"),
