@@ -13,7 +13,10 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::domain::policy::DEFAULT_TICKET_PATTERN;
-use crate::domain::{ConflictGroup, GroupName, ParseValueError, Policy, RoleEntry, ServiceName};
+use crate::domain::tracker::OnUnavailable;
+use crate::domain::{
+    ConflictGroup, GroupName, ParseValueError, Policy, RoleEntry, ServiceName, TrackerRules,
+};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -41,6 +44,8 @@ pub enum ConfigError {
     Bool { name: &'static str, value: String },
     #[error("environment variable {name}: {reason}")]
     Env { name: &'static str, reason: String },
+    #[error("config: [tracker] {0}")]
+    Tracker(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,6 +58,8 @@ pub struct Config {
     pub four_eyes: bool,
     /// Prefix that turns a ticket key into a link, e.g. `https://tracker.example.com/browse/`.
     pub tracker_url: Option<String>,
+    /// `[tracker]`: ticket checks in Jira on `dobro`; off when absent.
+    pub tracker: Option<TrackerConfig>,
     pub roles: Roles,
     /// Ticket project key -> the services its releases deploy.
     pub services: BTreeMap<String, Vec<String>>,
@@ -132,6 +139,104 @@ impl<'de> Deserialize<'de> for TokenHash {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         TokenHash::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `[tracker]`: on `dobro`, dobrobot fetches the ticket from Jira and checks what is required
+/// here. Credentials come from the environment only: `JIRA_EMAIL` and `JIRA_API_TOKEN` on
+/// Cloud, `JIRA_TOKEN` (a personal access token) on Server / Data Center.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    pub kind: TrackerKind,
+    /// The Jira site, e.g. `https://example.atlassian.net` (`DOBROBOT_TRACKER_BASE_URL`).
+    pub base_url: String,
+    pub deployment: JiraDeployment,
+    /// How long a lookup may take in all, a retry after a rate limit included.
+    pub timeout: String,
+    /// How long an answer (found or not found) is reused; `0s` turns the cache off.
+    pub cache: String,
+    pub on_unavailable: OnUnavailable,
+    pub statuses: Vec<String>,
+    pub status_categories: Vec<String>,
+    pub require_fix_version: bool,
+    pub require_assignee: bool,
+    pub issue_types: Vec<String>,
+    /// One of these labels is required.
+    pub labels: Vec<String>,
+    /// `JIRA_EMAIL`
+    #[serde(skip)]
+    pub email: Option<String>,
+    /// `JIRA_API_TOKEN` (Cloud)
+    #[serde(skip)]
+    pub api_token: Option<Secret>,
+    /// `JIRA_TOKEN` (Server / Data Center personal access token)
+    #[serde(skip)]
+    pub token: Option<Secret>,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            kind: TrackerKind::Jira,
+            base_url: String::new(),
+            deployment: JiraDeployment::Cloud,
+            timeout: "3s".into(),
+            cache: "30s".into(),
+            on_unavailable: OnUnavailable::Refuse,
+            statuses: Vec::new(),
+            status_categories: Vec::new(),
+            require_fix_version: false,
+            require_assignee: false,
+            issue_types: Vec::new(),
+            labels: Vec::new(),
+            email: None,
+            api_token: None,
+            token: None,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// What the policy requires of a ticket in the tracker.
+    pub fn rules(&self) -> TrackerRules {
+        TrackerRules {
+            statuses: self.statuses.clone(),
+            status_categories: self.status_categories.clone(),
+            require_fix_version: self.require_fix_version,
+            require_assignee: self.require_assignee,
+            issue_types: self.issue_types.clone(),
+            labels: self.labels.clone(),
+            on_unavailable: self.on_unavailable,
+        }
+    }
+}
+
+/// The trackers dobrobot can ask; Jira only, for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerKind {
+    #[default]
+    Jira,
+}
+
+/// Which Jira: Cloud (REST API 3, email and API token) or Server / Data Center (REST API 2,
+/// a personal access token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JiraDeployment {
+    #[default]
+    Cloud,
+    Server,
+}
+
+/// A credential from the environment, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
     }
 }
 
@@ -217,6 +322,7 @@ impl Default for Config {
             require_wiki_link: true,
             four_eyes: true,
             tracker_url: None,
+            tracker: None,
             roles: Roles::default(),
             services: BTreeMap::new(),
             conflict_groups: Vec::new(),
@@ -248,6 +354,10 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "DOBROBOT_SNAPSHOT_EVERY",
     "DOBROBOT_MODELS",
     "DOBROBOT_SLACK_CHANNEL",
+    "DOBROBOT_TRACKER_BASE_URL",
+    "JIRA_EMAIL",
+    "JIRA_API_TOKEN",
+    "JIRA_TOKEN",
 ];
 
 impl Config {
@@ -356,6 +466,14 @@ impl Config {
         if let Some(v) = lookup("DOBROBOT_SLACK_CHANNEL") {
             self.slack.release_channel = secret(v);
         }
+        if let Some(v) = lookup("DOBROBOT_TRACKER_BASE_URL").filter(|v| !v.trim().is_empty()) {
+            self.tracker.get_or_insert_with(TrackerConfig::default).base_url = v;
+        }
+        if let Some(tracker) = &mut self.tracker {
+            tracker.email = lookup("JIRA_EMAIL").filter(|v| !v.is_empty());
+            tracker.api_token = lookup("JIRA_API_TOKEN").and_then(secret).map(Secret);
+            tracker.token = lookup("JIRA_TOKEN").and_then(secret).map(Secret);
+        }
         Ok(self)
     }
 
@@ -422,6 +540,7 @@ impl Config {
             services_by_project,
             conflict_groups,
             checks: Policy::standard_checks(pattern, self.require_wiki_link),
+            tracker: self.tracker.as_ref().map(TrackerConfig::rules),
         })
     }
 }

@@ -23,4 +23,5 @@ pub mod slack;
 pub mod snapshots;
 pub mod store;
 pub mod telemetry;
+pub mod tracker;
 pub mod verify;
