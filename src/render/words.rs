@@ -351,21 +351,18 @@ impl Renderer {
                 statuses,
                 status_categories,
             } => {
-                let mut allowed = Vec::new();
+                let mut text = format!("its status in the tracker is {}", self.text(status));
                 if !statuses.is_empty() {
-                    allowed.push(self.list(statuses));
+                    let _ = write!(text, ", not one of {}", self.list(statuses));
                 }
                 if !status_categories.is_empty() {
-                    allowed.push(format!(
-                        "a status in the category {}",
+                    let _ = write!(
+                        text,
+                        " (nor in the category {})",
                         self.list(status_categories)
-                    ));
+                    );
                 }
-                format!(
-                    "its status in the tracker is {}; allowed: {}",
-                    self.text(status),
-                    allowed.join(", or ")
-                )
+                text
             }
             CheckFailure::NoFixVersion => "it has no fix version in the tracker".to_string(),
             CheckFailure::NoAssignee => "nobody is assigned to it in the tracker".to_string(),
@@ -373,7 +370,7 @@ impl Renderer {
                 issue_type,
                 allowed,
             } => format!(
-                "its type in the tracker is {}; allowed: {}",
+                "its type in the tracker is {}, not one of {}",
                 self.text(issue_type),
                 self.list(allowed)
             ),
@@ -382,7 +379,7 @@ impl Renderer {
                 self.list(labels)
             ),
             CheckFailure::TrackerUnavailable { reason } => format!(
-                "the tracker did not answer ({}), and requests are refused until it does",
+                "the tracker could not be asked ({}); requests are refused until it answers",
                 self.text(reason)
             ),
             CheckFailure::TrackerMisconfigured { reason } => format!(
@@ -409,7 +406,7 @@ impl Renderer {
                 checks,
             } => {
                 let why = match cause {
-                    NotCheckedCause::Unavailable => "the tracker did not answer",
+                    NotCheckedCause::Unavailable => "the tracker could not be asked",
                     NotCheckedCause::Misconfigured => {
                         "the tracker refused dobrobot's credentials (a configuration error)"
                     }
