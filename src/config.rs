@@ -467,7 +467,9 @@ impl Config {
             self.slack.release_channel = secret(v);
         }
         if let Some(v) = lookup("DOBROBOT_TRACKER_BASE_URL").filter(|v| !v.trim().is_empty()) {
-            self.tracker.get_or_insert_with(TrackerConfig::default).base_url = v;
+            self.tracker
+                .get_or_insert_with(TrackerConfig::default)
+                .base_url = v;
         }
         if let Some(tracker) = &mut self.tracker {
             tracker.email = lookup("JIRA_EMAIL").filter(|v| !v.is_empty());

@@ -542,7 +542,10 @@ fn ready_issue() -> Issue {
 }
 
 /// The command as the bot hands it to the ledger after asking the tracker.
-fn looked_up((actor, mut command): (UserId, Command), finding: TrackerFinding) -> (UserId, Command) {
+fn looked_up(
+    (actor, mut command): (UserId, Command),
+    finding: TrackerFinding,
+) -> (UserId, Command) {
     if let Command::Request(request) = &mut command {
         request.tracker = Some(finding);
     }
@@ -600,7 +603,10 @@ fn a_ready_ticket_is_requested_with_its_summary_status_and_the_checks_made() {
         )]);
     let release = scenario.state().release(&t("PAY-1")).expect("open");
     assert_eq!(
-        release.tracker.as_ref().and_then(|t| t.summary_and_status()),
+        release
+            .tracker
+            .as_ref()
+            .and_then(|t| t.summary_and_status()),
         Some(("Invoices round to the cent", "Ready for release"))
     );
 }

@@ -21,10 +21,14 @@ pub enum TrackerFinding {
     NotFound,
     /// No answer in time: a timeout, a network error, a 5xx, a rate limit longer than the wait
     /// allowed.
-    Unavailable { reason: String },
+    Unavailable {
+        reason: String,
+    },
     /// The tracker refused our credentials (401/403): a configuration error for the admins,
     /// not a property of the ticket.
-    Misconfigured { reason: String },
+    Misconfigured {
+        reason: String,
+    },
 }
 
 /// The fields of an issue that the checks read.
@@ -238,23 +242,22 @@ impl TrackerRules {
                 .fix_versions
                 .is_empty()
                 .then_some(CheckFailure::NoFixVersion),
-            TrackerCheck::Assignee => issue
-                .assignee
-                .is_none()
-                .then_some(CheckFailure::NoAssignee),
-            TrackerCheck::IssueType => (!contains_ignoring_case(
-                &self.issue_types,
-                &issue.issue_type,
-            ))
-            .then(|| CheckFailure::IssueTypeNotAllowed {
-                issue_type: issue.issue_type.clone(),
-                allowed: self.issue_types.clone(),
-            }),
-            TrackerCheck::Label => (!self.labels.iter().any(|l| issue.labels.contains(l))).then(
-                || CheckFailure::LabelMissing {
-                    labels: self.labels.clone(),
-                },
-            ),
+            TrackerCheck::Assignee => issue.assignee.is_none().then_some(CheckFailure::NoAssignee),
+            TrackerCheck::IssueType => {
+                (!contains_ignoring_case(&self.issue_types, &issue.issue_type)).then(|| {
+                    CheckFailure::IssueTypeNotAllowed {
+                        issue_type: issue.issue_type.clone(),
+                        allowed: self.issue_types.clone(),
+                    }
+                })
+            }
+            TrackerCheck::Label => {
+                (!self.labels.iter().any(|l| issue.labels.contains(l))).then(|| {
+                    CheckFailure::LabelMissing {
+                        labels: self.labels.clone(),
+                    }
+                })
+            }
         }
     }
 }

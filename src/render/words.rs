@@ -13,11 +13,11 @@ use super::{Html, Markup, Plain, Slack};
 use crate::answer::Answer;
 use crate::domain::parse::{USAGE, usage};
 use crate::domain::state::{AdminPresence, Stage};
+use crate::domain::tracker::{NotCheckedCause, TicketInTracker, TrackerCheck};
 use crate::domain::{
     CheckFailure, Due, Event, LockKey, ParseError, Policy, QueueItem, Refusal, ReleaseStatus,
     ReminderKind, Role, RoleEntry, State, TicketKey, UserId, Waiting,
 };
-use crate::domain::tracker::{NotCheckedCause, TicketInTracker, TrackerCheck};
 use crate::domain::{HistoryFilter, ServiceName};
 use crate::notices::{Audience, Notice};
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::domain::{ServiceName, TicketKey, UserId, WikiLink};
+use crate::domain::{ServiceName, TicketInTracker, TicketKey, UserId, WikiLink};
 use crate::store::{Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError};
 
 use super::error::SlackError;
@@ -45,6 +45,9 @@ pub struct Card {
     pub wiki: Option<WikiLink>,
     pub comment: String,
     pub need_admin: bool,
+    /// What the tracker said of the ticket when it was requested (its summary and status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<TicketInTracker>,
 }
 
 /// A release's message in Slack.

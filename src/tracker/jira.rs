@@ -102,7 +102,11 @@ impl Jira {
     }
 
     /// One GET. `Err` is a rate limit, the one answer worth asking again.
-    async fn fetch(&self, ticket: &TicketKey, deadline: Instant) -> Result<TrackerFinding, RateLimited> {
+    async fn fetch(
+        &self,
+        ticket: &TicketKey,
+        deadline: Instant,
+    ) -> Result<TrackerFinding, RateLimited> {
         let left = deadline.saturating_duration_since(Instant::now());
         let request = self
             .http

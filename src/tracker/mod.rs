@@ -67,7 +67,10 @@ impl Cached {
     }
 
     fn fresh(&self, ticket: &TicketKey) -> Option<TrackerFinding> {
-        let answers = self.answers.lock().expect("the cache lock is never poisoned");
+        let answers = self
+            .answers
+            .lock()
+            .expect("the cache lock is never poisoned");
         answers
             .get(ticket)
             .filter(|(at, _)| at.elapsed() < self.ttl)
@@ -75,7 +78,10 @@ impl Cached {
     }
 
     fn keep(&self, ticket: &TicketKey, finding: &TrackerFinding) {
-        let mut answers = self.answers.lock().expect("the cache lock is never poisoned");
+        let mut answers = self
+            .answers
+            .lock()
+            .expect("the cache lock is never poisoned");
         // Dropping the stale entries on each write keeps the map as small as the last `ttl`.
         answers.retain(|_, (at, _)| at.elapsed() < self.ttl);
         answers.insert(ticket.clone(), (Instant::now(), finding.clone()));
@@ -89,10 +95,7 @@ impl Tracker for Cached {
             return finding;
         }
         let finding = self.inner.lookup(ticket).await;
-        if matches!(
-            finding,
-            TrackerFinding::Found(_) | TrackerFinding::NotFound
-        ) {
+        if matches!(finding, TrackerFinding::Found(_) | TrackerFinding::NotFound) {
             self.keep(ticket, &finding);
         }
         finding

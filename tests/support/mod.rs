@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: the app as `serve` builds it (`app`), the fixtures
-//! (`fixtures`), the read API's harness (`read_api`), Slack's payloads (`slack`) and the store conformance suite (`conformance`).
+//! (`fixtures`), the read API's harness (`read_api`), Slack's payloads (`slack`), a fake Jira
+//! (`jira`) and the store conformance suite (`conformance`).
 //! Each test binary uses a part of them, so the rest is dead code there.
 #![allow(dead_code, unused_macros, unused_imports)]
 
 pub mod app;
 pub mod conformance;
 pub mod fixtures;
+pub mod jira;
 pub mod read_api;
 pub mod slack;
