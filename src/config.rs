@@ -639,6 +639,51 @@ mod tests {
     }
 
     #[test]
+    fn the_tracker_block_of_the_example_works_uncommented() {
+        let (_, block) = ISSUE_EXAMPLE
+            .split_once("# [tracker]")
+            .expect("the example documents [tracker]");
+        let block: String = block
+            .lines()
+            .map(|line| line.trim_start_matches("# ").trim_start_matches('#'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config: Config = toml::from_str(&format!("[tracker]{block}")).unwrap();
+        let tracker = config.tracker.expect("a tracker");
+        assert_eq!(tracker.deployment, JiraDeployment::Cloud);
+        assert_eq!(tracker.on_unavailable, OnUnavailable::Refuse);
+        let rules = tracker.rules();
+        assert_eq!(rules.statuses, ["Ready for release"]);
+        assert_eq!(rules.labels, ["release"]);
+        assert!(rules.require_fix_version && rules.require_assignee);
+        assert!(toml::from_str::<Config>("[tracker]\non_unavailable = \"maybe\"").is_err());
+        assert!(toml::from_str::<Config>("[tracker]\nstatus = [\"Done\"]").is_err());
+    }
+
+    #[test]
+    fn the_tracker_takes_its_credentials_from_the_environment_only() {
+        let env = |name: &str| match name {
+            "DOBROBOT_TRACKER_BASE_URL" => Some("https://example.atlassian.net".to_string()),
+            "JIRA_EMAIL" => Some("bot@example.com".to_string()),
+            "JIRA_API_TOKEN" => Some("secret-token".to_string()),
+            _ => None,
+        };
+        let config = Config::default().with_env(env).unwrap();
+        let tracker = config.tracker.expect("the base URL turns the tracker on");
+        assert_eq!(tracker.base_url, "https://example.atlassian.net");
+        assert_eq!(tracker.email.as_deref(), Some("bot@example.com"));
+        assert_eq!(tracker.api_token, Some(Secret("secret-token".into())));
+        assert!(!format!("{tracker:?}").contains("secret-token"));
+        assert!(toml::from_str::<Config>("[tracker]\napi_token = \"x\"").is_err());
+        // Without a tracker, the credentials turn nothing on.
+        let none = Config::default()
+            .with_env(|n| (n == "JIRA_TOKEN").then(|| "t".to_string()))
+            .unwrap();
+        assert_eq!(none.tracker, None);
+        assert!(none.policy().unwrap().tracker.is_none());
+    }
+
+    #[test]
     fn bad_input_is_a_clear_error() {
         assert!(toml::from_str::<Config>("aprovers = []").is_err());
         let bad_pattern = Config {

@@ -590,7 +590,7 @@ fn a_ready_ticket_is_requested_with_its_summary_status_and_the_checks_made() {
         .with_policy(with_tracker(OnUnavailable::Refuse))
         .when(looked_up(
             cmd("dev", "dobro PAY-1 https://wiki/x"),
-            TrackerFinding::Found(ready_issue()),
+            TrackerFinding::Found(Box::new(ready_issue())),
         ))
         .then([requested_with(
             "PAY-1",
@@ -622,13 +622,13 @@ fn only_the_configured_checks_are_made() {
         })
         .when(looked_up(
             cmd("dev", "dobro PAY-1 https://wiki/x"),
-            TrackerFinding::Found(Issue {
+            TrackerFinding::Found(Box::new(Issue {
                 status: "Open".to_string(),
                 issue_type: "Epic".to_string(),
                 assignee: None,
                 labels: Vec::new(),
                 ..ready_issue()
-            }),
+            })),
         ))
         .then([requested_with(
             "PAY-1",
@@ -662,7 +662,7 @@ fn a_status_in_an_allowed_category_passes_whatever_its_name_or_case() {
             .with_policy(with_tracker(OnUnavailable::Refuse))
             .when(looked_up(
                 cmd("dev", "dobro PAY-1 https://wiki/x"),
-                TrackerFinding::Found(issue),
+                TrackerFinding::Found(Box::new(issue)),
             ))
             .then([requested_with(
                 "PAY-1",
@@ -690,7 +690,7 @@ fn a_ticket_not_ready_in_the_tracker_is_refused_naming_every_failed_check() {
         .with_policy(with_tracker(OnUnavailable::Refuse))
         .when(looked_up(
             cmd("dev", "dobro PAY-1 no notes"),
-            TrackerFinding::Found(not_ready),
+            TrackerFinding::Found(Box::new(not_ready)),
         ))
         .then_refused(Refusal::ChecksFailed {
             ticket: t("PAY-1"),

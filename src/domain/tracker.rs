@@ -15,20 +15,17 @@ use super::refusal::CheckFailure;
 /// What the tracker answered about a ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackerFinding {
-    Found(Issue),
+    /// Boxed: an issue is large next to the other answers, and a command carries one.
+    Found(Box<Issue>),
     /// The tracker says there is no such issue (or that these credentials may not see it: Jira
     /// answers both with the same 404).
     NotFound,
     /// No answer in time: a timeout, a network error, a 5xx, a rate limit longer than the wait
     /// allowed.
-    Unavailable {
-        reason: String,
-    },
+    Unavailable { reason: String },
     /// The tracker refused our credentials (401/403): a configuration error for the admins,
     /// not a property of the ticket.
-    Misconfigured {
-        reason: String,
-    },
+    Misconfigured { reason: String },
 }
 
 /// The fields of an issue that the checks read.

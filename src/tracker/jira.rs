@@ -129,7 +129,7 @@ impl Jira {
         };
         Ok(match status {
             StatusCode::OK => match serde_json::from_slice::<IssueBody>(&body) {
-                Ok(issue) => TrackerFinding::Found(issue.into()),
+                Ok(issue) => TrackerFinding::Found(Box::new(issue.into())),
                 Err(error) => unavailable(format!("Jira's answer is not an issue: {error}")),
             },
             StatusCode::NOT_FOUND => TrackerFinding::NotFound,
