@@ -15,6 +15,7 @@ use dobrobot::envelope::{self, Actor, Source};
 use dobrobot::render::Renderer;
 use dobrobot::store::{Direction, ReadFrom};
 use dobrobot::tracker::jira::FIELDS;
+use insta::assert_snapshot;
 use serde_json::Value;
 
 mod support;
@@ -145,11 +146,13 @@ async fn a_ready_ticket_is_accepted_and_the_ledger_the_reply_and_slack_show_its_
     assert_eq!(data["tracker"]["summary"], "Invoices round to the cent");
     assert_eq!(data["tracker"]["status"], "Ready for release");
 
-    let reply = Renderer::plain(None).answer(&answer);
-    assert!(
-        reply.contains("In the tracker: Invoices round to the cent (Ready for release)"),
-        "{reply}"
-    );
+    assert_snapshot!(Renderer::plain(None).answer(&answer), @"
+    dev asks to release PAY-1 (billing).
+    > ship it
+    In the tracker: Invoices round to the cent (Ready for release)
+    Release notes: https://wiki.example.com/PAY-1
+    Waiting for approval by U0ALICE (needs an admin).
+    ");
 
     // The release message in Slack.
     let posted = app
@@ -160,11 +163,15 @@ async fn a_ready_ticket_is_accepted_and_the_ledger_the_reply_and_slack_show_its_
             support::fixtures::WAIT,
         )
         .await;
-    let blocks = posted["blocks"].to_string();
-    assert!(
-        blocks.contains("In the tracker: Invoices round to the cent (Ready for release)"),
-        "{blocks}"
-    );
+    assert_eq!(posted["blocks"][0]["block_id"], "release");
+    let about = posted["blocks"][0]["text"]["text"].as_str().unwrap();
+    assert_snapshot!(about, @"
+    *Release <https://tracker.example.com/browse/PAY-1|PAY-1>* requested by dev
+    Services: billing
+    In the tracker: Invoices round to the cent (Ready for release)
+    Release notes: <https://wiki.example.com/PAY-1>
+    > ship it
+    ");
 
     // The timeline's story panel reads the request from the history API.
     app.followed_reaches_the_ledger().await;
