@@ -391,6 +391,22 @@ async fn a_rate_limit_is_waited_out_once_when_its_retry_after_fits_the_budget() 
         other => panic!("{other:?}"),
     }
     assert_eq!(jira.requests_for("PAY-10"), 1);
+
+    // Limited again after the wait: one retry only.
+    jira.script(
+        "PAY-14",
+        [
+            Reply::RateLimited { retry_after: 1 },
+            Reply::RateLimited { retry_after: 1 },
+        ],
+    );
+    match &failures(&dobro(&app, "PAY-14").await)[..] {
+        [CheckFailure::TrackerUnavailable { reason }] => {
+            assert_eq!(reason, "rate limited again after waiting once")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(jira.requests_for("PAY-14"), 2);
 }
 
 #[tokio::test]

@@ -123,18 +123,6 @@ pub enum TicketInTracker {
     },
 }
 
-impl TicketInTracker {
-    /// The ticket's summary and status, when the tracker answered.
-    pub fn summary_and_status(&self) -> Option<(&str, &str)> {
-        match self {
-            TicketInTracker::Checked {
-                summary, status, ..
-            } => Some((summary, status)),
-            TicketInTracker::NotChecked { .. } => None,
-        }
-    }
-}
-
 impl TrackerRules {
     /// The checks these rules make, in the order they are reported.
     pub fn checks(&self) -> Vec<TrackerCheck> {

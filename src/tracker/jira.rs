@@ -10,6 +10,7 @@
 //! the budget; otherwise the tracker is `Unavailable` and the policy decides. A `dobro` never
 //! waits on Jira for longer than the budget.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -160,21 +161,26 @@ impl Tracker for Jira {
                 .retry_after
                 .is_some_and(|wait| Instant::now() + wait < deadline)
         };
+        let retried = AtomicBool::new(false);
         let answered = attempt
             .retry(ConstantBuilder::default().with_max_times(1))
             .sleep(tokio::time::sleep)
             .when(fits)
             .adjust(|limited: &RateLimited, planned| planned.and(limited.retry_after))
+            .notify(|_, _| retried.store(true, Ordering::Relaxed))
             .await;
         let finding = match answered {
             Ok(finding) => finding,
             Err(RateLimited { retry_after }) => unavailable(match retry_after {
+                _ if retried.load(Ordering::Relaxed) => {
+                    "rate limited again after waiting once".to_string()
+                }
                 Some(wait) => format!(
                     "rate limited, Retry-After {}s is beyond the {}s allowed",
                     wait.as_secs(),
                     self.timeout.as_secs_f32()
                 ),
-                None => "rate limited (HTTP 429)".to_string(),
+                None => "rate limited (HTTP 429 without Retry-After)".to_string(),
             }),
         };
         match &finding {
