@@ -212,6 +212,9 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// How much of Jira's error messages a reason keeps, in characters.
+const MESSAGE_LIMIT: usize = 200;
+
 /// Jira's error messages (`{"errorMessages": [...], "errors": {...}}`), as `: a; b`.
 fn messages(body: &[u8]) -> String {
     #[derive(Deserialize)]
@@ -221,7 +224,12 @@ fn messages(body: &[u8]) -> String {
     }
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(parsed) if !parsed.error_messages.is_empty() => {
-            format!(": {}", parsed.error_messages.join("; "))
+            // The reason is recorded in the ledger and shown to people: a sentence, not a page.
+            let text = parsed.error_messages.join("; ");
+            match text.char_indices().nth(MESSAGE_LIMIT) {
+                Some((cut, _)) => format!(": {}…", &text[..cut]),
+                None => format!(": {text}"),
+            }
         }
         _ => String::new(),
     }
@@ -287,5 +295,35 @@ impl From<IssueBody> for Issue {
             assignee: f.assignee.map(|a| a.display_name),
             labels: f.labels,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_are_kept_short() {
+        let body = serde_json::json!({"errorMessages": ["a".repeat(500)], "errors": {}});
+        let text = messages(body.to_string().as_bytes());
+        assert_eq!(text.chars().count(), 2 + MESSAGE_LIMIT + 1);
+        assert_eq!(
+            messages(br#"{"errorMessages":["x","y"],"errors":{}}"#),
+            ": x; y"
+        );
+        assert_eq!(messages(b"<html>Service Unavailable</html>"), "");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
     }
 }
