@@ -53,6 +53,7 @@ fn ledger(events: usize) -> Vec<NewEvent> {
                 wiki: Some(WikiLink::parse("https://wiki.example.com/release").expect("a link")),
                 comment: "a change worth shipping".to_string(),
                 need_admin: false,
+                tracker: None,
             },
             Event::ReleaseApproved {
                 ticket: ticket.clone(),

@@ -108,6 +108,12 @@ pub struct App {
 impl App {
     pub async fn build(config: Config, settings: Settings) -> Result<App, AppError> {
         let policy = Arc::new(config.policy()?);
+        // Before the store opens: a tracker without its credentials stops the start here.
+        let tracker = config
+            .tracker
+            .as_ref()
+            .map(crate::tracker::from_config)
+            .transpose()?;
         let store = store::open(&config.store).await?;
         let stream = config.stream();
         let options = Options {
@@ -131,6 +137,7 @@ impl App {
         let bot = Arc::new(Bot {
             ledger,
             followed: follower.followed().clone(),
+            tracker,
         });
         let mut app = App {
             config,

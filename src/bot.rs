@@ -5,17 +5,23 @@
 //! Commands go to the ledger (recorded, accepted or refused); queries read the follower's
 //! models and record nothing. A query waits until the models include what this process last
 //! wrote, so `chat` reads its own writes.
+//!
+//! With a tracker configured, a `dobro` looks its ticket up here, before the ledger decides:
+//! the lookup is I/O and `decide` is pure, so the answer travels inside the request. Doing it
+//! here, once, gives every front (Slack, `chat`, HTTP) the same check.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::answer::{Answer, HISTORY_LIMIT, SUSPECTS_LIMIT, WHO_LIMIT};
-use crate::domain::{Input, Query, parse, queue};
+use crate::domain::{Command, Input, Query, parse, queue};
 use crate::envelope::Actor;
 use crate::follower::Followed;
 use crate::ledger::{Decision, Ledger, Submission};
 use crate::metrics::METRICS;
 use crate::models::ModelsError;
 use crate::read::DeploymentFilter;
+use crate::tracker::Tracker;
 
 /// How long a query waits for the follower to reach the writer's revision.
 const QUERY_WAIT: Duration = Duration::from_secs(5);
@@ -23,6 +29,8 @@ const QUERY_WAIT: Duration = Duration::from_secs(5);
 pub struct Bot {
     pub ledger: Ledger,
     pub followed: Followed,
+    /// `[tracker]`: asked about the ticket of each `dobro`.
+    pub tracker: Option<Arc<dyn Tracker>>,
 }
 
 impl Bot {
@@ -32,10 +40,13 @@ impl Bot {
             Ok(input) => input,
             Err(error) => return Answer::NotUnderstood(error),
         };
-        let command = match input {
+        let mut command = match input {
             Input::Query(query) => return self.answer(query).await,
             Input::Command(command) => command,
         };
+        if let (Command::Request(request), Some(tracker)) = (&mut command, &self.tracker) {
+            request.tracker = Some(tracker.lookup(&request.ticket).await);
+        }
         let verb = command.verb();
         let submission = Submission {
             command,

@@ -13,7 +13,10 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::domain::policy::DEFAULT_TICKET_PATTERN;
-use crate::domain::{ConflictGroup, GroupName, ParseValueError, Policy, RoleEntry, ServiceName};
+use crate::domain::tracker::OnUnavailable;
+use crate::domain::{
+    ConflictGroup, GroupName, ParseValueError, Policy, RoleEntry, ServiceName, TrackerRules,
+};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -41,6 +44,8 @@ pub enum ConfigError {
     Bool { name: &'static str, value: String },
     #[error("environment variable {name}: {reason}")]
     Env { name: &'static str, reason: String },
+    #[error("config: [tracker] {0}")]
+    Tracker(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,6 +58,8 @@ pub struct Config {
     pub four_eyes: bool,
     /// Prefix that turns a ticket key into a link, e.g. `https://tracker.example.com/browse/`.
     pub tracker_url: Option<String>,
+    /// `[tracker]`: ticket checks in Jira on `dobro`; off when absent.
+    pub tracker: Option<TrackerConfig>,
     pub roles: Roles,
     /// Ticket project key -> the services its releases deploy.
     pub services: BTreeMap<String, Vec<String>>,
@@ -247,6 +254,104 @@ impl<'de> Deserialize<'de> for TokenHash {
     }
 }
 
+/// `[tracker]`: on `dobro`, dobrobot fetches the ticket from Jira and checks what is required
+/// here. Credentials come from the environment only: `JIRA_EMAIL` and `JIRA_API_TOKEN` on
+/// Cloud, `JIRA_TOKEN` (a personal access token) on Server / Data Center.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackerConfig {
+    pub kind: TrackerKind,
+    /// The Jira site, e.g. `https://example.atlassian.net` (`DOBROBOT_TRACKER_BASE_URL`).
+    pub base_url: String,
+    pub deployment: JiraDeployment,
+    /// How long a lookup may take in all, a retry after a rate limit included.
+    pub timeout: String,
+    /// How long an answer (found or not found) is reused; `0s` turns the cache off.
+    pub cache: String,
+    pub on_unavailable: OnUnavailable,
+    pub statuses: Vec<String>,
+    pub status_categories: Vec<String>,
+    pub require_fix_version: bool,
+    pub require_assignee: bool,
+    pub issue_types: Vec<String>,
+    /// One of these labels is required.
+    pub labels: Vec<String>,
+    /// `JIRA_EMAIL`
+    #[serde(skip)]
+    pub email: Option<String>,
+    /// `JIRA_API_TOKEN` (Cloud)
+    #[serde(skip)]
+    pub api_token: Option<Secret>,
+    /// `JIRA_TOKEN` (Server / Data Center personal access token)
+    #[serde(skip)]
+    pub token: Option<Secret>,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            kind: TrackerKind::Jira,
+            base_url: String::new(),
+            deployment: JiraDeployment::Cloud,
+            timeout: "3s".into(),
+            cache: "30s".into(),
+            on_unavailable: OnUnavailable::Refuse,
+            statuses: Vec::new(),
+            status_categories: Vec::new(),
+            require_fix_version: false,
+            require_assignee: false,
+            issue_types: Vec::new(),
+            labels: Vec::new(),
+            email: None,
+            api_token: None,
+            token: None,
+        }
+    }
+}
+
+impl TrackerConfig {
+    /// What the policy requires of a ticket in the tracker.
+    pub fn rules(&self) -> TrackerRules {
+        TrackerRules {
+            statuses: self.statuses.clone(),
+            status_categories: self.status_categories.clone(),
+            require_fix_version: self.require_fix_version,
+            require_assignee: self.require_assignee,
+            issue_types: self.issue_types.clone(),
+            labels: self.labels.clone(),
+            on_unavailable: self.on_unavailable,
+        }
+    }
+}
+
+/// The trackers dobrobot can ask; Jira only, for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackerKind {
+    #[default]
+    Jira,
+}
+
+/// Which Jira: Cloud (REST API 3, email and API token) or Server / Data Center (REST API 2,
+/// a personal access token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JiraDeployment {
+    #[default]
+    Cloud,
+    Server,
+}
+
+/// A credential from the environment, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 /// `[slack]`: how dobrobot reaches Slack and where it talks.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -329,6 +434,7 @@ impl Default for Config {
             require_wiki_link: true,
             four_eyes: true,
             tracker_url: None,
+            tracker: None,
             roles: Roles::default(),
             services: BTreeMap::new(),
             conflict_groups: Vec::new(),
@@ -363,6 +469,10 @@ pub const ENV_OVERRIDES: &[&str] = &[
     "DOBROBOT_SLACK_CHANNEL",
     "GRAFANA_TOKEN",
     "PAGERDUTY_ROUTING_KEY",
+    "DOBROBOT_TRACKER_BASE_URL",
+    "JIRA_EMAIL",
+    "JIRA_API_TOKEN",
+    "JIRA_TOKEN",
 ];
 
 impl Config {
@@ -486,6 +596,16 @@ impl Config {
                 webhook.secret = secret(v);
             }
         }
+        if let Some(v) = lookup("DOBROBOT_TRACKER_BASE_URL").filter(|v| !v.trim().is_empty()) {
+            self.tracker
+                .get_or_insert_with(TrackerConfig::default)
+                .base_url = v;
+        }
+        if let Some(tracker) = &mut self.tracker {
+            tracker.email = lookup("JIRA_EMAIL").filter(|v| !v.is_empty());
+            tracker.api_token = lookup("JIRA_API_TOKEN").and_then(secret).map(Secret);
+            tracker.token = lookup("JIRA_TOKEN").and_then(secret).map(Secret);
+        }
         Ok(self)
     }
 
@@ -564,6 +684,7 @@ impl Config {
             services_by_project,
             conflict_groups,
             checks: Policy::standard_checks(pattern, self.require_wiki_link),
+            tracker: self.tracker.as_ref().map(TrackerConfig::rules),
         })
     }
 }
@@ -711,6 +832,51 @@ mod tests {
         assert_eq!(config.sinks.webhooks[0].secret.as_deref(), Some("whsec"));
         // A secret in the file is an unknown key, not a secret.
         assert!(toml::from_str::<Config>("[sinks.grafana]\nurl = \"u\"\ntoken = \"t\"").is_err());
+    }
+
+    #[test]
+    fn the_tracker_block_of_the_example_works_uncommented() {
+        let (_, block) = ISSUE_EXAMPLE
+            .split_once("# [tracker]")
+            .expect("the example documents [tracker]");
+        let block: String = block
+            .lines()
+            .map(|line| line.trim_start_matches("# ").trim_start_matches('#'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config: Config = toml::from_str(&format!("[tracker]{block}")).unwrap();
+        let tracker = config.tracker.expect("a tracker");
+        assert_eq!(tracker.deployment, JiraDeployment::Cloud);
+        assert_eq!(tracker.on_unavailable, OnUnavailable::Refuse);
+        let rules = tracker.rules();
+        assert_eq!(rules.statuses, ["Ready for release"]);
+        assert_eq!(rules.labels, ["release"]);
+        assert!(rules.require_fix_version && rules.require_assignee);
+        assert!(toml::from_str::<Config>("[tracker]\non_unavailable = \"maybe\"").is_err());
+        assert!(toml::from_str::<Config>("[tracker]\nstatus = [\"Done\"]").is_err());
+    }
+
+    #[test]
+    fn the_tracker_takes_its_credentials_from_the_environment_only() {
+        let env = |name: &str| match name {
+            "DOBROBOT_TRACKER_BASE_URL" => Some("https://example.atlassian.net".to_string()),
+            "JIRA_EMAIL" => Some("bot@example.com".to_string()),
+            "JIRA_API_TOKEN" => Some("secret-token".to_string()),
+            _ => None,
+        };
+        let config = Config::default().with_env(env).unwrap();
+        let tracker = config.tracker.expect("the base URL turns the tracker on");
+        assert_eq!(tracker.base_url, "https://example.atlassian.net");
+        assert_eq!(tracker.email.as_deref(), Some("bot@example.com"));
+        assert_eq!(tracker.api_token, Some(Secret("secret-token".into())));
+        assert!(!format!("{tracker:?}").contains("secret-token"));
+        assert!(toml::from_str::<Config>("[tracker]\napi_token = \"x\"").is_err());
+        // Without a tracker, the credentials turn nothing on.
+        let none = Config::default()
+            .with_env(|n| (n == "JIRA_TOKEN").then(|| "t".to_string()))
+            .unwrap();
+        assert_eq!(none.tracker, None);
+        assert!(none.policy().unwrap().tracker.is_none());
     }
 
     #[test]

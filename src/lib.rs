@@ -26,4 +26,5 @@ pub mod slack;
 pub mod snapshots;
 pub mod store;
 pub mod telemetry;
+pub mod tracker;
 pub mod verify;

@@ -116,6 +116,7 @@ fn requested(key: &str, requester: &str, need_admin: bool) -> Event {
         wiki: Some(WikiLink::parse("https://wiki/x").expect("a valid link")),
         comment: "notes".to_string(),
         need_admin,
+        tracker: None,
     }
 }
 

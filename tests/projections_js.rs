@@ -71,6 +71,7 @@ fn the_js_queue_folds_odd_facts_as_the_rust_state_does() {
         wiki: None,
         comment: String::new(),
         need_admin,
+        tracker: None,
     };
     let events = vec![
         requested("PAY-1", &["billing"], false),

@@ -301,18 +301,54 @@ async fn refusals_for_locks_turns_and_freezes() {
 }
 
 #[test]
-fn a_failed_tracker_check() {
+fn failed_tracker_checks() {
     let renderer = Renderer::plain(Some("https://tracker.example.com/browse/".into()));
     let refusal = Refusal::ChecksFailed {
         ticket: TicketKey::parse("PAY-1").unwrap(),
-        failures: vec![CheckFailure::Tracker {
-            name: "jira".into(),
-            detail: "PAY-1 is not in status Ready for release".into(),
-        }],
+        failures: vec![
+            CheckFailure::WikiLinkMissing,
+            CheckFailure::StatusNotAllowed {
+                status: "In Progress".into(),
+                statuses: vec!["Ready for release".into(), "Done".into()],
+                status_categories: vec!["done".into()],
+            },
+            CheckFailure::NoFixVersion,
+            CheckFailure::NoAssignee,
+            CheckFailure::IssueTypeNotAllowed {
+                issue_type: "Epic".into(),
+                allowed: vec!["Story".into(), "Bug".into()],
+            },
+            CheckFailure::LabelMissing {
+                labels: vec!["release".into(), "hotfix".into()],
+            },
+        ],
     };
     assert_snapshot!(renderer.refusal(&refusal), @"
     PAY-1 is not ready to be requested:
-    • jira: PAY-1 is not in status Ready for release
+    • a wiki or release-notes link (http or https) is missing
+    • its status in the tracker is In Progress, not one of Ready for release, Done (nor in the category done)
+    • it has no fix version in the tracker
+    • nobody is assigned to it in the tracker
+    • its type in the tracker is Epic, not one of Story, Bug
+    • it has none of the labels release, hotfix in the tracker (one is enough)
+    ");
+    let not_asked = |failure: CheckFailure| {
+        renderer.refusal(&Refusal::ChecksFailed {
+            ticket: TicketKey::parse("PAY-1").unwrap(),
+            failures: vec![failure],
+        })
+    };
+    assert_snapshot!(not_asked(CheckFailure::TicketNotFound), @"
+    PAY-1 is not ready to be requested:
+    • the ticket is not in the tracker (or dobrobot's account may not see it)
+    ");
+    assert_snapshot!(not_asked(CheckFailure::TrackerUnavailable { reason: "no answer within 3s".into() }), @"
+    PAY-1 is not ready to be requested:
+    • the tracker could not be asked (no answer within 3s); requests are refused until it answers
+    ");
+    assert_snapshot!(not_asked(CheckFailure::TrackerMisconfigured { reason: "HTTP 401".into() }), @"
+    PAY-1 is not ready to be requested:
+    • configuration error, for the admins: the tracker refused dobrobot's credentials (HTTP 401); check [tracker] and its token
     ");
 }
 

@@ -17,6 +17,7 @@ use uuid::Uuid;
 mod support;
 
 use dobrobot::domain::reminders::system_actor;
+use dobrobot::domain::tracker::{NotCheckedCause, TicketInTracker, TrackerCheck};
 use dobrobot::domain::{
     CheckFailure, Command, Event, GroupName, Input, LockKey, Policy, Reason, Refusal,
     ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink, decide,
@@ -131,9 +132,19 @@ fn check_index(failure: &CheckFailure) -> usize {
         CheckFailure::TicketPattern { .. } => 0,
         CheckFailure::WikiLinkMissing => 1,
         CheckFailure::NoServices { .. } => 2,
-        CheckFailure::Tracker { .. } => 3,
+        CheckFailure::TicketNotFound => 3,
+        CheckFailure::StatusNotAllowed { .. } => 4,
+        CheckFailure::NoFixVersion => 5,
+        CheckFailure::NoAssignee => 6,
+        CheckFailure::IssueTypeNotAllowed { .. } => 7,
+        CheckFailure::LabelMissing { .. } => 8,
+        CheckFailure::TrackerUnavailable { .. } => 9,
+        CheckFailure::TrackerMisconfigured { .. } => 10,
     }
 }
+
+/// How many `CheckFailure` variants `check_index` knows.
+const CHECK_VARIANTS: usize = 11;
 
 fn every_refusal() -> Vec<Refusal> {
     let ticket = t("PAY-1");
@@ -148,11 +159,37 @@ fn every_refusal() -> Vec<Refusal> {
                 CheckFailure::NoServices {
                     project: "X_Y".to_string(),
                 },
-                CheckFailure::Tracker {
-                    name: "jira-status".to_string(),
-                    detail: "X_Y-7 is not in Done".to_string(),
+                CheckFailure::StatusNotAllowed {
+                    status: "В работе".to_string(),
+                    statuses: vec!["Ready for release".to_string()],
+                    status_categories: vec!["done".to_string()],
+                },
+                CheckFailure::NoFixVersion,
+                CheckFailure::NoAssignee,
+                CheckFailure::IssueTypeNotAllowed {
+                    issue_type: "Epic".to_string(),
+                    allowed: vec!["Story".to_string(), "Bug".to_string()],
+                },
+                CheckFailure::LabelMissing {
+                    labels: vec!["release".to_string()],
                 },
             ],
+        },
+        Refusal::ChecksFailed {
+            ticket: t("PAY-3"),
+            failures: vec![CheckFailure::TicketNotFound],
+        },
+        Refusal::ChecksFailed {
+            ticket: t("PAY-4"),
+            failures: vec![CheckFailure::TrackerUnavailable {
+                reason: "no answer within 3s".to_string(),
+            }],
+        },
+        Refusal::ChecksFailed {
+            ticket: t("PAY-5"),
+            failures: vec![CheckFailure::TrackerMisconfigured {
+                reason: "HTTP 401".to_string(),
+            }],
         },
         Refusal::ChecksFailed {
             ticket: ticket.clone(),
@@ -256,6 +293,53 @@ fn every_event() -> Vec<Event> {
             wiki: Some(WikiLink::parse("https://wiki.example.com/x?a=1&b=2").unwrap()),
             comment: "fix & ship <today>".to_string(),
             need_admin: true,
+            tracker: None,
+        },
+        Event::ReleaseRequested {
+            ticket: t("PAY-9"),
+            requester: u("dev"),
+            services: vec![s("billing")],
+            wiki: None,
+            comment: String::new(),
+            need_admin: true,
+            tracker: Some(TicketInTracker::Checked {
+                summary: "Invoices round to the cent \"exactly\"".to_string(),
+                status: "Ready for release".to_string(),
+                checks: vec![
+                    TrackerCheck::Exists,
+                    TrackerCheck::Status,
+                    TrackerCheck::FixVersion,
+                    TrackerCheck::Assignee,
+                    TrackerCheck::IssueType,
+                    TrackerCheck::Label,
+                ],
+            }),
+        },
+        Event::ReleaseRequested {
+            ticket: t("PAY-10"),
+            requester: u("dev"),
+            services: vec![s("billing")],
+            wiki: None,
+            comment: String::new(),
+            need_admin: false,
+            tracker: Some(TicketInTracker::NotChecked {
+                cause: NotCheckedCause::Misconfigured,
+                reason: "HTTP 403: no permission".to_string(),
+                checks: vec![TrackerCheck::Exists],
+            }),
+        },
+        Event::ReleaseRequested {
+            ticket: t("PAY-11"),
+            requester: u("dev"),
+            services: vec![s("billing")],
+            wiki: None,
+            comment: String::new(),
+            need_admin: false,
+            tracker: Some(TicketInTracker::NotChecked {
+                cause: NotCheckedCause::Unavailable,
+                reason: "no answer within 3s".to_string(),
+                checks: vec![TrackerCheck::Exists, TrackerCheck::Status],
+            }),
         },
         Event::ReleaseRequested {
             ticket: t("OPS_2-17"),
@@ -264,6 +348,7 @@ fn every_event() -> Vec<Event> {
             wiki: None,
             comment: String::new(),
             need_admin: false,
+            tracker: None,
         },
         Event::ReleaseApproved {
             ticket: ticket.clone(),
@@ -393,7 +478,7 @@ fn every_variant_matches_its_schema_and_round_trips() {
         "an event type has no sample"
     );
     assert_eq!(refusals.len(), REFUSAL_VARIANTS, "a refusal has no sample");
-    assert_eq!(checks.len(), 4, "a failed check has no sample");
+    assert_eq!(checks.len(), CHECK_VARIANTS, "a failed check has no sample");
     assert_eq!(locks.len(), 2, "a lock kind has no sample");
     assert_eq!(freezes.len(), 2, "a freeze scope has no sample");
 }

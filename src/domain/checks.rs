@@ -1,8 +1,9 @@
-//! The formal signs of a well-prepared task, behind a port so a tracker can add its own.
+//! The formal signs of a well-prepared task: checks of the request as typed.
 //!
-//! A check sees the request and the policy's view of it and answers with the failure it found.
-//! The built-in checks are pure; a tracker check (Jira) would look the ticket up before `decide`
-//! runs and hand in what it found, keeping `decide` free of I/O.
+//! A check sees the request and answers with the failure it found. The tracker's checks are not
+//! among these: they need what Jira said, which the bot looks up before `decide` and hands in
+//! with the request, and their one rule is `tracker::TrackerRules::assess`, which the policy
+//! runs after these (`Policy::check`).
 
 use std::fmt;
 

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::tracker::TrackerFinding;
 use super::types::{Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
 /// A request for permission to release (`dobro`).
@@ -16,6 +17,9 @@ pub struct ReleaseRequest {
     pub no_need_admin: bool,
     /// `services=a,b`; when absent, config maps the ticket's project to services.
     pub services: Option<Vec<ServiceName>>,
+    /// What the tracker said of the ticket, looked up at the edge before `decide` (by the bot,
+    /// when a tracker is configured); `None` from the parser and when there is no tracker.
+    pub tracker: Option<TrackerFinding>,
 }
 
 /// A command that, accepted or refused, is recorded in the ledger.

@@ -280,6 +280,7 @@ fn request_release(
         wiki: request.wiki.clone(),
         comment: request.comment.clone(),
         need_admin: !request.no_need_admin,
+        tracker: policy.in_tracker(request),
     }])
 }
 

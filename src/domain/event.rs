@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::refusal::Refusal;
+use super::tracker::TicketInTracker;
 use super::types::{GroupName, Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +21,11 @@ pub enum Event {
         wiki: Option<WikiLink>,
         comment: String,
         need_admin: bool,
+        /// What the tracker said of the ticket, with a tracker configured: its summary, status
+        /// and the checks made, or which checks were not made and why. Absent without a tracker
+        /// (and in events recorded before there was one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tracker: Option<TicketInTracker>,
     },
     ReleaseApproved {
         ticket: TicketKey,

@@ -1,7 +1,7 @@
 //! The release process, pure: what people ask (`command`), what happened (`event`), what is
 //! true now (`state`), the rules (`decide`), the config-driven rules (`policy`, `checks`), the
-//! live queue (`queue`), what is overdue (`reminders`) and how durations are written
-//! (`duration`). No I/O and no async here; time comes
+//! live queue (`queue`), what is overdue (`reminders`), what the tracker says of a ticket
+//! (`tracker`) and how durations are written (`duration`). No I/O and no async here; time comes
 //! in as data.
 
 pub mod checks;
@@ -17,6 +17,7 @@ pub mod reminders;
 #[cfg(test)]
 mod scenario;
 pub mod state;
+pub mod tracker;
 pub mod types;
 
 pub use command::{Command, HistoryFilter, Input, Query, ReleaseRequest};
@@ -29,6 +30,7 @@ pub use queue::{QueueItem, Waiting, queue};
 pub use refusal::{CheckFailure, Refusal, Role};
 pub use reminders::{Due, ReminderSettings};
 pub use state::State;
+pub use tracker::{TicketInTracker, TrackerFinding, TrackerRules};
 pub use types::{
     GroupName, LockKey, ParseValueError, Reason, ReleaseStatus, ReminderKind, RoleEntry,
     ServiceName, TicketKey, UserGroupId, UserId, WikiLink,

@@ -154,6 +154,7 @@ fn request(args: &[String]) -> Result<ReleaseRequest, ParseError> {
         comment: comment.join(" "),
         no_need_admin,
         services,
+        tracker: None,
     })
 }
 
@@ -487,6 +488,7 @@ mod tests {
                 comment: "some comment".to_string(),
                 no_need_admin: false,
                 services: None,
+                tracker: None,
             }
         );
         assert_eq!(parse("queue"), Ok(Input::Query(Query::Queue)));
@@ -533,6 +535,7 @@ mod tests {
                 comment: "fix & ship see the board".to_string(),
                 no_need_admin: true,
                 services: Some(vec![s("billing"), s("api")]),
+                tracker: None,
             }
         );
         let plain = self::request("dobro PAY-1 https://wiki/x a < b [not a link] (really)");
@@ -559,6 +562,7 @@ mod tests {
                 comment: "Big Change".to_string(),
                 no_need_admin: true,
                 services: Some(vec![s("billing")]),
+                tracker: None,
             }
         );
         assert_eq!(
@@ -591,6 +595,7 @@ mod tests {
                     comment: "comment".to_string(),
                     no_need_admin: true,
                     services: Some(vec![s("a"), s("b")]),
+                    tracker: None,
                 })),
             ),
             ("queue", Input::Query(Query::Queue)),

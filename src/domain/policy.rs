@@ -9,6 +9,7 @@ use regex::Regex;
 use super::checks::{TicketCheck, TicketPattern, WikiLinkRequired};
 use super::command::ReleaseRequest;
 use super::refusal::CheckFailure;
+use super::tracker::{TicketInTracker, TrackerRules};
 use super::types::{GroupName, ServiceName, TicketKey, UserId};
 
 /// Services that never deploy at the same time.
@@ -31,6 +32,8 @@ pub struct Policy {
     pub services_by_project: BTreeMap<String, Vec<ServiceName>>,
     pub conflict_groups: Vec<ConflictGroup>,
     pub checks: Vec<Arc<dyn TicketCheck>>,
+    /// What the tracker must say of a ticket (`[tracker]`); `None` without a tracker.
+    pub tracker: Option<TrackerRules>,
 }
 
 impl Policy {
@@ -79,9 +82,19 @@ impl Policy {
             .unwrap_or_default()
     }
 
-    /// Every failed check of a request, in the order the checks are configured, then the
-    /// missing services.
+    /// Every failed check of a request: the formal ones ([`Policy::form_checks`]), then the
+    /// tracker's.
     pub fn check(&self, request: &ReleaseRequest) -> Vec<CheckFailure> {
+        let mut failures = self.form_checks(request);
+        if let Some(Err(tracker)) = self.assess_in_tracker(request) {
+            failures.extend(tracker);
+        }
+        failures
+    }
+
+    /// The checks of the request as typed, in the order they are configured, then the missing
+    /// services; what a form can tell before anything is looked up.
+    pub fn form_checks(&self, request: &ReleaseRequest) -> Vec<CheckFailure> {
         let mut failures: Vec<CheckFailure> = self
             .checks
             .iter()
@@ -93,6 +106,20 @@ impl Policy {
             });
         }
         failures
+    }
+
+    /// What the request's event records of the tracker: `None` without a tracker, or when the
+    /// tracker's checks failed (the request is refused then).
+    pub fn in_tracker(&self, request: &ReleaseRequest) -> Option<TicketInTracker> {
+        self.assess_in_tracker(request).and_then(Result::ok)
+    }
+
+    fn assess_in_tracker(
+        &self,
+        request: &ReleaseRequest,
+    ) -> Option<Result<TicketInTracker, Vec<CheckFailure>>> {
+        let rules = self.tracker.as_ref()?;
+        Some(rules.assess(request.tracker.as_ref()))
     }
 
     /// The conflict groups any of the services belongs to.
@@ -116,6 +143,7 @@ impl Default for Policy {
             services_by_project: BTreeMap::new(),
             conflict_groups: Vec::new(),
             checks: Self::standard_checks(pattern, true),
+            tracker: None,
         }
     }
 }

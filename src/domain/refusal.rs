@@ -28,8 +28,31 @@ pub enum CheckFailure {
     WikiLinkMissing,
     /// No `services=` was given and config maps the ticket's project to none.
     NoServices { project: String },
-    /// A check from an external tracker (kept open for the tracker port).
-    Tracker { name: String, detail: String },
+    /// The tracker has no such issue (or dobrobot's account may not see it).
+    TicketNotFound,
+    /// The issue's status is not one of the allowed ones (nor in an allowed category).
+    StatusNotAllowed {
+        status: String,
+        statuses: Vec<String>,
+        status_categories: Vec<String>,
+    },
+    /// The issue has no fix version.
+    NoFixVersion,
+    /// Nobody is assigned to the issue.
+    NoAssignee,
+    /// The issue's type is not one of the allowed ones.
+    IssueTypeNotAllowed {
+        issue_type: String,
+        allowed: Vec<String>,
+    },
+    /// The issue carries none of the required labels (one of them is enough).
+    LabelMissing { labels: Vec<String> },
+    /// The tracker could not be asked (timeout, network, 5xx, rate limited), and config says to
+    /// refuse then (`on_unavailable = "refuse"`).
+    TrackerUnavailable { reason: String },
+    /// The tracker refused dobrobot's credentials (401/403): a configuration error for the
+    /// admins, with `on_unavailable = "refuse"`.
+    TrackerMisconfigured { reason: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

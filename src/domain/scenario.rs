@@ -12,13 +12,11 @@
 //! anyone else (dev, eve).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use regex::Regex;
 
-use super::checks::TicketCheck;
-use super::command::{Command, Input, ReleaseRequest};
+use super::command::{Command, Input};
 use super::decide::{decide, refused};
 use super::event::Event;
 use super::parse::{ParseError, parse};
@@ -27,6 +25,10 @@ use super::queue::{QueueItem, Waiting, queue};
 use super::refusal::{CheckFailure, Refusal, Role};
 use super::reminders::system_actor;
 use super::state::State;
+use super::tracker::{
+    Issue, NotCheckedCause, OnUnavailable, StatusCategory, TicketInTracker, TrackerCheck,
+    TrackerFinding, TrackerRules,
+};
 use super::types::{GroupName, LockKey, ReleaseStatus, ReminderKind};
 use super::types::{Reason, ServiceName, TicketKey, UserId, WikiLink};
 
@@ -220,6 +222,7 @@ pub fn requested_on(ticket: &str, by: &str, services: &[ServiceName], need_admin
         wiki: Some(WikiLink::parse("https://wiki/x").expect("a test link")),
         comment: String::new(),
         need_admin,
+        tracker: None,
     }
 }
 
@@ -346,6 +349,7 @@ fn dobro_requests_the_projects_services_with_an_admin() {
             wiki: Some(WikiLink::parse("https://wiki/x").unwrap()),
             comment: "fix the invoices".to_string(),
             need_admin: true,
+            tracker: None,
         }]);
 }
 
@@ -469,6 +473,7 @@ fn the_wiki_link_may_be_optional() {
             wiki: None,
             comment: "ship it".to_string(),
             need_admin: true,
+            tracker: None,
         }]);
 }
 
@@ -502,39 +507,328 @@ fn every_failed_check_is_named() {
         });
 }
 
-/// A tracker check plugs into the same port as the built-in ones.
-#[derive(Debug)]
-struct TicketIsDone;
+// --- dobro against the tracker ----------------------------------------------------------------
 
-impl TicketCheck for TicketIsDone {
-    fn check(&self, request: &ReleaseRequest) -> Option<CheckFailure> {
-        (request.ticket.as_str() != "PAY-1").then(|| CheckFailure::Tracker {
-            name: "jira-status".to_string(),
-            detail: format!("{} is not in Done", request.ticket),
+/// What config requires of a ticket in the tracker in these scenarios: ready for release (or
+/// any status in the done category), a fix version, an assignee, a story or a bug, labelled
+/// `release`.
+fn tracker_rules() -> TrackerRules {
+    TrackerRules {
+        statuses: vec!["Ready for release".to_string()],
+        status_categories: vec!["done".to_string()],
+        require_fix_version: true,
+        require_assignee: true,
+        issue_types: vec!["Story".to_string(), "Bug".to_string()],
+        labels: vec!["release".to_string()],
+        on_unavailable: OnUnavailable::Refuse,
+    }
+}
+
+fn with_tracker(on_unavailable: OnUnavailable) -> impl FnOnce(&mut Policy) {
+    move |p: &mut Policy| {
+        p.tracker = Some(TrackerRules {
+            on_unavailable,
+            ..tracker_rules()
         })
     }
 }
 
+/// An issue that passes every check of `tracker_rules`.
+fn ready_issue() -> Issue {
+    Issue {
+        summary: "Invoices round to the cent".to_string(),
+        status: "Ready for release".to_string(),
+        status_category: Some(StatusCategory {
+            key: "indeterminate".to_string(),
+            name: "In Progress".to_string(),
+        }),
+        issue_type: "Story".to_string(),
+        fix_versions: vec!["2026.12".to_string()],
+        assignee: Some("Dev Eloper".to_string()),
+        labels: vec!["billing".to_string(), "release".to_string()],
+    }
+}
+
+/// The command as the bot hands it to the ledger after asking the tracker.
+fn looked_up(
+    (actor, mut command): (UserId, Command),
+    finding: TrackerFinding,
+) -> (UserId, Command) {
+    if let Command::Request(request) = &mut command {
+        request.tracker = Some(finding);
+    }
+    (actor, command)
+}
+
+fn requested_with(ticket: &str, by: &str, tracker: TicketInTracker) -> Event {
+    match requested(ticket, by) {
+        Event::ReleaseRequested {
+            ticket,
+            requester,
+            services,
+            wiki,
+            comment,
+            need_admin,
+            ..
+        } => Event::ReleaseRequested {
+            ticket,
+            requester,
+            services,
+            wiki,
+            comment,
+            need_admin,
+            tracker: Some(tracker),
+        },
+        other => other,
+    }
+}
+
+const EVERY_CHECK: [TrackerCheck; 6] = [
+    TrackerCheck::Exists,
+    TrackerCheck::Status,
+    TrackerCheck::FixVersion,
+    TrackerCheck::Assignee,
+    TrackerCheck::IssueType,
+    TrackerCheck::Label,
+];
+
 #[test]
-fn a_tracker_check_adds_its_failure() {
-    let with_tracker = |p: &mut Policy| p.checks.push(Arc::new(TicketIsDone));
+fn a_ready_ticket_is_requested_with_its_summary_status_and_the_checks_made() {
+    let scenario = Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Refuse))
+        .when(looked_up(
+            cmd("dev", "dobro PAY-1 https://wiki/x"),
+            TrackerFinding::Found(Box::new(ready_issue())),
+        ))
+        .then([requested_with(
+            "PAY-1",
+            "dev",
+            TicketInTracker::Checked {
+                summary: "Invoices round to the cent".to_string(),
+                status: "Ready for release".to_string(),
+                checks: EVERY_CHECK.to_vec(),
+            },
+        )]);
+    let release = scenario.state().release(&t("PAY-1")).expect("open");
+    assert!(matches!(
+        &release.tracker,
+        Some(TicketInTracker::Checked { summary, status, .. })
+            if summary == "Invoices round to the cent" && status == "Ready for release"
+    ));
+}
+
+#[test]
+fn only_the_configured_checks_are_made() {
     Scenario::given([])
-        .with_policy(with_tracker)
-        .when(cmd("dev", "dobro PAY-2"))
+        .with_policy(|p| {
+            p.tracker = Some(TrackerRules {
+                require_fix_version: true,
+                ..TrackerRules::default()
+            })
+        })
+        .when(looked_up(
+            cmd("dev", "dobro PAY-1 https://wiki/x"),
+            TrackerFinding::Found(Box::new(Issue {
+                status: "Open".to_string(),
+                issue_type: "Epic".to_string(),
+                assignee: None,
+                labels: Vec::new(),
+                ..ready_issue()
+            })),
+        ))
+        .then([requested_with(
+            "PAY-1",
+            "dev",
+            TicketInTracker::Checked {
+                summary: "Invoices round to the cent".to_string(),
+                status: "Open".to_string(),
+                checks: vec![TrackerCheck::Exists, TrackerCheck::FixVersion],
+            },
+        )]);
+}
+
+#[test]
+fn a_status_in_an_allowed_category_passes_whatever_its_name_or_case() {
+    let closed = Issue {
+        status: "Closed".to_string(),
+        status_category: Some(StatusCategory {
+            key: "done".to_string(),
+            name: "Done".to_string(),
+        }),
+        ..ready_issue()
+    };
+    let named = Issue {
+        status: "READY FOR RELEASE".to_string(),
+        status_category: None,
+        ..ready_issue()
+    };
+    for issue in [closed, named] {
+        let status = issue.status.clone();
+        Scenario::given([])
+            .with_policy(with_tracker(OnUnavailable::Refuse))
+            .when(looked_up(
+                cmd("dev", "dobro PAY-1 https://wiki/x"),
+                TrackerFinding::Found(Box::new(issue)),
+            ))
+            .then([requested_with(
+                "PAY-1",
+                "dev",
+                TicketInTracker::Checked {
+                    summary: "Invoices round to the cent".to_string(),
+                    status,
+                    checks: EVERY_CHECK.to_vec(),
+                },
+            )]);
+    }
+}
+
+#[test]
+fn a_ticket_not_ready_in_the_tracker_is_refused_naming_every_failed_check() {
+    let not_ready = Issue {
+        status: "In Progress".to_string(),
+        fix_versions: Vec::new(),
+        assignee: None,
+        issue_type: "Epic".to_string(),
+        labels: vec!["Release".to_string()],
+        ..ready_issue()
+    };
+    Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Refuse))
+        .when(looked_up(
+            cmd("dev", "dobro PAY-1 no notes"),
+            TrackerFinding::Found(Box::new(not_ready)),
+        ))
         .then_refused(Refusal::ChecksFailed {
-            ticket: t("PAY-2"),
+            ticket: t("PAY-1"),
             failures: vec![
                 CheckFailure::WikiLinkMissing,
-                CheckFailure::Tracker {
-                    name: "jira-status".to_string(),
-                    detail: "PAY-2 is not in Done".to_string(),
+                CheckFailure::StatusNotAllowed {
+                    status: "In Progress".to_string(),
+                    statuses: vec!["Ready for release".to_string()],
+                    status_categories: vec!["done".to_string()],
+                },
+                CheckFailure::NoFixVersion,
+                CheckFailure::NoAssignee,
+                CheckFailure::IssueTypeNotAllowed {
+                    issue_type: "Epic".to_string(),
+                    allowed: vec!["Story".to_string(), "Bug".to_string()],
+                },
+                CheckFailure::LabelMissing {
+                    labels: vec!["release".to_string()],
                 },
             ],
         });
+}
+
+#[test]
+fn a_ticket_the_tracker_does_not_have_is_refused() {
     Scenario::given([])
-        .with_policy(with_tracker)
+        .with_policy(with_tracker(OnUnavailable::Allow))
+        .when(looked_up(
+            cmd("dev", "dobro PAY-1 https://wiki/x"),
+            TrackerFinding::NotFound,
+        ))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-1"),
+            failures: vec![CheckFailure::TicketNotFound],
+        });
+}
+
+#[test]
+fn an_unavailable_tracker_refuses_when_config_says_refuse() {
+    let down = TrackerFinding::Unavailable {
+        reason: "no answer within 3s".to_string(),
+    };
+    Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Refuse))
+        .when(looked_up(cmd("dev", "dobro PAY-1 https://wiki/x"), down))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-1"),
+            failures: vec![CheckFailure::TrackerUnavailable {
+                reason: "no answer within 3s".to_string(),
+            }],
+        });
+}
+
+#[test]
+fn an_unavailable_tracker_lets_the_request_through_when_allowed_and_the_event_says_what_was_not_checked()
+ {
+    let down = TrackerFinding::Unavailable {
+        reason: "HTTP 503".to_string(),
+    };
+    Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Allow))
+        .when(looked_up(cmd("dev", "dobro PAY-1 https://wiki/x"), down))
+        .then([requested_with(
+            "PAY-1",
+            "dev",
+            TicketInTracker::NotChecked {
+                cause: NotCheckedCause::Unavailable,
+                reason: "HTTP 503".to_string(),
+                checks: EVERY_CHECK.to_vec(),
+            },
+        )]);
+}
+
+#[test]
+fn refused_credentials_are_a_configuration_error_under_the_same_policy() {
+    let refused_credentials = || TrackerFinding::Misconfigured {
+        reason: "HTTP 401".to_string(),
+    };
+    Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Refuse))
+        .when(looked_up(
+            cmd("dev", "dobro PAY-1 https://wiki/x"),
+            refused_credentials(),
+        ))
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-1"),
+            failures: vec![CheckFailure::TrackerMisconfigured {
+                reason: "HTTP 401".to_string(),
+            }],
+        });
+    Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Allow))
+        .when(looked_up(
+            cmd("dev", "dobro PAY-1 https://wiki/x"),
+            refused_credentials(),
+        ))
+        .then([requested_with(
+            "PAY-1",
+            "dev",
+            TicketInTracker::NotChecked {
+                cause: NotCheckedCause::Misconfigured,
+                reason: "HTTP 401".to_string(),
+                checks: EVERY_CHECK.to_vec(),
+            },
+        )]);
+}
+
+#[test]
+fn a_request_that_never_asked_the_tracker_counts_as_unchecked() {
+    Scenario::given([])
+        .with_policy(with_tracker(OnUnavailable::Refuse))
         .when(cmd("dev", "dobro PAY-1 https://wiki/x"))
-        .then([requested("PAY-1", "dev")]);
+        .then_refused(Refusal::ChecksFailed {
+            ticket: t("PAY-1"),
+            failures: vec![CheckFailure::TrackerUnavailable {
+                reason: "the tracker was not asked".to_string(),
+            }],
+        });
+}
+
+#[test]
+fn an_open_ticket_is_refused_as_open_whatever_the_tracker_says() {
+    Scenario::given([requested("PAY-1", "dev")])
+        .with_policy(with_tracker(OnUnavailable::Refuse))
+        .when(looked_up(
+            cmd("eve", "dobro PAY-1 https://wiki/x"),
+            TrackerFinding::NotFound,
+        ))
+        .then_refused(Refusal::AlreadyOpen {
+            ticket: t("PAY-1"),
+            status: ReleaseStatus::Requested,
+        });
 }
 
 // --- accept ----------------------------------------------------------------------------------

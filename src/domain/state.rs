@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::Event;
+use super::tracker::TicketInTracker;
 use super::types::{
     LockKey, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId, WikiLink,
 };
@@ -71,6 +72,10 @@ pub struct Release {
     pub admin: AdminPresence,
     /// The reminders sent in the current stage (each kind belongs to one stage).
     pub reminders: BTreeSet<ReminderKind>,
+    /// What the tracker said when the release was requested (its summary and status), so the
+    /// release's message can show it; absent in snapshots from before there was a tracker.
+    #[serde(default)]
+    pub tracker: Option<TicketInTracker>,
 }
 
 impl Release {
@@ -163,6 +168,7 @@ impl State {
                 wiki,
                 comment,
                 need_admin,
+                tracker,
             } => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
@@ -183,6 +189,7 @@ impl State {
                             AdminPresence::NotNeeded
                         },
                         reminders: BTreeSet::new(),
+                        tracker: tracker.clone(),
                     },
                 );
             }

@@ -13,6 +13,7 @@ use super::{Html, Markup, Plain, Slack};
 use crate::answer::Answer;
 use crate::domain::parse::{USAGE, usage};
 use crate::domain::state::{AdminPresence, Stage};
+use crate::domain::tracker::{NotCheckedCause, TicketInTracker, TrackerCheck};
 use crate::domain::{
     CheckFailure, Due, Event, LockKey, ParseError, Policy, QueueItem, Refusal, ReleaseStatus,
     ReminderKind, Role, RoleEntry, State, TicketKey, UserId, Waiting,
@@ -191,6 +192,7 @@ impl Renderer {
                 wiki,
                 comment,
                 need_admin,
+                tracker,
             } => {
                 let mut text = format!(
                     "{} asks to release {} ({}).",
@@ -200,6 +202,9 @@ impl Renderer {
                 );
                 if !comment.is_empty() {
                     let _ = write!(text, "\n> {}", self.text(comment));
+                }
+                if let Some(tracker) = tracker {
+                    let _ = write!(text, "\n{}", self.in_tracker(tracker));
                 }
                 if let Some(link) = self.tracker_link(ticket) {
                     let _ = write!(text, "\nTicket: {}", self.markup.url(&link));
@@ -347,8 +352,84 @@ impl Renderer {
                 self.text(project),
                 self.code("services=a,b")
             ),
-            CheckFailure::Tracker { name, detail } => {
-                format!("{}: {}", self.text(name), self.text(detail))
+            CheckFailure::TicketNotFound => {
+                "the ticket is not in the tracker (or dobrobot's account may not see it)"
+                    .to_string()
+            }
+            CheckFailure::StatusNotAllowed {
+                status,
+                statuses,
+                status_categories,
+            } => {
+                let mut text = format!("its status in the tracker is {}", self.text(status));
+                if !statuses.is_empty() {
+                    let _ = write!(text, ", not one of {}", self.list(statuses));
+                }
+                if !status_categories.is_empty() {
+                    let _ = write!(
+                        text,
+                        " (nor in the category {})",
+                        self.list(status_categories)
+                    );
+                }
+                text
+            }
+            CheckFailure::NoFixVersion => "it has no fix version in the tracker".to_string(),
+            CheckFailure::NoAssignee => "nobody is assigned to it in the tracker".to_string(),
+            CheckFailure::IssueTypeNotAllowed {
+                issue_type,
+                allowed,
+            } => format!(
+                "its type in the tracker is {}, not one of {}",
+                self.text(issue_type),
+                self.list(allowed)
+            ),
+            CheckFailure::LabelMissing { labels } => format!(
+                "it has none of the labels {} in the tracker (one is enough)",
+                self.list(labels)
+            ),
+            CheckFailure::TrackerUnavailable { reason } => format!(
+                "the tracker could not be asked ({}); requests are refused until it answers",
+                self.text(reason)
+            ),
+            CheckFailure::TrackerMisconfigured { reason } => format!(
+                "configuration error, for the admins: the tracker refused dobrobot's \
+                 credentials ({}); check [tracker] and its token",
+                self.text(reason)
+            ),
+        }
+    }
+
+    /// What the tracker said of a requested ticket, or which of its checks were not made.
+    pub fn in_tracker(&self, tracker: &TicketInTracker) -> String {
+        match tracker {
+            TicketInTracker::Checked {
+                summary, status, ..
+            } => format!(
+                "In the tracker: {} ({})",
+                self.text(summary),
+                self.text(status)
+            ),
+            TicketInTracker::NotChecked {
+                cause,
+                reason,
+                checks,
+            } => {
+                let why = match cause {
+                    NotCheckedCause::Unavailable => "the tracker could not be asked",
+                    NotCheckedCause::Misconfigured => {
+                        "the tracker refused dobrobot's credentials (a configuration error)"
+                    }
+                };
+                let checks: Vec<String> = checks
+                    .iter()
+                    .map(|c| tracker_check_text(*c).to_string())
+                    .collect();
+                format!(
+                    "Not checked in the tracker, because {why} ({}): {}.",
+                    self.text(reason),
+                    and_list(&checks)
+                )
             }
         }
     }
@@ -833,6 +914,17 @@ impl Renderer {
             Some((last, [])) => last.clone(),
             Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
         }
+    }
+}
+
+fn tracker_check_text(check: TrackerCheck) -> &'static str {
+    match check {
+        TrackerCheck::Exists => "that the ticket exists",
+        TrackerCheck::Status => "its status",
+        TrackerCheck::FixVersion => "a fix version",
+        TrackerCheck::Assignee => "an assignee",
+        TrackerCheck::IssueType => "its type",
+        TrackerCheck::Label => "a label",
     }
 }
 

@@ -1,5 +1,6 @@
-//! A release's message in the release channel, as Block Kit: what is asked, where it stands,
-//! and buttons for the next step. Pure: the same release at the same stage is the same JSON,
+//! A release's message in the release channel, as Block Kit: what is asked (with the ticket's
+//! summary and status in the tracker, when one is configured), where it stands, and buttons
+//! for the next step. Pure: the same release at the same stage is the same JSON,
 //! checked by snapshot tests.
 //!
 //! A button's value is the command text it stands for, so pressing it is the same command as
@@ -32,6 +33,9 @@ pub fn release_message(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(tracker) = &card.tracker {
+        about.push_str(&format!("\n{}", r.in_tracker(tracker)));
+    }
     if let Some(wiki) = &card.wiki {
         about.push_str(&format!("\nRelease notes: <{wiki}>"));
     }

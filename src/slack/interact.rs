@@ -202,7 +202,7 @@ fn request_errors(front: &SlackFront, text: &str, has_services: bool) -> HashMap
             errors.insert("ticket".to_string(), plain.parse_error(&error));
         }
         Ok(Input::Command(Command::Request(request))) => {
-            for failure in front.bot.ledger.policy().check(&request) {
+            for failure in front.bot.ledger.policy().form_checks(&request) {
                 let field = match failure {
                     CheckFailure::WikiLinkMissing => "wiki",
                     CheckFailure::NoServices { .. } if has_services => "services",

@@ -147,6 +147,7 @@ mod tests {
                     ServiceName::parse("billing").unwrap(),
                     ServiceName::parse("api").unwrap()
                 ]),
+                tracker: None,
             }
         );
         assert_eq!(

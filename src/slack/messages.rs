@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::domain::{ServiceName, TicketKey, UserId, WikiLink};
+use crate::domain::{ServiceName, TicketInTracker, TicketKey, UserId, WikiLink};
 use crate::store::{Direction, EventStore, ExpectedRevision, NewEvent, ReadFrom, StoreError};
 
 use super::error::SlackError;
@@ -45,6 +45,9 @@ pub struct Card {
     pub wiki: Option<WikiLink>,
     pub comment: String,
     pub need_admin: bool,
+    /// What the tracker said of the ticket when it was requested (its summary and status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracker: Option<TicketInTracker>,
 }
 
 /// A release's message in Slack.
@@ -69,7 +72,8 @@ pub struct Claim {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 enum SlackRecord {
-    ReleaseMessagePosted(Posted),
+    /// Boxed: a card is large next to the other records.
+    ReleaseMessagePosted(Box<Posted>),
     StepClaimed(Claim),
     /// Every ledger step up to `revision` is shown (`None`: none yet). The first one a
     /// replica records on a ledger that has history is where showing starts: history from
@@ -143,7 +147,7 @@ impl ReleaseMessages {
     pub async fn record(&self, posted: Posted) -> Result<Posted, SlackError> {
         let key = format!("{}:{}", posted.ticket, posted.request_revision);
         let id = Uuid::new_v5(&MESSAGE_NAMESPACE, key.as_bytes());
-        let record = SlackRecord::ReleaseMessagePosted(posted.clone());
+        let record = SlackRecord::ReleaseMessagePosted(Box::new(posted.clone()));
         let mut known = self.known.lock().await;
         let result = self
             .store
@@ -167,7 +171,7 @@ impl ReleaseMessages {
             )
             .await?;
         match first.first().map(|e| decode(&e.data)).transpose()? {
-            Some(SlackRecord::ReleaseMessagePosted(winner)) => Ok(winner),
+            Some(SlackRecord::ReleaseMessagePosted(winner)) => Ok(*winner),
             _ => Ok(posted),
         }
     }
@@ -237,7 +241,7 @@ impl ReleaseMessages {
                 let checkpoint = &mut known.checkpoint;
                 match decode(&recorded.data)? {
                     SlackRecord::ReleaseMessagePosted(posted) => {
-                        known.by_ticket.insert(posted.ticket.clone(), posted);
+                        known.by_ticket.insert(posted.ticket.clone(), *posted);
                     }
                     SlackRecord::StepClaimed(claim) => checkpoint.claim = Some(claim),
                     SlackRecord::StepShown { revision } => {

@@ -419,6 +419,7 @@ fn card_of(state: &State, ticket: &TicketKey, event: &Event) -> Option<Card> {
         wiki,
         comment,
         need_admin,
+        tracker,
         ..
     } = event
     {
@@ -428,6 +429,7 @@ fn card_of(state: &State, ticket: &TicketKey, event: &Event) -> Option<Card> {
             wiki: wiki.clone(),
             comment: comment.clone(),
             need_admin: *need_admin,
+            tracker: tracker.clone(),
         });
     }
     state.release(ticket).map(|r| Card {
@@ -436,5 +438,6 @@ fn card_of(state: &State, ticket: &TicketKey, event: &Event) -> Option<Card> {
         wiki: r.wiki.clone(),
         comment: r.comment.clone(),
         need_admin: !matches!(r.admin, crate::domain::state::AdminPresence::NotNeeded),
+        tracker: r.tracker.clone(),
     })
 }

@@ -471,6 +471,14 @@
       fact(facts, "Services", d.services.join(", "));
       fact(facts, "Requested by", `${d.requester}, ${when(Date.parse(d.requested_at))}`);
       if (request && request.event.data.comment) fact(facts, "Comment", request.event.data.comment);
+      const tracked = request && request.event.data.tracker;
+      if (tracked && tracked.outcome === "checked") {
+        fact(facts, "Summary", tracked.summary);
+        fact(facts, "Status in the tracker", tracked.status);
+      } else if (tracked) {
+        const why = tracked.cause === "misconfigured" ? "credentials refused" : "tracker unavailable";
+        fact(facts, "Tracker", `not checked (${why}: ${tracked.reason}): ${tracked.checks.join(", ").replaceAll("_", " ")}`);
+      }
       fact(facts, "Approver", d.approver);
       fact(facts, "Admin", d.admin);
       fact(facts, "Started by", d.started_by);
