@@ -10,7 +10,9 @@ mod support;
 
 use serde_json::{Value, json};
 
-use support::read_api::{Api, CLI_CONFIG, fixed_ledger};
+use dobrobot::config::{Secret, TrackerConfig};
+use support::jira::{API_TOKEN, EMAIL, FakeJira, Flavour, IssueSpec, Reply};
+use support::read_api::{Api, CLI_CONFIG, fixed_ledger_with};
 
 /// The interpreter with Playwright, and Chromium; `None` (skipped) when this machine has not
 /// got them, which fails on CI.
@@ -56,7 +58,22 @@ async fn the_pages_show_the_ledger_in_a_browser() {
     let Some((python, chromium)) = browser() else {
         return;
     };
-    let api: Api = fixed_ledger().await;
+    // Every request of the ledger is looked up in a fake Jira, so the story shows what the
+    // tracker said of its ticket.
+    let jira = FakeJira::start(Flavour::Cloud).await;
+    for ticket in [
+        "PAY-1", "PAY-2", "PAY-3", "PAY-4", "API-7", "API-8", "API-9",
+    ] {
+        let summary = format!("{ticket}: rate-limit the endpoint");
+        jira.script(ticket, [Reply::Found(IssueSpec::ready(&summary))]);
+    }
+    let tracker = TrackerConfig {
+        base_url: jira.url(),
+        email: Some(EMAIL.into()),
+        api_token: Some(Secret(API_TOKEN.into())),
+        ..TrackerConfig::default()
+    };
+    let api: Api = fixed_ledger_with(move |config| config.tracker = Some(tracker)).await;
     let (since, until) = ("2026-03-02T08:30:00Z", "2026-03-02T12:30:00Z");
     let deployments = api
         .items(&format!("/api/v1/deployments?since={since}&until={until}"))
@@ -104,7 +121,8 @@ async fn the_pages_show_the_ledger_in_a_browser() {
         "story": {
             "ticket": "API-7",
             "revisions": story,
-            "says": ["alice", "errors", "https://wiki/7", "carol"],
+            "says": ["alice", "errors", "https://wiki/7", "carol",
+                     "API-7: rate-limit the endpoint", "Ready for release"],
         },
         "incident": {"at": at, "window": "2h", "suspects": suspects, "locked_by": locks_then},
         "screenshots": screenshots,

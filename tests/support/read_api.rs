@@ -187,7 +187,12 @@ pub fn week(day: i64, hour: u32, minute: u32) -> DateTime<Utc> {
 /// Week of 2026-03-16 (after the range asked about):
 /// - PAY-4 (billing): finished Tue 10:00, restoring billing 7 days less an hour after PAY-2.
 pub async fn fixed_ledger() -> Api {
-    let api = Api::start(|_| {}).await;
+    fixed_ledger_with(|_| {}).await
+}
+
+/// The same ledger on an app whose config `change` adjusts (a tracker, say).
+pub async fn fixed_ledger_with(change: impl FnOnce(&mut Config)) -> Api {
+    let api = Api::start(change).await;
     let steps: [(DateTime<Utc>, &str, &str); 30] = [
         (week(0, 9, 0), "bob", "dobro #PAY-1 https://wiki/1 rounding"),
         (week(0, 9, 10), "alice", "accept PAY-1"),
