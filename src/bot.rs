@@ -45,7 +45,9 @@ impl Bot {
             Input::Command(command) => command,
         };
         if let (Command::Request(request), Some(tracker)) = (&mut command, &self.tracker) {
-            request.tracker = Some(tracker.lookup(&request.ticket).await);
+            let finding = tracker.lookup(&request.ticket).await;
+            METRICS.tracker_lookup(finding.outcome());
+            request.tracker = Some(finding);
         }
         let verb = command.verb();
         let submission = Submission {

@@ -48,6 +48,11 @@ pub struct SinkOutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     pub method: String,
 }
@@ -62,6 +67,7 @@ pub struct Metrics {
     slack_errors: Family<MethodLabels, Counter>,
     sink_deliveries: Family<SinkOutcomeLabels, Counter>,
     sink_dead_letters: Family<SinkLabels, Counter>,
+    tracker_lookups: Family<OutcomeLabels, Counter>,
     pub queue_length: Gauge,
     pub open_locks: Gauge,
     pub oldest_lock_age_seconds: Gauge<f64, AtomicU64>,
@@ -87,6 +93,7 @@ impl Metrics {
             slack_errors: Family::default(),
             sink_deliveries: Family::default(),
             sink_dead_letters: Family::default(),
+            tracker_lookups: Family::default(),
             queue_length: Gauge::default(),
             open_locks: Gauge::default(),
             oldest_lock_age_seconds: Gauge::default(),
@@ -133,6 +140,11 @@ impl Metrics {
             "sink_dead_letters",
             "Release markers given up on after repeated failure, by sink",
             metrics.sink_dead_letters.clone(),
+        );
+        registry.register(
+            "tracker_lookups",
+            "Tickets looked up in the tracker on dobro, by outcome (found, not_found, unavailable, misconfigured)",
+            metrics.tracker_lookups.clone(),
         );
         registry.register(
             "queue_length",
@@ -221,6 +233,15 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// A ticket looked up in the tracker, and what the tracker said.
+    pub fn tracker_lookup(&self, outcome: &str) {
+        self.tracker_lookups
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Everything, in the text format.

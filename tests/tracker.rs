@@ -347,6 +347,14 @@ async fn refused_credentials_are_a_configuration_error_not_a_ticket_that_is_not_
         "{reply}"
     );
     assert!(!jira.seen()[0].authorized);
+    // Counted apart from the tickets that are not ready.
+    let metrics = dobrobot::metrics::METRICS.encode();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("dobrobot_tracker_lookups_total{outcome=\"misconfigured\"}")),
+        "{metrics}"
+    );
 
     let good = app_with(&jira, |t| t.on_unavailable = OnUnavailable::Allow).await;
     let answer = dobro(&good, "PAY-8").await;

@@ -28,6 +28,18 @@ pub enum TrackerFinding {
     Misconfigured { reason: String },
 }
 
+impl TrackerFinding {
+    /// The kind of answer, for counting: `found`, `not_found`, `unavailable`, `misconfigured`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            TrackerFinding::Found(_) => "found",
+            TrackerFinding::NotFound => "not_found",
+            TrackerFinding::Unavailable { .. } => "unavailable",
+            TrackerFinding::Misconfigured { .. } => "misconfigured",
+        }
+    }
+}
+
 /// The fields of an issue that the checks read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
