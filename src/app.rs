@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::bot::Bot;
 use crate::config::{Config, ConfigError};
@@ -102,6 +102,8 @@ pub struct App {
     follower: Follower,
     tasks: Vec<JoinHandle<()>>,
     socket: Option<SocketMode>,
+    /// The release markers' lease and this replica's name in it, to give it up on stop.
+    lease: Option<(Arc<Deliveries>, String)>,
     server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
@@ -148,6 +150,7 @@ impl App {
             follower,
             tasks: Vec::new(),
             socket: None,
+            lease: None,
             server: None,
         };
         if settings.fronts {
@@ -285,6 +288,7 @@ impl App {
             Arc::new(Deliveries::open(self.store.clone(), &self.config.environment).await?);
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
         info!(sinks = ?names, %replica, "release markers configured");
+        self.lease = Some((deliveries.clone(), replica.to_string()));
         let outbox = Outbox {
             store: self.store.clone(),
             stream: self.stream.clone(),
@@ -346,6 +350,18 @@ impl App {
     pub async fn stop(mut self) {
         if let Some(socket) = self.socket.take() {
             socket.shutdown().await;
+        }
+        // The markers' worker stops first, then gives its lease up, so another replica delivers
+        // at once; a marker it was sending is sent again from its checkpoint.
+        if let Some((deliveries, replica)) = self.lease.take() {
+            for task in &self.tasks {
+                task.abort();
+            }
+            match deliveries.release(&replica).await {
+                Ok(true) => info!(%replica, "release markers: lease given up"),
+                Ok(false) => {}
+                Err(error) => warn!(%error, "release markers: the lease could not be given up"),
+            }
         }
     }
 }

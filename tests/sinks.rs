@@ -572,3 +572,45 @@ async fn a_configured_sink_without_its_secret_stops_the_start() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_replica_that_stops_gives_its_lease_up_and_another_delivers_at_once() {
+    // A lease far longer than the wait below: only a release lets the other replica deliver.
+    let Setup { app, sinks } = start_with(|config| config.sinks.lease = "60s".into()).await;
+    ready_and_start(&app.app, "PAY-1").await;
+    sinks
+        .wait("the first start", |s| {
+            s.accepted(Receiver::Webhook).len() == 1
+        })
+        .await;
+    let other = app.replica().await;
+    let store = app.app.store.clone();
+    app.app.stop().await;
+    let records = deliveries(&store).await;
+    assert_eq!(
+        records.last().map(|r| r["type"].clone()),
+        Some(Value::from("LeaseReleased")),
+        "{records:#?}"
+    );
+
+    run(&other.app, &[("bob", "dep finish PAY-1")]).await;
+    // `wait` gives up after 10 s, a sixth of the lease.
+    sinks
+        .wait("the finish, from the other replica", |s| {
+            s.accepted(Receiver::Webhook).len() == 2
+        })
+        .await;
+    let holders: Vec<Value> = deliveries(&store)
+        .await
+        .into_iter()
+        .filter(|r| r["type"] == "LeaseTaken")
+        .map(|r| r["replica"].clone())
+        .collect();
+    assert_eq!(
+        holders.len(),
+        2,
+        "the first replica, then the other: {holders:?}"
+    );
+    assert_ne!(holders[0], holders[1]);
+    drop(other);
+}

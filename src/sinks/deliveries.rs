@@ -63,6 +63,11 @@ pub struct Annotated {
 #[serde(tag = "type")]
 pub enum Record {
     LeaseTaken(Lease),
+    /// The holder stopped (a planned restart, a scale-down): another replica may take the
+    /// lease at once instead of waiting for it to run out.
+    LeaseReleased {
+        replica: String,
+    },
     /// `sink` is done with every ledger event up to `revision` (`None`: the ledger was empty);
     /// `event_id` is the marker delivered at `revision`, if one was. A sink's first checkpoint
     /// is where it starts: history from before it was configured is not delivered.
@@ -82,6 +87,7 @@ impl Record {
     fn type_name(&self) -> &'static str {
         match self {
             Record::LeaseTaken(_) => "LeaseTaken",
+            Record::LeaseReleased { .. } => "LeaseReleased",
             Record::Delivered { .. } => "Delivered",
             Record::DeadLettered(_) => "DeadLettered",
             Record::Annotated(_) => "Annotated",
@@ -113,6 +119,11 @@ impl View {
     fn apply(&mut self, record: Record) {
         match record {
             Record::LeaseTaken(lease) => self.lease = Some(lease),
+            Record::LeaseReleased { replica } => {
+                if self.lease.as_ref().is_some_and(|l| l.replica == replica) {
+                    self.lease = None;
+                }
+            }
             Record::Delivered { sink, revision, .. } => self.advance(sink, revision),
             Record::DeadLettered(dead) => {
                 self.advance(dead.sink.clone(), Some(dead.revision));
@@ -194,6 +205,21 @@ impl Deliveries {
             }
         }
         Ok(false)
+    }
+
+    /// Gives the lease up if `replica` holds it, so that another replica delivers at once;
+    /// whether it was released. Only the holder can: a release appended after another replica
+    /// took the lease over would expect a revision the stream has passed.
+    pub async fn release(&self, replica: &str) -> Result<bool, SinkError> {
+        let mut view = self.view.lock().await;
+        self.catch_up(&mut view).await?;
+        if !view.holds(replica, Utc::now()) {
+            return Ok(false);
+        }
+        let record = Record::LeaseReleased {
+            replica: replica.to_string(),
+        };
+        self.append_expecting(&mut view, &record).await
     }
 
     /// Appends `records` if `replica` still holds the lease (see the module's comment).
