@@ -11,42 +11,21 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dobrobot::store::{self, Direction, ReadFrom};
 use serde_json::Value;
 
+use support::serve::{Serve, free_port, healthy};
 use support::sinks::{
     FakeSinks, GRAFANA_TOKEN, ROUTING_KEY, Receiver, WEBHOOK_SECRET, WEBHOOK_SECRET_ENV,
 };
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
-}
-
-/// A running `dobrobot serve`, killed when dropped (also when a test fails).
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `dobrobot` with the sinks' secrets in its environment.
 fn dobrobot(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dobrobot"));
-    for name in dobrobot::config::ENV_OVERRIDES {
-        command.env_remove(name);
-    }
+    let mut command = support::serve::dobrobot(dir);
     command
-        .arg("--config")
-        .arg(dir.join("dobrobot.toml"))
-        .current_dir(dir)
         .env("GRAFANA_TOKEN", GRAFANA_TOKEN)
         .env("PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
         .env(WEBHOOK_SECRET_ENV, WEBHOOK_SECRET);
@@ -92,22 +71,6 @@ async fn deployment(dir: &Path, ticket: &str, end: &str) {
     chat(dir, "alice", &format!("accept {ticket}")).await;
     chat(dir, "bob", &format!("dep start {ticket}")).await;
     chat(dir, "bob", end).await;
-}
-
-async fn healthy(http: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("serve on {port} did not answer /health");
 }
 
 async fn read(db: &str, stream: &str) -> Vec<(String, Value, uuid::Uuid)> {

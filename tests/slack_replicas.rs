@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,44 +15,16 @@ use dobrobot::store::{self, Direction, ReadFrom};
 use fake_slack::FakeSlack;
 use serde_json::Value;
 
+use support::serve::{Serve, dobrobot, free_port, healthy};
 use support::slack::{CHANNEL, SECRET, sign, slash_command, text_of, top_level_posts};
 
 /// How soon the surviving replica must have repaired Slack after the kill.
 const REPAIR: Duration = Duration::from_secs(5);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port on 127.0.0.1")
-        .port()
-}
-
-/// A running `dobrobot serve`, killed when dropped (also when a test fails).
-struct Serve(Child);
-
-impl Serve {
-    fn id(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A `dobrobot serve` on the ledger in `dir`, answering Slack's HTTP requests on `port`.
 fn serve(dir: &Path, slack: &FakeSlack, port: u16) -> Serve {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dobrobot"));
-    for name in dobrobot::config::ENV_OVERRIDES {
-        command.env_remove(name);
-    }
-    command
-        .args(["serve", "--config"])
-        .arg(dir.join("dobrobot.toml"))
-        .current_dir(dir)
+    dobrobot(dir)
+        .arg("serve")
         .env_remove("SLACK_APP_TOKEN")
         .env("SLACK_BOT_TOKEN", fake_slack::BOT_TOKEN)
         .env("SLACK_SIGNING_SECRET", SECRET)
@@ -65,22 +37,6 @@ fn serve(dir: &Path, slack: &FakeSlack, port: u16) -> Serve {
         .spawn()
         .map(Serve)
         .expect("start dobrobot serve")
-}
-
-async fn healthy(http: &reqwest::Client, port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("serve on {port} did not answer /health");
 }
 
 /// The records of the Slack stream, as JSON.

@@ -125,12 +125,7 @@ fn cmd(command: Command) -> Input {
 
 fn request(args: &[String]) -> Result<ReleaseRequest, ParseError> {
     const VERB: &str = "dobro";
-    let (ticket, rest) = args.split_first().ok_or(ParseError::Missing {
-        verb: VERB,
-        what: "the ticket",
-    })?;
-    let ticket =
-        TicketKey::parse(ticket).map_err(|error| ParseError::BadValue { verb: VERB, error })?;
+    let (ticket, rest) = leading_ticket(VERB, args)?;
     let mut wiki = None;
     let mut no_need_admin = false;
     let mut services = None;
@@ -185,12 +180,7 @@ pub const ALIVE_WITHIN: chrono::Duration = chrono::Duration::minutes(10);
 
 fn alive(args: &[String]) -> Result<Input, ParseError> {
     const VERB: &str = "dep alive";
-    let (ticket, rest) = args.split_first().ok_or(ParseError::Missing {
-        verb: VERB,
-        what: "the ticket",
-    })?;
-    let ticket =
-        TicketKey::parse(ticket).map_err(|error| ParseError::BadValue { verb: VERB, error })?;
+    let (ticket, rest) = leading_ticket(VERB, args)?;
     let within = match rest {
         [] => ALIVE_WITHIN,
         [token] => match key_value(token, "within").map(parse_duration) {
@@ -328,15 +318,24 @@ fn ticket_only(verb: &'static str, args: &[String]) -> Result<TicketKey, ParseEr
     }
 }
 
-fn ticket_and_reason(
+/// The ticket a command starts with, and the words after it.
+fn leading_ticket<'a>(
     verb: &'static str,
-    args: &[String],
-) -> Result<(TicketKey, Reason), ParseError> {
+    args: &'a [String],
+) -> Result<(TicketKey, &'a [String]), ParseError> {
     let (ticket, rest) = args.split_first().ok_or(ParseError::Missing {
         verb,
         what: "the ticket",
     })?;
     let ticket = TicketKey::parse(ticket).map_err(|error| ParseError::BadValue { verb, error })?;
+    Ok((ticket, rest))
+}
+
+fn ticket_and_reason(
+    verb: &'static str,
+    args: &[String],
+) -> Result<(TicketKey, Reason), ParseError> {
+    let (ticket, rest) = leading_ticket(verb, args)?;
     let words: Vec<String> = rest.iter().map(|t| display_text(t)).collect();
     let reason = Reason::parse(&words.join(" ")).map_err(|_| ParseError::Missing {
         verb,
