@@ -140,6 +140,10 @@ fn a_command_that_succeeds_is_started_kept_alive_and_finished() {
         ["ReleaseRequested", "ReleaseApproved", "DeploymentStarted"]
     );
     assert_eq!(kinds.last(), Some(&"DeploymentFinished"));
+    assert!(
+        !kinds.contains(&"CommandRefused"),
+        "no sign of life after the end: {kinds:?}"
+    );
     let alive: Vec<_> = recorded
         .iter()
         .filter(|(t, _, _)| t == "DeploymentAlive")

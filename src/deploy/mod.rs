@@ -72,6 +72,9 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
     if let Err(code) = started {
         return code;
     }
+    // The first sign of life before the command runs: its locks say from the start when the
+    // next is due.
+    alive(desk, plan, &run, 0, say).await;
     let command = describe(plan);
     let mut child = match Command::new(&plan.program).args(&plan.args).spawn() {
         Ok(child) => child,
@@ -83,7 +86,8 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
         }
     };
     let pid = child.id();
-    let alive = keep_alive(desk, plan, &run, say);
+    let (stop_alive, stopped) = tokio::sync::watch::channel(false);
+    let alive = keep_alive(desk, plan, &run, say, stopped);
     tokio::pin!(alive);
     let mut cancelled = None;
     let status = loop {
@@ -108,6 +112,10 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
             () = &mut alive => {}
         }
     };
+    // A sign of life still in flight is recorded before the end, never after it (where it
+    // would be refused: the deployment is over).
+    let _ = stop_alive.send(true);
+    alive.await;
     let (code, reason) = match (status, cancelled) {
         (Ok(status), None) if status.success() => (0, None),
         (status, cancelled) => {
@@ -227,18 +235,33 @@ fn waiting_line(renderer: &Renderer, item: &QueueItem) -> String {
     format!("waiting: {}", renderer.queue_item(item))
 }
 
-/// Records a sign of life now and every `heartbeat`; never ends.
-async fn keep_alive(desk: &dyn Desk, plan: &Plan, run: &str, say: &dyn Fn(&str)) {
+/// Records a sign of life every `heartbeat` (the first was recorded before the command ran),
+/// until `stop` says so; a beat under way is finished first.
+async fn keep_alive(
+    desk: &dyn Desk,
+    plan: &Plan,
+    run: &str,
+    say: &dyn Fn(&str),
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    for beat in 1u64.. {
+        tokio::select! {
+            () = tokio::time::sleep(plan.heartbeat) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        alive(desk, plan, run, beat, say).await;
+    }
+}
+
+/// Records one sign of life, promising the next within three heartbeats.
+async fn alive(desk: &dyn Desk, plan: &Plan, run: &str, beat: u64, say: &dyn Fn(&str)) {
     let within = (plan.heartbeat * 3).as_secs().max(1);
     let text = format!("dep alive {} within={within}s", plan.ticket);
-    for beat in 0u64.. {
-        let key = format!("{run}:alive:{beat}");
-        match desk.command(&text, &key).await {
-            Ok(reply) if reply.outcome == Outcome::Accepted => {}
-            Ok(reply) => say(&format!("sign of life not recorded: {}", reply.text)),
-            Err(error) => say(&format!("sign of life not recorded: {error}")),
-        }
-        tokio::time::sleep(plan.heartbeat).await;
+    let key = format!("{run}:alive:{beat}");
+    match desk.command(&text, &key).await {
+        Ok(reply) if reply.outcome == Outcome::Accepted => {}
+        Ok(reply) => say(&format!("sign of life not recorded: {}", reply.text)),
+        Err(error) => say(&format!("sign of life not recorded: {error}")),
     }
 }
 
