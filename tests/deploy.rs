@@ -178,7 +178,13 @@ fn a_failing_command_is_rolled_back_with_its_exit_status_which_the_gate_exits_wi
 fn a_cancelled_job_passes_sigterm_on_and_is_rolled_back() {
     let site = Site::new();
     ready(&site, "PAY-1", "bob");
-    let args = gate("bob", "PAY-1", &[], "echo started >&2; exec sleep 30");
+    // Not `exec`: the shell's own child must get the signal too (the command's group).
+    let args = gate(
+        "bob",
+        "PAY-1",
+        &[],
+        "echo started >&2; sleep 30; echo still here",
+    );
     let mut child = spawn(&site, &args);
     stderr_until(&mut child, "started");
     // While it runs, its locks say when its next sign of life is due (three heartbeats on).
@@ -211,6 +217,10 @@ fn a_cancelled_job_passes_sigterm_on_and_is_rolled_back() {
     let reason = data["reason"].as_str().expect("a reason");
     assert!(reason.contains("job cancelled (SIGTERM)"), "{reason}");
     assert!(reason.contains("killed by signal 15"), "{reason}");
+    assert!(
+        !reason.contains("sleep"),
+        "the reason names the program, not its arguments: {reason}"
+    );
 }
 
 #[test]
@@ -482,4 +492,28 @@ async fn the_gate_deploys_through_a_serve_with_a_pipeline_token() {
             .any(|e| e.starts_with("DeploymentAlive by ci-deployer")),
         "{events:?}"
     );
+}
+
+#[test]
+fn a_cancelled_job_fails_even_when_its_command_exits_0_on_the_signal() {
+    let site = Site::new();
+    ready(&site, "PAY-1", "bob");
+    let args = gate(
+        "bob",
+        "PAY-1",
+        &[],
+        "trap 'echo caught >&2; exit 0' TERM; echo started >&2; sleep 30 & wait",
+    );
+    let mut child = spawn(&site, &args);
+    stderr_until(&mut child, "started");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a signal to the gate this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = wait_for(child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143));
+    let recorded = events(&site, "PAY-1");
+    let (kind, data, _) = recorded.last().expect("events");
+    assert_eq!(kind, "DeploymentRolledBack");
+    let reason = data["reason"].as_str().expect("a reason");
+    assert!(reason.contains("exited with status 0"), "{reason}");
 }

@@ -114,8 +114,9 @@ enum Cmd {
         /// How often the queue is asked while waiting.
         #[arg(long, default_value = "5s", value_parser = std_duration)]
         poll: std::time::Duration,
-        /// After SIGTERM/SIGINT, how long the command may take to stop before it is killed.
-        #[arg(long, default_value = "30s", value_parser = std_duration)]
+        /// After SIGTERM/SIGINT, how long the command may take to stop before it is killed (a
+        /// second signal kills it at once). Keep it shorter than the CI's own kill window.
+        #[arg(long, default_value = "5s", value_parser = std_duration)]
         grace: std::time::Duration,
         /// With --server: the pipeline token the commands are sent with.
         #[arg(long, env = "DOBROBOT_PIPELINE_TOKEN", hide_env_values = true)]

@@ -20,6 +20,7 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder};
+use futures::FutureExt;
 use tokio::process::Command;
 use uuid::Uuid;
 
@@ -62,21 +63,28 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
     let run = Uuid::now_v7().simple().to_string();
     let ticket = &plan.ticket;
     let mut signals = Signals::listen();
-    let started = tokio::select! {
-        started = start(desk, plan, &run, renderer, say) => started,
-        signal = signals.next() => {
-            say(&format!("{} before {ticket} started: nothing recorded", signal.name()));
-            return 128 + signal.number() as u8;
-        }
-    };
-    if let Err(code) = started {
+    if let Err(code) = start(desk, plan, &run, renderer, say, &mut signals).await {
         return code;
+    }
+    let command = describe(plan);
+    // A signal that came while `dep start` was being recorded: the start is recorded, the
+    // command never ran.
+    if let Some(signal) = signals.next().now_or_never() {
+        let reason = format!("job cancelled ({}) before {command} ran", signal.name());
+        end(desk, plan, &run, &rollback(ticket, &reason), say).await;
+        return 128 + signal.number() as u8;
     }
     // The first sign of life before the command runs: its locks say from the start when the
     // next is due.
     alive(desk, plan, &run, 0, say).await;
-    let command = describe(plan);
-    let mut child = match Command::new(&plan.program).args(&plan.args).spawn() {
+    // In a process group of its own, so that a cancelling signal (and the kill after the grace)
+    // reaches everything it started, and a terminal's Ctrl-C reaches it once, through the gate.
+    let mut child = match Command::new(&plan.program)
+        .args(&plan.args)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+    {
         Ok(child) => child,
         Err(error) => {
             say(&format!("cannot run {command}: {error}"));
@@ -85,29 +93,43 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
             return EXIT_CANNOT_RUN;
         }
     };
-    let pid = child.id();
+    let group = child.id();
     let (stop_alive, stopped) = tokio::sync::watch::channel(false);
     let alive = keep_alive(desk, plan, &run, say, stopped);
     tokio::pin!(alive);
-    let mut cancelled = None;
+    let mut cancelled: Option<Caught> = None;
+    let mut deadline = None;
     let status = loop {
+        let grace_over = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             status = child.wait() => break status,
-            signal = signals.next(), if cancelled.is_none() => {
-                say(&format!("{}: stopping {command}", signal.name()));
-                if let Some(pid) = pid {
-                    signal.send_to(pid);
-                }
-                cancelled = Some(signal);
-                let grace = plan.grace;
-                let waited = tokio::time::timeout(grace, child.wait()).await;
-                match waited {
-                    Ok(status) => break status,
-                    Err(_) => {
-                        say(&format!("{command} did not stop within {grace:?}: killing it"));
-                        let _ = child.start_kill();
+            signal = signals.next() => {
+                match cancelled {
+                    None => {
+                        say(&format!("{}: stopping {command}", signal.name()));
+                        if let Some(group) = group {
+                            signal.send_to_group(group);
+                        }
+                        cancelled = Some(signal);
+                        deadline = Some(tokio::time::Instant::now() + plan.grace);
+                    }
+                    // A second signal: the job is being torn down; do not wait any longer.
+                    Some(_) => {
+                        say(&format!("{}: killing {command}", signal.name()));
+                        kill_group(group);
+                        deadline = None;
                     }
                 }
+            }
+            () = grace_over => {
+                say(&format!("{command} did not stop within {:?}: killing it", plan.grace));
+                kill_group(group);
+                deadline = None;
             }
             () = &mut alive => {}
         }
@@ -119,16 +141,24 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
     let (code, reason) = match (status, cancelled) {
         (Ok(status), None) if status.success() => (0, None),
         (status, cancelled) => {
-            let code = exit_code(status.as_ref().ok());
-            let how = match status {
-                Ok(status) => describe_status(&status),
+            let how = match &status {
+                Ok(status) => describe_status(status),
                 Err(error) => format!("could not be waited for ({error})"),
             };
-            let reason = match cancelled {
-                Some(signal) => format!("job cancelled ({}): {command} {how}", signal.name()),
-                None => format!("{command} {how}"),
-            };
-            (code, Some(reason))
+            match cancelled {
+                // A cancelled job fails, whatever the command made of the signal.
+                Some(signal) => (
+                    128 + signal.number() as u8,
+                    Some(format!(
+                        "job cancelled ({}): {command} {how}",
+                        signal.name()
+                    )),
+                ),
+                None => (
+                    exit_code(status.as_ref().ok()),
+                    Some(format!("{command} {how}")),
+                ),
+            }
         }
     };
     let text = match &reason {
@@ -139,6 +169,17 @@ pub async fn run(desk: &dyn Desk, plan: &Plan, renderer: &Renderer, say: &dyn Fn
     code
 }
 
+/// SIGKILL to the command's process group.
+fn kill_group(group: Option<u32>) {
+    if let Some(group) = group.and_then(|g| i32::try_from(g).ok()) {
+        // SAFETY: kill(2) on our own child's process group (its pid, as `process_group(0)`
+        // made it); a group already gone makes it fail with ESRCH, ignored.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    }
+}
+
 /// Waits for the ticket's turn and records `dep start`; the exit status if it did not start.
 async fn start(
     desk: &dyn Desk,
@@ -146,19 +187,36 @@ async fn start(
     run: &str,
     renderer: &Renderer,
     say: &dyn Fn(&str),
+    signals: &mut Signals,
 ) -> Result<(), u8> {
     let ticket = &plan.ticket;
     let since = Instant::now();
     let mut said = String::new();
+    // A request just recorded through another replica may take a moment to reach the one asked.
+    let mut unseen = 0;
     for attempt in 0.. {
-        let items = match patiently(|| desk.queue(), say).await {
+        // Until `dep start` is sent, a cancelling signal ends the gate with nothing recorded.
+        let asked = tokio::select! {
+            asked = patiently(|| desk.queue(), say) => asked,
+            signal = signals.next() => return Err(cancelled_before_start(ticket, signal, say)),
+        };
+        let items = match asked {
             Ok(items) => items,
+            Err(error @ DeskError::Rejected(_)) => {
+                say(&format!("cannot read the queue: {error}"));
+                return Err(EXIT_REFUSED);
+            }
             Err(error) => {
                 say(&format!("cannot read the queue: {error}"));
                 return Err(EXIT_UNAVAILABLE);
             }
         };
         let Some(item) = items.iter().find(|i| &i.ticket == ticket) else {
+            unseen += 1;
+            if unseen < UNSEEN_POLLS {
+                tokio::time::sleep(plan.poll).await;
+                continue;
+            }
             say(&format!(
                 "{ticket} has no open request: ask for it first (dobro {ticket} <release notes> <comment>)"
             ));
@@ -171,11 +229,21 @@ async fn start(
             return Err(EXIT_REFUSED);
         }
         if item.waiting_for.is_empty() {
+            // Sent to the end: once sent, the start may be recorded, and a gate that left now
+            // would leave it holding the locks with nobody to end it.
             let text = format!("dep start {ticket}");
             let key = format!("{run}:start:{attempt}");
             let reply = match send(desk, &text, &key, say).await {
                 Ok(reply) => reply,
-                Err(code) => return Err(code),
+                Err(code) => {
+                    if code == EXIT_UNAVAILABLE {
+                        say(&format!(
+                            "`{text}` may have been recorded without its answer reaching here: \
+                             check `queue`, and end it with `dep rollback {ticket} <reason>` if so"
+                        ));
+                    }
+                    return Err(code);
+                }
             };
             match started(&reply) {
                 Ok(()) => {
@@ -204,9 +272,23 @@ async fn start(
                 return Err(EXIT_NOT_YET);
             }
         }
-        tokio::time::sleep(plan.poll).await;
+        tokio::select! {
+            () = tokio::time::sleep(plan.poll) => {}
+            signal = signals.next() => return Err(cancelled_before_start(ticket, signal, say)),
+        }
     }
     unreachable!("the loop returns")
+}
+
+/// How many polls a ticket may be missing from the queue before the gate says it has no request.
+const UNSEEN_POLLS: u32 = 3;
+
+fn cancelled_before_start(ticket: &TicketKey, signal: Caught, say: &dyn Fn(&str)) -> u8 {
+    say(&format!(
+        "{} before {ticket} started: nothing recorded",
+        signal.name()
+    ));
+    128 + signal.number() as u8
 }
 
 /// Whether a `dep start` reply means the deployment runs: accepted, or recorded by an earlier
@@ -348,19 +430,13 @@ fn rollback(ticket: &TicketKey, reason: &str) -> String {
     format!("dep rollback {ticket} {reason}")
 }
 
-/// The command as a person would read it in a reason: its program and arguments, shortened.
+/// The command as the ledger names it in a reason: its program, without its arguments, which
+/// may hold secrets (`--token=...`) that an append-only ledger, Slack and the release markers
+/// would keep for good.
 fn describe(plan: &Plan) -> String {
-    let words: Vec<String> = std::iter::once(&plan.program)
-        .chain(&plan.args)
-        .map(|w| w.to_string_lossy().into_owned())
-        .collect();
-    let text = words.join(" ");
-    let short: String = text.chars().take(120).collect();
-    if short.len() < text.len() {
-        format!("`{short}…`")
-    } else {
-        format!("`{short}`")
-    }
+    let program = plan.program.to_string_lossy();
+    let short: String = program.chars().take(120).collect();
+    format!("`{short}`")
 }
 
 fn describe_status(status: &std::process::ExitStatus) -> String {
@@ -412,13 +488,13 @@ impl Caught {
         }
     }
 
-    /// Passes the signal on to the command.
-    fn send_to(self, pid: u32) {
-        if let Ok(pid) = i32::try_from(pid) {
-            // SAFETY: kill(2) with a pid of our own child and a valid signal number has no
-            // memory effects; a child that already exited makes it fail with ESRCH, ignored.
+    /// Passes the signal on to the command's process group.
+    fn send_to_group(self, group: u32) {
+        if let Ok(group) = i32::try_from(group) {
+            // SAFETY: kill(2) on our own child's process group with a valid signal number has
+            // no memory effects; a group already gone makes it fail with ESRCH, ignored.
             unsafe {
-                libc::kill(pid, self.number());
+                libc::kill(-group, self.number());
             }
         }
     }
