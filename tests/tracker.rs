@@ -400,6 +400,22 @@ async fn a_rate_limit_is_waited_out_once_when_its_retry_after_fits_the_budget() 
     }
     assert_eq!(jira.requests_for("PAY-10"), 1);
 
+    // Any Retry-After a proxy may send is only a wait too long to take.
+    jira.script(
+        "PAY-11",
+        [Reply::RateLimited {
+            retry_after: u64::MAX,
+        }],
+    );
+    let answer = dobro(&app, "PAY-11").await;
+    assert!(
+        matches!(
+            &failures(&answer)[..],
+            [CheckFailure::TrackerUnavailable { .. }]
+        ),
+        "{answer:?}"
+    );
+
     // Limited again after the wait: one retry only.
     jira.script(
         "PAY-14",

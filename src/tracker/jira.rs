@@ -159,7 +159,8 @@ impl Tracker for Jira {
         let fits = |limited: &RateLimited| {
             limited
                 .retry_after
-                .is_some_and(|wait| Instant::now() + wait < deadline)
+                .and_then(|wait| Instant::now().checked_add(wait))
+                .is_some_and(|then| then < deadline)
         };
         let retried = AtomicBool::new(false);
         let answered = attempt
@@ -320,6 +321,7 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
         headers.insert(reqwest::header::RETRY_AFTER, "2".parse().unwrap());
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+
         headers.insert(
             reqwest::header::RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
