@@ -102,8 +102,8 @@ pub struct App {
     follower: Follower,
     tasks: Vec<JoinHandle<()>>,
     socket: Option<SocketMode>,
-    /// The release markers' lease and this replica's name in it, to give it up on stop.
-    lease: Option<(Arc<Deliveries>, String)>,
+    /// The release markers' worker, stopped (and its lease given up) on stop.
+    markers: Option<Markers>,
     server: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
@@ -150,7 +150,7 @@ impl App {
             follower,
             tasks: Vec::new(),
             socket: None,
-            lease: None,
+            markers: None,
             server: None,
         };
         if settings.fronts {
@@ -288,17 +288,23 @@ impl App {
             Arc::new(Deliveries::open(self.store.clone(), &self.config.environment).await?);
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
         info!(sinks = ?names, %replica, "release markers configured");
-        self.lease = Some((deliveries.clone(), replica.to_string()));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let outbox = Outbox {
             store: self.store.clone(),
             stream: self.stream.clone(),
-            deliveries,
+            deliveries: deliveries.clone(),
             followed: self.followed().clone(),
             sinks,
             delivery,
             replica: replica.to_string(),
         };
-        self.tasks.push(outbox.spawn());
+        let task = outbox.spawn(stopped);
+        self.markers = Some(Markers {
+            deliveries,
+            replica: replica.to_string(),
+            stop,
+            task,
+        });
         Ok(())
     }
 
@@ -351,13 +357,20 @@ impl App {
         if let Some(socket) = self.socket.take() {
             socket.shutdown().await;
         }
-        // The markers' worker stops first, then gives its lease up, so another replica delivers
-        // at once; a marker it was sending is sent again from its checkpoint.
-        if let Some((deliveries, replica)) = self.lease.take() {
-            for task in &self.tasks {
+        // The markers' worker stops first (no renewal can follow), then gives its lease up, so
+        // another replica delivers at once; a marker it was sending is sent again from its
+        // checkpoint.
+        if let Some(markers) = self.markers.take() {
+            let _ = markers.stop.send(true);
+            let mut task = markers.task;
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
                 task.abort();
             }
-            match deliveries.release(&replica).await {
+            let replica = markers.replica;
+            match markers.deliveries.release(&replica).await {
                 Ok(true) => info!(%replica, "release markers: lease given up"),
                 Ok(false) => {}
                 Err(error) => warn!(%error, "release markers: the lease could not be given up"),
@@ -366,8 +379,19 @@ impl App {
     }
 }
 
+/// The running release markers' worker.
+struct Markers {
+    deliveries: Arc<Deliveries>,
+    replica: String,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
 impl Drop for App {
     fn drop(&mut self) {
+        if let Some(markers) = &self.markers {
+            markers.task.abort();
+        }
         for task in &self.tasks {
             task.abort();
         }

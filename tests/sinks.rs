@@ -614,3 +614,33 @@ async fn a_replica_that_stops_gives_its_lease_up_and_another_delivers_at_once() 
     assert_ne!(holders[0], holders[1]);
     drop(other);
 }
+
+#[tokio::test]
+async fn a_receiver_that_keeps_failing_holds_up_only_itself() {
+    let Setup { app, sinks } = start().await;
+    // PagerDuty asks for a long pause on the start; meanwhile the webhook gets the start and
+    // then the finish recorded after it.
+    sinks.fail_next(Receiver::PagerDuty, 1, Fail::TooMany(8));
+    ready_and_start(&app.app, "PAY-1").await;
+    sinks
+        .wait("the start at the webhook", |s| {
+            s.accepted(Receiver::Webhook).len() == 1
+        })
+        .await;
+    run(&app.app, &[("bob", "dep finish PAY-1")]).await;
+    let asked = std::time::Instant::now();
+    sinks
+        .wait("the finish at the webhook", |s| {
+            s.accepted(Receiver::Webhook).len() == 2
+        })
+        .await;
+    assert!(
+        sinks.accepted(Receiver::PagerDuty).is_empty(),
+        "PagerDuty is still waiting out its Retry-After"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the webhook did not wait for PagerDuty: {:?}",
+        asked.elapsed()
+    );
+}

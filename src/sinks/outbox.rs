@@ -64,41 +64,57 @@ enum Stopped {
 }
 
 impl Outbox {
-    pub fn spawn(self) -> JoinHandle<()> {
+    /// Runs one delivery loop per sink, so that a slow or failing receiver holds up only
+    /// itself, until `stop` says so; then waits for the loops to end before returning.
+    pub fn spawn(self, mut stop: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+        let outbox = Arc::new(self);
         tokio::spawn(async move {
-            let mut changes = self.followed.changes();
-            // Per sink, the next ledger revision to look at: past the checkpoint, the events
-            // already seen to hold no marker.
-            let mut cursors: HashMap<String, u64> = HashMap::new();
-            let tick = TICK.min(self.delivery.lease / 3);
-            loop {
-                if let Err(error) = self.round(&mut cursors).await {
-                    warn!(%error, "release markers are behind the ledger; trying again");
-                }
-                tokio::select! {
-                    _ = changes.changed() => {}
-                    () = tokio::time::sleep(tick) => {}
-                }
+            let mut loops = tokio::task::JoinSet::new();
+            for sink in outbox.sinks.clone() {
+                let outbox = outbox.clone();
+                loops.spawn(async move { outbox.run(sink).await });
             }
+            let _ = stop.wait_for(|stopped| *stopped).await;
+            loops.shutdown().await;
         })
     }
 
+    async fn run(&self, sink: Arc<dyn Sink>) {
+        let mut changes = self.followed.changes();
+        // The next ledger revision to look at: past the checkpoint, the events already seen to
+        // hold no marker.
+        let mut cursors: HashMap<String, u64> = HashMap::new();
+        let tick = TICK.min(self.delivery.lease / 3);
+        let sinks = [sink];
+        loop {
+            if let Err(error) = self.round(&sinks, &mut cursors).await {
+                warn!(sink = sinks[0].name(), %error, "release markers are behind the ledger; trying again");
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                () = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+
     /// Delivers what is due, if this replica gets the lease.
-    async fn round(&self, cursors: &mut HashMap<String, u64>) -> Result<(), SinkError> {
+    async fn round(
+        &self,
+        sinks: &[Arc<dyn Sink>],
+        cursors: &mut HashMap<String, u64>,
+    ) -> Result<(), SinkError> {
         let progress = self.followed.progress();
         if !progress.caught_up {
             return Ok(());
         }
         let target = progress.revision;
         let view = self.deliveries.view().await?;
-        let unstarted: Vec<&Arc<dyn Sink>> = self
-            .sinks
+        let unstarted = sinks
             .iter()
-            .filter(|s| !view.checkpoints.contains_key(s.name()))
-            .collect();
+            .any(|s| !view.checkpoints.contains_key(s.name()));
         let mut due = Vec::new();
         if let Some(target) = target {
-            for sink in &self.sinks {
+            for sink in sinks {
                 let Some(checkpoint) = view.checkpoints.get(sink.name()) else {
                     continue;
                 };
@@ -112,7 +128,7 @@ impl Outbox {
                 }
             }
         }
-        if unstarted.is_empty() && due.is_empty() {
+        if !unstarted && due.is_empty() {
             return Ok(());
         }
         if !self
@@ -122,6 +138,12 @@ impl Outbox {
         {
             return Ok(());
         }
+        // Read again under the lease: the previous holder may have started a sink since.
+        let view = self.deliveries.view().await?;
+        let unstarted: Vec<&Arc<dyn Sink>> = sinks
+            .iter()
+            .filter(|s| !view.checkpoints.contains_key(s.name()))
+            .collect();
         if !unstarted.is_empty() {
             let records: Vec<Record> = unstarted
                 .iter()
@@ -363,22 +385,34 @@ impl Outbox {
             ticket: Some(ticket),
             ..DeploymentFilter::default()
         };
+        // Every release of the ticket up to the event, page by page (a ticket released again
+        // and again has many): the start is the latest before it.
         let found = tokio::task::spawn_blocking(move || {
             stored.read(|reader| {
-                let page = reader.deployments(&filter, None, Some(revision), 100)?;
-                reader.values(page)
+                let mut latest = None;
+                let mut after = None;
+                loop {
+                    let page = reader.deployments(&filter, after, Some(revision), 100)?;
+                    let next = page.next_cursor;
+                    let page = reader.values(page)?;
+                    latest = page
+                        .items
+                        .iter()
+                        .filter_map(|d| d.started_revision)
+                        .filter(|r| *r < revision)
+                        .chain(latest)
+                        .max();
+                    match next {
+                        Some(next) => after = Some(next),
+                        None => return Ok(latest),
+                    }
+                }
             })
         })
         .await
         .map_err(|e| SinkError::Models(e.to_string()))?
-        .map_err(|e| SinkError::Models(e.to_string()))?;
-        let Some(started) = found
-            .items
-            .iter()
-            .filter_map(|d| d.started_revision)
-            .filter(|r| *r < revision)
-            .max()
-        else {
+        .map_err(|e: crate::models::ModelsError| SinkError::Models(e.to_string()))?;
+        let Some(started) = found else {
             return Ok(None);
         };
         let raw = self
