@@ -20,6 +20,8 @@ use crate::domain::{
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    #[error("config: [[http.pipeline_tokens]]: {0}")]
+    Pipeline(String),
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -665,7 +667,25 @@ impl Config {
                 })
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
-        // A pipeline's actor holds the roles its token names.
+        // A pipeline's actor holds the roles its token names. The roles belong to the actor, so
+        // two tokens of one actor that disagree about them are a mistake, said at start.
+        for (i, a) in self.http.pipeline_tokens.iter().enumerate() {
+            let same_roles = |b: &PipelineToken| {
+                a.roles.contains(&PipelineRole::Admin) == b.roles.contains(&PipelineRole::Admin)
+                    && a.roles.contains(&PipelineRole::Approver)
+                        == b.roles.contains(&PipelineRole::Approver)
+            };
+            if let Some(b) = self.http.pipeline_tokens[i + 1..]
+                .iter()
+                .find(|b| b.actor == a.actor && !same_roles(b))
+            {
+                return Err(ConfigError::Pipeline(format!(
+                    "two pipeline tokens act as {} with different roles ({:?} and {:?}): \
+                     roles belong to the actor; give the tokens the same roles or different actors",
+                    a.actor, a.roles, b.roles
+                )));
+            }
+        }
         let pipelines = |role: PipelineRole| {
             self.http
                 .pipeline_tokens
@@ -802,6 +822,12 @@ mod tests {
         assert!(bad(&format!(
             "[[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"not an id\"\n"
         )));
+        let two = toml::from_str::<Config>(&format!(
+            "[[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"ci\"\nroles = [\"admin\"]\n\
+             [[http.pipeline_tokens]]\nhash = \"{hash}\"\nactor = \"ci\"\n"
+        ))
+        .unwrap();
+        assert!(matches!(two.policy(), Err(ConfigError::Pipeline(_))));
     }
 
     #[test]

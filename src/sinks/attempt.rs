@@ -59,6 +59,8 @@ pub async fn send(request: RequestBuilder) -> Result<Answer, Failure> {
             } else {
                 Retry::Never
             };
+            // Without the URL: a webhook's may carry its own token.
+            let error = error.without_url();
             return Err(Failure {
                 retry,
                 detail: error_chain(&error),
@@ -80,6 +82,11 @@ pub async fn send(request: RequestBuilder) -> Result<Answer, Failure> {
             Retry::Later { after: retry_after }
         }
         StatusCode::REQUEST_TIMEOUT => Retry::Later { after: None },
+        // A token being rotated or a receiver being redeployed passes: try again (up to
+        // `attempts`) rather than lose every marker of that moment.
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => {
+            Retry::Later { after: None }
+        }
         s if s.is_server_error() => Retry::Later { after: None },
         _ => Retry::Never,
     };
