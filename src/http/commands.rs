@@ -10,7 +10,11 @@
 //! client needs to know (did my `dep start` go through?).
 //!
 //! Nothing is recorded without a pipeline token: a missing or unknown one is a 401 before the
-//! body is read.
+//! body is parsed.
+//!
+//! A repeated key answers with the ticket's status now, not with the decision first made: the
+//! ledger knows a delivery was recorded, not what it was answered. A client that reuses a key
+//! for another command gets `already_recorded` for it; keys are per command (`$CI_JOB_ID-start`).
 
 use std::sync::Arc;
 
