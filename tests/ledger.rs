@@ -438,7 +438,9 @@ async fn commands_that_queue_up_are_appended_in_batches_of_at_most_max_batch() {
     };
     let ledger = fixture.ledger_with(&store, options).await;
 
-    // On one thread, every submission is queued before the writer runs at all.
+    // On one thread the submissions queue up faster than the writer takes them (how many it
+    // finds at each turn depends on tokio's scheduling budget, so the batch bounds are not
+    // fixed): each append takes what has queued, up to 64.
     let submissions = (1..=200).map(|n| {
         ledger.submit(submission(
             "bob",
@@ -453,22 +455,39 @@ async fn commands_that_queue_up_are_appended_in_batches_of_at_most_max_batch() {
 
     let revisions: BTreeSet<u64> = outcomes.iter().map(|o| o.revision).collect();
     assert_eq!(revisions, (0..200).collect::<BTreeSet<u64>>());
-    assert_eq!(
-        distinct_states(&outcomes),
-        4,
-        "200 commands in batches of 64"
+    let batches = batches(&outcomes);
+    assert!(
+        batches.len() >= 4 && batches.len() < 200,
+        "200 commands in batches of at most 64: {} batches",
+        batches.len()
     );
-    for o in &outcomes {
-        // The state after the command's batch holds every release of that batch and before.
-        let batch_end = (o.revision / 64 * 64 + 64).min(200);
-        assert_eq!(
-            o.state.releases.len() as u64,
-            batch_end,
-            "revision {}",
-            o.revision
-        );
+    let mut next = 0;
+    for batch in &batches {
+        assert!(batch.len() <= 64, "a batch of {}", batch.len());
+        // A batch is a run of revisions, and its state holds every release of it and before.
+        assert_eq!(batch[0].revision, next, "batches follow each other");
+        for (i, o) in batch.iter().enumerate() {
+            assert_eq!(o.revision, next + i as u64);
+        }
+        next += batch.len() as u64;
+        assert_eq!(batch[0].state.releases.len() as u64, next);
     }
     assert_verifies(&fixture, &store, 200).await;
+}
+
+/// The outcomes grouped by the append that answered them (a batch shares one `Arc<State>`),
+/// in revision order.
+fn batches(outcomes: &[Outcome]) -> Vec<Vec<&Outcome>> {
+    let mut sorted: Vec<&Outcome> = outcomes.iter().collect();
+    sorted.sort_by_key(|o| o.revision);
+    let mut batches: Vec<Vec<&Outcome>> = Vec::new();
+    for o in sorted {
+        match batches.last_mut() {
+            Some(batch) if Arc::ptr_eq(&batch[0].state, &o.state) => batch.push(o),
+            _ => batches.push(vec![o]),
+        }
+    }
+    batches
 }
 
 /// How many batches answered these outcomes: a batch shares one `Arc<State>`.
