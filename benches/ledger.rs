@@ -1012,7 +1012,7 @@ fn bench_policy() -> Policy {
             group("edge", &["gateway", "cdn", "shop-web"]),
         ],
         checks: Policy::standard_checks(pattern, true),
-        tracker: None,
+        ..Policy::default()
     }
 }
 

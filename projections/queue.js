@@ -26,7 +26,10 @@ fromStream(LEDGER_STREAM)
         // Held locks: "service:NAME" or "group:NAME" -> the ticket that holds it.
         locks: {},
         // null, or the freeze in force; `services: null` freezes every service.
-        freeze: null
+        freeze: null,
+        // The conflict groups in force: the installed config's until the ledger records a
+        // policy (PolicyChanged), then the recorded ones.
+        conflict_groups: CONFLICT_GROUPS
       };
     },
 
@@ -117,6 +120,14 @@ fromStream(LEDGER_STREAM)
     FreezeEnded: function (s, e) {
       s.freeze = null;
       return refresh(s);
+    },
+
+    // The rules changed: the conflict groups of the recorded policy decide the locks from here.
+    PolicyChanged: function (s, e) {
+      s.conflict_groups = e.body.policy.conflict_groups.map(function (group) {
+        return { name: group.name, services: group.services.slice() };
+      });
+      return refresh(s);
     }
     // CommandRefused, ReminderSent and DeploymentAlive change nothing in the queue and have no
     // handler, so the projection never sees them (nor any event type it does not know).
@@ -198,7 +209,7 @@ function waitingFor(s, item, earlier) {
       return { kind: "service", name: name };
     })
     .concat(
-      groupsOf(item.services).map(function (name) {
+      groupsOf(s, item.services).map(function (name) {
         return { kind: "group", name: name };
       })
     );
@@ -226,9 +237,9 @@ function adminReady(item) {
   return !item.need_admin || item.admin !== null;
 }
 
-// Policy::groups_of: the configured conflict groups any of the services belongs to.
-function groupsOf(services) {
-  return CONFLICT_GROUPS.filter(function (group) {
+// Policy::groups_of: the conflict groups in force that any of the services belongs to.
+function groupsOf(s, services) {
+  return s.conflict_groups.filter(function (group) {
     return services.some(function (name) {
       return group.services.indexOf(name) >= 0;
     });

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::bot::Bot;
 use crate::config::{Config, ConfigError};
 use crate::domain::reminders::SettingsError;
+use crate::domain::{Policy, PolicyCause, PolicyProposal};
 use crate::follower::{Followed, Follower};
 use crate::http::{self, SlackEndpoints};
 use crate::ledger::{Ledger, LedgerError, Options};
@@ -123,6 +124,7 @@ impl App {
             ..settings.ledger.clone()
         };
         let ledger = Ledger::open(store.clone(), stream.clone(), policy, options).await?;
+        adopt_config(&ledger, &config, PolicyCause::Start).await?;
         if settings.fronts {
             // Before the follower starts, so that its summary always comes after this line.
             let snapshot = ledger.snapshot();
@@ -167,11 +169,7 @@ impl App {
             // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
             install_crypto_provider();
             let api = SlackApi::new(&slack.api_url, token)?;
-            let directory = Arc::new(Directory::new(
-                api.clone(),
-                Arc::new(self.config.policy()?),
-                self.config.roles.clone(),
-            ));
+            let directory = Arc::new(Directory::new(api.clone(), self.config.roles.clone()));
             let messages = Arc::new(
                 ReleaseMessages::open(self.store.clone(), &self.config.environment).await?,
             );
@@ -297,6 +295,7 @@ impl App {
             sinks,
             delivery,
             replica: replica.to_string(),
+            origin: self.bot.ledger.snapshot().revision,
         };
         let task = outbox.spawn(stopped);
         self.markers = Some(Markers {
@@ -319,7 +318,8 @@ impl App {
     }
 
     /// Runs until `stop` resolves (a signal), the HTTP server fails or the follower stops;
-    /// then stops everything.
+    /// then stops everything. A SIGHUP reads the config file again and records its policy
+    /// (`reload`); an invalid file is refused and the policy in force stays.
     pub async fn run_until(
         mut self,
         stop: impl Future<Output = &'static str>,
@@ -329,6 +329,7 @@ impl App {
             let mut changes = followed.changes();
             let _ = changes.wait_for(|p| p.failed).await;
         };
+        let (ledger, file) = (self.bot.ledger.clone(), self.config.file.clone());
         let server = async {
             match self.server.as_mut() {
                 Some((_, server)) => match server.await {
@@ -339,6 +340,21 @@ impl App {
                 None => std::future::pending().await,
             }
         };
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let hangups = async {
+            loop {
+                match hangup.as_mut() {
+                    Some(signal) => {
+                        if signal.recv().await.is_none() {
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+                let _ = reload(&ledger, file.as_ref()).await;
+            }
+        };
         let result = tokio::select! {
             signal = stop => {
                 info!(signal, "stopping");
@@ -346,6 +362,7 @@ impl App {
             }
             error = server => Err(error),
             () = follower_stopped => Err(AppError::FollowerStopped),
+            () = hangups => Ok(()),
         };
         self.stop().await;
         result
@@ -399,6 +416,107 @@ impl Drop for App {
             server.abort();
         }
     }
+}
+
+/// Records the rules `config` describes as the ledger's policy if they differ from the ones
+/// recorded last, keeping the members the ledger last recorded for the user groups the config
+/// names (the Slack directory lists them anew). Returns what changed, in words.
+pub async fn adopt_config(
+    ledger: &Ledger,
+    config: &Config,
+    cause: PolicyCause,
+) -> Result<Vec<String>, AppError> {
+    let recorded = ledger.snapshot().state.policy.clone();
+    let groups = recorded
+        .as_ref()
+        .map(|p| p.user_groups.clone())
+        .unwrap_or_default();
+    let policy = config.policy()?.with_members(&groups);
+    let proposal = PolicyProposal {
+        policy,
+        cause,
+        config_hash: config.file.as_ref().map(|f| f.sha256.clone()),
+        host: host_name(),
+        process: std::process::id(),
+    };
+    adopted(ledger.adopt(proposal).await?)
+}
+
+/// Records `policy` (the Slack directory's view of the user groups, say) if it differs.
+pub async fn adopt_policy(
+    ledger: &Ledger,
+    policy: Policy,
+    cause: PolicyCause,
+) -> Result<Vec<String>, AppError> {
+    let proposal = PolicyProposal {
+        policy,
+        cause,
+        config_hash: None,
+        host: host_name(),
+        process: std::process::id(),
+    };
+    adopted(ledger.adopt(proposal).await?)
+}
+
+fn adopted(outcome: crate::ledger::Outcome) -> Result<Vec<String>, AppError> {
+    use crate::domain::Event;
+    use crate::ledger::Decision;
+    let changes = match outcome.result {
+        Decision::Accepted(events) => events
+            .into_iter()
+            .find_map(|event| match event {
+                Event::PolicyChanged { changes, .. } => Some(changes),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        Decision::Refused(_) | Decision::AlreadyRecorded => Vec::new(),
+    };
+    if !changes.is_empty() {
+        info!(revision = outcome.revision, changes = ?changes, "policy recorded");
+    }
+    Ok(changes)
+}
+
+/// Reads the config file again and records its policy; an invalid file is refused (logged)
+/// and the policy in force stays.
+pub async fn reload(
+    ledger: &Ledger,
+    file: Option<&crate::config::ConfigFile>,
+) -> Result<Vec<String>, AppError> {
+    let Some(file) = file else {
+        warn!("reload: this process read no config file; nothing to read again");
+        return Ok(Vec::new());
+    };
+    let result = match Config::load(Some(&file.path)) {
+        Ok(config) => adopt_config(ledger, &config, PolicyCause::Reload).await,
+        Err(error) => Err(error.into()),
+    };
+    match &result {
+        Ok(changes) if changes.is_empty() => {
+            info!(path = %file.path.display(), "config reloaded: the policy is unchanged")
+        }
+        Ok(_) => info!(path = %file.path.display(), "config reloaded"),
+        Err(error) => warn!(
+            path = %file.path.display(),
+            %error,
+            "config reload refused: the policy in force stays"
+        ),
+    }
+    result
+}
+
+/// The host name, for the recorded policy's provenance.
+pub fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// This process, as its claims in the Slack stream name it: the host (when the environment

@@ -48,6 +48,8 @@ pub enum ConfigError {
     Env { name: &'static str, reason: String },
     #[error("config: [tracker] {0}")]
     Tracker(String),
+    #[error("config: [slack] {0}")]
+    Reminders(#[from] crate::domain::reminders::SettingsError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -79,6 +81,17 @@ pub struct Config {
     pub models: Option<String>,
     /// `[sinks]`: where deployments are marked (Grafana, PagerDuty, webhooks); none by default.
     pub sinks: SinksConfig,
+    /// The file this config was read from, if any, and its SHA-256: a reload reads it again,
+    /// and the recorded policy names the hash.
+    #[serde(skip)]
+    pub file: Option<ConfigFile>,
+}
+
+/// A config file read: where, and the SHA-256 (hex) of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub sha256: String,
 }
 
 /// `[sinks]`: the release markers `serve` delivers on each deployment's start, finish and
@@ -445,6 +458,7 @@ impl Default for Config {
             snapshot_every: crate::snapshots::EVERY,
             models: None,
             sinks: SinksConfig::default(),
+            file: None,
         }
     }
 }
@@ -492,10 +506,16 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let mut config: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.to_path_buf(),
             source: Box::new(source),
-        })
+        })?;
+        use sha2::Digest;
+        config.file = Some(ConfigFile {
+            path: path.to_path_buf(),
+            sha256: hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        });
+        Ok(config)
     }
 
     /// Applies overrides from `lookup` (the environment, or a map in tests).
@@ -697,14 +717,30 @@ impl Config {
         approvers.extend(pipelines(PipelineRole::Approver));
         let mut admins = users(&self.roles.admins);
         admins.extend(pipelines(PipelineRole::Admin));
+        let with_pipelines = |entries: &[RoleEntry], role: PipelineRole| -> Vec<RoleEntry> {
+            let mut all = entries.to_vec();
+            for actor in pipelines(role) {
+                let entry = RoleEntry::User(actor);
+                if !all.contains(&entry) {
+                    all.push(entry);
+                }
+            }
+            all
+        };
         Ok(Policy {
             approvers,
             admins,
+            roles: crate::domain::policy::Roles {
+                approvers: with_pipelines(&self.roles.approvers, PipelineRole::Approver),
+                admins: with_pipelines(&self.roles.admins, PipelineRole::Admin),
+            },
+            user_groups: BTreeMap::new(),
             four_eyes: self.four_eyes,
             services_by_project,
             conflict_groups,
             checks: Policy::standard_checks(pattern, self.require_wiki_link),
             tracker: self.tracker.as_ref().map(TrackerConfig::rules),
+            reminders: crate::reminders::settings(&self.slack)?,
         })
     }
 }

@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
-use crate::domain::{Command, Event, Policy, Refusal, State, decide, refused};
+use crate::domain::{
+    Command, Event, Policy, PolicyCause, PolicyProposal, Refusal, State, decide, refused,
+};
 use crate::envelope::{self, Actor, Context, DecodeError, GENESIS_HASH};
 use crate::snapshots::{self, WriterSnapshot};
 use crate::store::{EventStore, ExpectedRevision, NewEvent, RecordedEvent, StoreError};
@@ -206,16 +208,34 @@ impl Ledger {
         self.clock.now()
     }
 
-    /// The rules commands are decided by now.
+    /// The rules commands are decided by now: the policy last recorded in the ledger, or the
+    /// one this ledger was opened with while the ledger holds none.
     pub fn policy(&self) -> Arc<Policy> {
-        self.policy.borrow().clone()
+        self.snapshot
+            .borrow()
+            .state
+            .policy
+            .clone()
+            .unwrap_or_else(|| self.policy.borrow().clone())
     }
 
-    /// Replaces the rules for the commands decided from now on (the Slack front expands user
-    /// groups into their members and refreshes them). `decide` stays a pure function of the
-    /// policy it is given.
-    pub fn set_policy(&self, policy: Arc<Policy>) {
-        self.policy.send_replace(policy);
+    /// Records `proposal` as the policy (`PolicyChanged`) if it differs from the one recorded
+    /// last; the commands decided after it are decided by it. Recorded by the system actor.
+    pub async fn adopt(&self, proposal: PolicyProposal) -> Result<Outcome, LedgerError> {
+        let text = format!("policy ({})", cause_word(proposal.cause));
+        self.policy.send_replace(Arc::new(proposal.policy.clone()));
+        self.submit(Submission {
+            command: Command::AdoptPolicy(Box::new(proposal)),
+            actor: Actor {
+                id: crate::domain::reminders::system_actor(),
+                name: "dobrobot".to_string(),
+                source: crate::envelope::Source::System,
+            },
+            text,
+            delivery: None,
+            correlation_id: None,
+        })
+        .await
     }
 
     /// Decides and records one command.
@@ -361,8 +381,14 @@ impl Writer {
             decisions: Vec::with_capacity(jobs.len()),
         };
         let mut batch_deliveries = HashSet::new();
-        let policy = self.policy.borrow().clone();
+        // Each command is decided by the policy recorded before it (a batch may record one).
+        let fallback = self.policy.borrow().clone();
         for job in jobs {
+            let policy = draft
+                .state
+                .policy
+                .clone()
+                .unwrap_or_else(|| fallback.clone());
             let sub = &job.submission;
             let delivery_id = sub
                 .delivery
@@ -512,6 +538,14 @@ impl Writer {
             state: self.state.clone(),
             revision: self.revision,
         }
+    }
+}
+
+fn cause_word(cause: PolicyCause) -> &'static str {
+    match cause {
+        PolicyCause::Start => "start",
+        PolicyCause::Reload => "reload",
+        PolicyCause::Directory => "directory",
     }
 }
 

@@ -19,6 +19,7 @@ pub mod projections;
 pub mod read;
 pub mod reminders;
 pub mod render;
+pub mod replay;
 pub mod reply;
 pub mod schemas;
 pub mod sinks;

@@ -21,7 +21,7 @@ pub const METADATA: &str = "metadata";
 
 /// Every schema file: its name (`schemas/<name>.json`) and its text. One per event type, in the
 /// order of `Event::TYPES`, then the metadata.
-pub const FILES: [(&str, &str); 14] = [
+pub const FILES: [(&str, &str); 15] = [
     (
         "ReleaseRequested",
         include_str!("../schemas/ReleaseRequested.json"),
@@ -64,6 +64,10 @@ pub const FILES: [(&str, &str); 14] = [
     (
         "DeploymentAlive",
         include_str!("../schemas/DeploymentAlive.json"),
+    ),
+    (
+        "PolicyChanged",
+        include_str!("../schemas/PolicyChanged.json"),
     ),
     (METADATA, include_str!("../schemas/metadata.json")),
 ];
@@ -186,6 +190,15 @@ mod tests {
             (
                 "DeploymentAlive",
                 json!({"ticket": TICKET, "by": "ci-deployer", "within_secs": 360}),
+            ),
+            (
+                "PolicyChanged",
+                json!({"policy": {"approvers": ["alice"], "admins": ["oleg"],
+                                  "four_eyes": true, "services_by_project": {"PAY": ["billing"]},
+                                  "conflict_groups": [], "checks": [{"check": "wiki_link_required"}],
+                                  "tracker": null},
+                       "changes": ["the first recorded policy"], "cause": "start",
+                       "host": "bot-1", "process": 7, "by": "dobrobot"}),
             ),
         ]
     }

@@ -75,7 +75,11 @@ async fn listings_have_the_cli_rows_and_filters_narrow_them() {
     let early = api
         .items("/api/v1/history?until=2026-03-02T09:02:00Z")
         .await;
-    assert_eq!(early.len(), 2);
+    assert_eq!(
+        early.len(),
+        3,
+        "the policy recorded at the start, then two commands"
+    );
     let late = api
         .items("/api/v1/history?since=2026-03-02T09:08:00Z")
         .await;
@@ -121,9 +125,10 @@ async fn listings_have_the_cli_rows_and_filters_narrow_them() {
         "nothing had started by 09:06: {before:?}"
     );
 
-    // Time travel: as it was after PAY-1 started (revision 6 is its DeploymentStarted).
+    // Time travel: as it was after PAY-1 started (revision 7 is its DeploymentStarted; 0 is the
+    // policy the app recorded when it started).
     let replay = api.json("/api/v1/replay?at=2026-03-02T09:07:30Z").await;
-    assert_eq!(replay["revision"], 6);
+    assert_eq!(replay["revision"], 7);
     assert_eq!(
         tickets(replay["queue"].as_array().unwrap()),
         ["PAY-1", "API-7"]
@@ -133,28 +138,32 @@ async fn listings_have_the_cli_rows_and_filters_narrow_them() {
         cli["at"] = replay["at"].clone();
         cli
     });
-    let queue_then = api.items("/api/v1/queue?at=6").await;
+    let queue_then = api.items("/api/v1/queue?at=7").await;
     assert_eq!(tickets(&queue_then), ["PAY-1", "API-7"]);
     let history_then = api.items("/api/v1/history?at=3").await;
     assert_eq!(history_then.len(), 4);
+    // The policy recorded when the app started, then three commands.
     let history_by_time = api.items("/api/v1/history?at=2026-03-02T09:03:00Z").await;
-    assert_eq!(history_by_time.len(), 3);
+    assert_eq!(history_by_time.len(), 4);
 
-    // One event as stored, and the ledger verified.
-    let event = api.json("/api/v1/events/0").await;
+    // One event as stored (0 is the policy), and the ledger verified.
+    let policy = api.json("/api/v1/events/0").await;
+    assert_eq!(policy["type"], "PolicyChanged");
+    assert_eq!(policy["metadata"]["actor"]["source"], "system");
+    let event = api.json("/api/v1/events/1").await;
     assert_eq!(event["type"], "ReleaseRequested");
     assert_eq!(event["data"]["ticket"], "PAY-1");
     assert_eq!(event["metadata"]["actor"]["id"], "bob");
     let verified = api.json("/api/v1/verify").await;
     assert_eq!(verified["ok"], true);
-    assert_eq!(verified["events"], 9);
+    assert_eq!(verified["events"], 10);
 
     // Health and readiness.
     assert_eq!(api.json("/health").await["status"], "ok");
     let ready = api.json("/ready").await;
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["lag"], 0);
-    assert_eq!(ready["ledger_revision"], 8);
+    assert_eq!(ready["ledger_revision"], 9);
 }
 
 #[tokio::test]
@@ -198,7 +207,7 @@ async fn pages_follow_their_cursor_across_appends() {
         );
         next = page["next"].as_str().map(str::to_string);
     }
-    assert_eq!(revisions, (0..9).collect::<Vec<_>>());
+    assert_eq!(revisions, (0..10).collect::<Vec<_>>());
 
     // Newest first for `who`: the cursor goes back in time.
     api.run(&[
@@ -559,7 +568,7 @@ async fn the_cli_with_server_answers_as_the_cli_on_the_ledger() {
     assert!(
         verified
             .1
-            .starts_with("ok: 9 events in dobrobot-ledger-test")
+            .starts_with("ok: 10 events in dobrobot-ledger-test")
     );
 
     // Without the token, the server's refusal is the error.

@@ -59,8 +59,8 @@ impl Site {
     }
 
     /// The seed's release of PAY-1, with API-1 refused while PAY-1 holds the conflict group.
-    /// Revisions: 0 request PAY-1, 1 accept, 2 here, 3 start, 4 request API-1, 5 accept API-1,
-    /// 6 refused start of API-1, 7 finish PAY-1.
+    /// Revisions: 0 the policy the first `chat` recorded, 1 request PAY-1, 2 accept, 3 here,
+    /// 4 start, 5 request API-1, 6 accept API-1, 7 refused start of API-1, 8 finish PAY-1.
     fn seed(&self) {
         self.done("bob", "dobro #PAY-1 https://wiki/x Fix billing rounding");
         self.done("alice", "accept PAY-1");
@@ -172,7 +172,8 @@ fn the_seed_walkthrough_with_chat() {
 
     let output = site.cmd(&["verify"]).output().unwrap();
     assert!(output.status.success(), "{}", stdout(&output));
-    assert!(stdout(&output).starts_with("ok: 11 events in dobrobot-ledger-prod"));
+    // The policy the first `chat` recorded, then eleven commands.
+    assert!(stdout(&output).starts_with("ok: 12 events in dobrobot-ledger-prod"));
 }
 
 #[test]
@@ -268,9 +269,9 @@ fn a_second_release_in_the_conflict_group_is_refused_naming_the_holder() {
         locks,
         serde_json::json!([
             {"lock": {"kind": "service", "name": "billing"}, "ticket": "PAY-1", "by": "bob",
-             "since": rfc3339(site.recorded_at()[2])},
+             "since": rfc3339(site.recorded_at()[3])},
             {"lock": {"kind": "group", "name": "backend-core"}, "ticket": "PAY-1", "by": "bob",
-             "since": rfc3339(site.recorded_at()[2])},
+             "since": rfc3339(site.recorded_at()[3])},
         ])
     );
 }
@@ -314,8 +315,10 @@ fn text_that_is_not_a_command_exits_2_and_names_the_usage() {
             "usage: dobro #TICKET <wiki link> <comment> [no_need_admin] [services=a,b]",
         ],
     );
-    // Nothing is recorded for text that was not understood.
-    assert_eq!(site.history(&[]), Vec::<u64>::new());
+    // Nothing is recorded for text that was not understood: only the policy the first process
+    // recorded when it started.
+    assert_eq!(site.history(&[]), [0]);
+    assert_eq!(site.history(&["--type", "PolicyChanged"]), [0]);
 }
 
 #[test]
@@ -344,7 +347,7 @@ fn failed_checks_are_each_named() {
             link("P-1")
         )
     );
-    assert_eq!(site.history(&["--type", "CommandRefused"]), [0, 1]);
+    assert_eq!(site.history(&["--type", "CommandRefused"]), [1, 2]);
     assert_eq!(
         site.history(&["--type", "ReleaseRequested"]),
         Vec::<u64>::new()
@@ -442,8 +445,8 @@ fn queue_in_json_csv_and_table() {
         .success()
         .stdout(predicate::str::contains("waiting_for").and(predicate::str::contains("PAY-2")));
 
-    // As of revision 0, only PAY-1 had been requested.
-    let queue = site.json(&["queue", "--revision", "0"]);
+    // As of revision 1 (0 is the policy), only PAY-1 had been requested.
+    let queue = site.json(&["queue", "--revision", "1"]);
     assert_eq!(queue.as_array().unwrap().len(), 1);
     assert_eq!(queue[0]["ticket"], "PAY-1");
 }
@@ -463,8 +466,8 @@ fn deployments_in_json_and_csv() {
     assert_eq!(pay["requester"], "bob");
     assert_eq!(pay["approver"], "alice");
     assert_eq!(pay["admin"], "oleg");
-    assert_eq!(pay["started_at"], rfc3339(times[3]));
-    assert_eq!(pay["finished_at"], rfc3339(times[7]));
+    assert_eq!(pay["started_at"], rfc3339(times[4]));
+    assert_eq!(pay["finished_at"], rfc3339(times[8]));
     assert_eq!(pay["outcome"], "finished");
     let api = &all[1];
     assert_eq!(api["ticket"], "API-1");
@@ -496,32 +499,33 @@ fn deployments_in_json_and_csv() {
 fn history_filters() {
     let site = Site::new();
     site.seed();
-    assert_eq!(site.history(&[]), [0, 1, 2, 3, 4, 5, 6, 7]);
-    assert_eq!(site.history(&["--ticket", "PAY-1"]), [0, 1, 2, 3, 7]);
-    assert_eq!(site.history(&["--ticket", "#pay-1"]), [0, 1, 2, 3, 7]);
-    assert_eq!(site.history(&["--actor", "alice"]), [1, 5]);
-    assert_eq!(site.history(&["--actor", "carol"]), [4, 6]);
-    assert_eq!(site.history(&["--service", "billing"]), [0, 1, 2, 3, 7]);
-    assert_eq!(site.history(&["--service", "api"]), [4, 5, 6]);
-    assert_eq!(site.history(&["--type", "CommandRefused"]), [6]);
-    assert_eq!(site.history(&["--type", "DeploymentStarted"]), [3]);
+    assert_eq!(site.history(&[]), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(site.history(&["--type", "PolicyChanged"]), [0]);
+    assert_eq!(site.history(&["--ticket", "PAY-1"]), [1, 2, 3, 4, 8]);
+    assert_eq!(site.history(&["--ticket", "#pay-1"]), [1, 2, 3, 4, 8]);
+    assert_eq!(site.history(&["--actor", "alice"]), [2, 6]);
+    assert_eq!(site.history(&["--actor", "carol"]), [5, 7]);
+    assert_eq!(site.history(&["--service", "billing"]), [1, 2, 3, 4, 8]);
+    assert_eq!(site.history(&["--service", "api"]), [5, 6, 7]);
+    assert_eq!(site.history(&["--type", "CommandRefused"]), [7]);
+    assert_eq!(site.history(&["--type", "DeploymentStarted"]), [4]);
     assert_eq!(
         site.history(&["--service", "billing", "--actor", "bob"]),
-        [0, 3, 7]
+        [1, 4, 8]
     );
 
     let times = site.recorded_at();
-    let since = rfc3339(times[2]);
-    let until = rfc3339(times[5]);
+    let since = rfc3339(times[3]);
+    let until = rfc3339(times[6]);
     assert_eq!(
         site.history(&["--since", &since, "--until", &until]),
-        [2, 3, 4, 5],
+        [3, 4, 5, 6],
         "both bounds are inclusive"
     );
-    let since = site.between(5, 6);
-    assert_eq!(site.history(&["--since", &since]), [6, 7]);
+    let since = site.between(6, 7);
+    assert_eq!(site.history(&["--since", &since]), [7, 8]);
     assert_eq!(site.history(&["--until", "1h ago"]), Vec::<u64>::new());
-    assert_eq!(site.history(&["--since", "1h ago"]).len(), 8);
+    assert_eq!(site.history(&["--since", "1h ago"]).len(), 9);
 
     let refused = site.json(&["history", "--type", "CommandRefused"]);
     assert_eq!(refused[0]["actor"], "carol");
@@ -534,7 +538,11 @@ fn history_filters() {
         text.lines().next(),
         Some("revision,recorded_at,type,ticket,services,actor,source,command,detail")
     );
-    assert_eq!(text.lines().count(), 9);
+    assert_eq!(
+        text.lines().count(),
+        10,
+        "the header, the policy and eight commands"
+    );
 }
 
 #[test]
@@ -597,9 +605,9 @@ fn replay_shows_the_queue_and_locks_as_they_were() {
     site.seed();
 
     // After the accept, before the admin joined.
-    let at = site.between(1, 2);
+    let at = site.between(2, 3);
     let replay = site.json(&["replay", "--at", &at]);
-    assert_eq!(replay["revision"], 1);
+    assert_eq!(replay["revision"], 2);
     assert_eq!(replay["queue"].as_array().unwrap().len(), 1);
     assert_eq!(replay["queue"][0]["ticket"], "PAY-1");
     assert_eq!(replay["queue"][0]["status"], "accepted");
@@ -610,9 +618,9 @@ fn replay_shows_the_queue_and_locks_as_they_were() {
     assert_eq!(replay["locks"], serde_json::json!([]));
 
     // While PAY-1 was deploying and API-1 waited for the group lock.
-    let at = site.between(6, 7);
+    let at = site.between(7, 8);
     let replay = site.json(&["replay", "--at", &at]);
-    assert_eq!(replay["revision"], 6);
+    assert_eq!(replay["revision"], 7);
     let queue: Vec<(&str, &str)> = replay["queue"]
         .as_array()
         .unwrap()
@@ -635,7 +643,7 @@ fn replay_shows_the_queue_and_locks_as_they_were() {
 
     // Now: PAY-1 is done and its locks are free.
     let replay = site.json(&["replay", "--at", "now"]);
-    assert_eq!(replay["revision"], 7);
+    assert_eq!(replay["revision"], 8);
     assert_eq!(replay["queue"].as_array().unwrap().len(), 1);
     assert_eq!(replay["queue"][0]["ticket"], "API-1");
     assert_eq!(replay["locks"], serde_json::json!([]));
@@ -645,7 +653,7 @@ fn replay_shows_the_queue_and_locks_as_they_were() {
         .assert()
         .success()
         .stdout(
-            predicate::str::contains("(ledger revision 6)")
+            predicate::str::contains("(ledger revision 7)")
                 .and(predicate::str::contains("group:backend-core")),
         );
 }
@@ -655,7 +663,7 @@ fn suspects_in_the_window_before_a_time() {
     let site = Site::new();
     site.seed();
     let times = site.recorded_at();
-    let after = rfc3339(times[7] + Duration::seconds(1));
+    let after = rfc3339(times[8] + Duration::seconds(1));
 
     let suspects = site.json(&[
         "suspects",
@@ -683,18 +691,18 @@ fn suspects_in_the_window_before_a_time() {
     assert_eq!(suspects, serde_json::json!([]));
 
     // Before PAY-1 started there was nothing to suspect.
-    let before = site.between(2, 3);
+    let before = site.between(3, 4);
     let suspects = site.json(&["suspects", "--at", &before, "--window", "1h"]);
     assert_eq!(suspects, serde_json::json!([]));
 
     // While it was deploying, it is a suspect too.
-    let during = site.between(6, 7);
+    let during = site.between(7, 8);
     let suspects = site.json(&["suspects", "--at", &during, "--service", "billing"]);
     assert_eq!(suspects[0]["ticket"], "PAY-1");
     assert_eq!(suspects[0]["outcome"], Value::Null);
 
     // Finished more than the window before: not a suspect.
-    let later = rfc3339(times[7] + Duration::hours(2));
+    let later = rfc3339(times[8] + Duration::hours(2));
     let suspects = site.json(&["suspects", "--at", &later, "--window", "1h"]);
     assert_eq!(suspects, serde_json::json!([]));
 }
@@ -730,7 +738,7 @@ fn verify_passes_on_a_ledger_the_cli_wrote() {
     let text = stdout(&output);
     assert!(
         text.starts_with(
-            "ok: 8 events in dobrobot-ledger-prod, hash chain intact, every event valid, 0 snapshots equal the fold; last hash "
+            "ok: 9 events in dobrobot-ledger-prod, hash chain intact, every event valid, 0 snapshots equal the fold; last hash "
         ),
         "{text}"
     );
@@ -940,12 +948,13 @@ fn serve_follows_the_ledger_as_commands_are_recorded() {
     };
     let message = |line: &Value| line["fields"]["message"].as_str().unwrap_or("").to_string();
 
+    // Revision 0 is the policy the first `chat` recorded, 1 the request.
     let serving = wait_for(&|l| message(l) == "dobrobot is serving the ledger");
-    assert_eq!(serving["fields"]["revision"], "Some(0)");
+    assert_eq!(serving["fields"]["revision"], "Some(1)");
     wait_for(&|l| message(l) == "projections caught up");
 
     site.done("alice", "accept PAY-1");
-    let recorded = wait_for(&|l| message(l) == "recorded" && l["fields"]["revision"] == 1);
+    let recorded = wait_for(&|l| message(l) == "recorded" && l["fields"]["revision"] == 2);
     assert_eq!(recorded["fields"]["event"], "ReleaseApproved");
     assert_eq!(recorded["fields"]["ticket"], "PAY-1");
     assert_eq!(recorded["fields"]["actor"], "alice");

@@ -374,7 +374,7 @@ fn the_cli_verify_names_a_tampered_model_and_a_rebuild_repairs_it() {
 
     tamper(
         &dir,
-        "UPDATE history SET entry = json_set(entry, '$.actor', 'mallory') WHERE revision = 1",
+        "UPDATE history SET entry = json_set(entry, '$.actor', 'mallory') WHERE revision = 2",
     );
     let verified = run(&["verify"]);
     let out = String::from_utf8_lossy(&verified.stdout).to_string();
@@ -383,12 +383,13 @@ fn the_cli_verify_names_a_tampered_model_and_a_rebuild_repairs_it() {
         out.contains("FAILED: the persisted history differ"),
         "{out}"
     );
-    assert!(out.contains("revision 1"), "{out}");
+    assert!(out.contains("revision 2"), "{out}");
 
     let rebuilt = run(&["projections", "rebuild"]);
     let out = String::from_utf8_lossy(&rebuilt.stdout).to_string();
     assert!(rebuilt.status.success(), "{out}");
-    assert!(out.contains("from 2 events"), "{out}");
+    // The policy recorded by the first `chat`, then the two requests.
+    assert!(out.contains("from 3 events"), "{out}");
     assert!(run(&["verify"]).status.success());
 }
 

@@ -151,17 +151,18 @@ async fn live_tells_an_open_page_each_time_the_ledger_moves_on() {
     );
     let mut events = response.bytes_stream();
     let mut buffer = String::new();
+    // Revision 0 is the policy the app recorded when it started, 1 the request.
     let first = next_ledger_event(&mut events, &mut buffer).await;
-    assert_eq!(first["revision"], 0);
+    assert_eq!(first["revision"], 1);
     assert_eq!(first["caught_up"], true);
     api.run(&[("alice", "accept PAY-1")]).await;
-    let mut revision = 0;
-    while revision < 1 {
+    let mut revision = 1;
+    while revision < 2 {
         revision = next_ledger_event(&mut events, &mut buffer).await["revision"]
             .as_u64()
             .unwrap();
     }
-    assert_eq!(revision, 1);
+    assert_eq!(revision, 2);
 }
 
 #[tokio::test]
@@ -187,4 +188,74 @@ async fn the_pages_are_behind_the_api_gate() {
             .unwrap();
         assert_eq!(proxied.status(), 200, "{path}");
     }
+}
+
+#[tokio::test]
+async fn what_if_marks_on_the_timeline_what_other_rules_would_have_changed() {
+    let api = Api::start(|_| {}).await;
+    api.run(&[
+        ("bob", "dobro #PAY-1 https://wiki/1 rounding no_need_admin"),
+        ("alice", "accept PAY-1"),
+        ("bob", "dep start PAY-1"),
+        ("bob", "dep finish PAY-1"),
+    ])
+    .await;
+    let form = api.get("/what-if").await;
+    assert_eq!(form.status(), 200);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains(r#"<textarea name="policy""#)
+    );
+
+    let post = |policy: String| {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("policy", &policy)
+            .append_pair("since", "2026-03-01T00:00Z")
+            .append_pair("until", "2026-03-08T00:00Z")
+            .finish();
+        let request = api
+            .app
+            .http
+            .post(format!("{}/what-if", api.app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move { request.send().await.unwrap() }
+    };
+    // carol approves instead of alice.
+    let proposed = support::read_api::CLI_CONFIG
+        .replace(r#"approvers = ["alice"]"#, r#"approvers = ["carol"]"#);
+    let page = post(proposed).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let setup = setup_of(&html);
+    assert_eq!(setup["live"], false);
+    let kinds: Vec<&str> = setup["what_if"]["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["approval_not_counted", "start_refused"]);
+    assert_eq!(setup["what_if"]["commands"], 4);
+    assert!(html.contains(r#"<section id="what-if">"#), "{html}");
+    assert!(
+        html.contains("the approval by alice would not have counted"),
+        "{html}"
+    );
+
+    // The same rules: no difference. A config that does not parse: a 400 page naming it.
+    let same = post(support::read_api::CLI_CONFIG.to_string()).await;
+    let html = same.text().await.unwrap();
+    assert_eq!(
+        setup_of(&html)["what_if"]["differences"],
+        serde_json::json!([])
+    );
+    assert!(html.contains("no difference"), "{html}");
+    let bad = post("ticket_pattern = \"([\"".to_string()).await;
+    assert_eq!(bad.status(), 400);
+    let html = bad.text().await.unwrap();
+    assert!(html.contains("<code>policy</code>"), "{html}");
+    assert!(html.contains("not a valid regular expression"), "{html}");
 }

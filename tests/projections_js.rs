@@ -26,8 +26,9 @@ mod support;
 use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::state::{AdminPresence, Freeze, Release, Stage};
 use dobrobot::domain::{
-    Command, ConflictGroup, Event, GroupName, HistoryFilter, Input, Policy, Reason, ReminderKind,
-    ServiceName, State, TicketKey, UserId, parse, queue, start_blockers,
+    Command, ConflictGroup, Event, GroupName, HistoryFilter, Input, Policy, PolicyCause,
+    PolicyProposal, Reason, ReminderKind, ServiceName, State, TicketKey, UserId, parse, queue,
+    start_blockers,
 };
 use dobrobot::envelope::{self, Actor, Recorded, Source};
 use dobrobot::ledger::{self, Clock, Ledger, Options, Submission};
@@ -527,8 +528,33 @@ impl Run {
         .await
         .expect("open the ledger");
 
+        // The policy as a process records it when it starts; halfway, a reload that puts
+        // `search` into the storage group, so the projections must follow the recorded rules.
+        let adopt = |policy: Policy, cause| PolicyProposal {
+            policy,
+            cause,
+            config_hash: None,
+            host: "bot-1".to_string(),
+            process: 7,
+        };
+        ledger
+            .adopt(adopt(policy.clone(), PolicyCause::Start))
+            .await
+            .expect("recorded");
+        let mut reloaded = policy.clone();
+        for group in &mut reloaded.conflict_groups {
+            if group.name.as_str() == "storage" {
+                group.services.insert(s("search"));
+            }
+        }
         let mut generator = Generator::new(SEED);
         for i in 0..COMMANDS {
+            if i == COMMANDS / 2 {
+                ledger
+                    .adopt(adopt(reloaded.clone(), PolicyCause::Reload))
+                    .await
+                    .expect("recorded");
+            }
             let state = ledger.snapshot().state;
             let (who, text) = generator.next(&state, &policy);
             let command = match parse(&text) {

@@ -40,7 +40,9 @@ impl Chat {
         std::fs::write(&path, CONFIG).expect("write the config");
         let mut config = Config::from_file(&path).expect("the config parses");
         config.store = format!("sqlite://{}", dir.path().join("ledger.db").display());
-        let minutes = Arc::new(AtomicI64::new(0));
+        // A minute per batch, from the minute before `start()`: the policy the app records when
+        // it starts takes that one, and the first command is recorded at `start()`.
+        let minutes = Arc::new(AtomicI64::new(-1));
         let clock = Clock::from_fn(move || {
             start() + Duration::minutes(minutes.fetch_add(1, Ordering::SeqCst))
         });
@@ -510,7 +512,11 @@ async fn who_deployed_a_service() {
 #[tokio::test]
 async fn history() {
     let chat = Chat::new().await;
-    assert_snapshot!(chat.done("bob", "history").await, @"No events match.");
+    // Only the policy the app recorded when it started.
+    assert_snapshot!(chat.done("bob", "history").await, @"
+    History (1 event):
+    #0 2026-11-25 08:59 UTC PolicyChanged - by dobrobot: `policy (start)`
+    ");
 
     chat.done("bob", "dobro PAY-1 https://wiki/x Fix billing rounding")
         .await;
@@ -526,29 +532,34 @@ async fn history() {
     chat.done("alice", "freeze incident INC-7").await;
 
     assert_snapshot!(chat.done("bob", "history").await, @"
-    History (7 events):
-    #0 2026-11-25 09:00 UTC ReleaseRequested PAY-1 by bob: `dobro PAY-1 https://wiki/x Fix billing rounding`
-    #1 2026-11-25 09:01 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
-    #2 2026-11-25 09:02 UTC ReleaseApproved PAY-1 by alice: `accept PAY-1`
-    #3 2026-11-25 09:03 UTC AdminJoined PAY-1 by oleg: `here PAY-1`
-    #4 2026-11-25 09:04 UTC DeploymentStarted PAY-1 by bob: `dep start PAY-1`
-    #5 2026-11-25 09:05 UTC ReleaseRequested API-1 by carol: `dobro API-1 https://wiki/y New endpoint no_need_admin`
-    #6 2026-11-25 09:06 UTC FreezeStarted - by alice: `freeze incident INC-7`
+    History (8 events):
+    #0 2026-11-25 08:59 UTC PolicyChanged - by dobrobot: `policy (start)`
+    #1 2026-11-25 09:00 UTC ReleaseRequested PAY-1 by bob: `dobro PAY-1 https://wiki/x Fix billing rounding`
+    #2 2026-11-25 09:01 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
+    #3 2026-11-25 09:02 UTC ReleaseApproved PAY-1 by alice: `accept PAY-1`
+    #4 2026-11-25 09:03 UTC AdminJoined PAY-1 by oleg: `here PAY-1`
+    #5 2026-11-25 09:04 UTC DeploymentStarted PAY-1 by bob: `dep start PAY-1`
+    #6 2026-11-25 09:05 UTC ReleaseRequested API-1 by carol: `dobro API-1 https://wiki/y New endpoint no_need_admin`
+    #7 2026-11-25 09:06 UTC FreezeStarted - by alice: `freeze incident INC-7`
     ");
     assert_snapshot!(chat.done("bob", "history ticket=PAY-1 actor=bob").await, @"
     History (3 events):
-    #0 2026-11-25 09:00 UTC ReleaseRequested PAY-1 by bob: `dobro PAY-1 https://wiki/x Fix billing rounding`
-    #1 2026-11-25 09:01 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
-    #4 2026-11-25 09:04 UTC DeploymentStarted PAY-1 by bob: `dep start PAY-1`
+    #1 2026-11-25 09:00 UTC ReleaseRequested PAY-1 by bob: `dobro PAY-1 https://wiki/x Fix billing rounding`
+    #2 2026-11-25 09:01 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
+    #5 2026-11-25 09:04 UTC DeploymentStarted PAY-1 by bob: `dep start PAY-1`
     ");
     assert_snapshot!(chat.done("bob", "history service=api").await, @"
     History (2 events):
-    #5 2026-11-25 09:05 UTC ReleaseRequested API-1 by carol: `dobro API-1 https://wiki/y New endpoint no_need_admin`
-    #6 2026-11-25 09:06 UTC FreezeStarted - by alice: `freeze incident INC-7`
+    #6 2026-11-25 09:05 UTC ReleaseRequested API-1 by carol: `dobro API-1 https://wiki/y New endpoint no_need_admin`
+    #7 2026-11-25 09:06 UTC FreezeStarted - by alice: `freeze incident INC-7`
     ");
     assert_snapshot!(chat.done("bob", "history type=CommandRefused").await, @"
     History (1 event):
-    #1 2026-11-25 09:01 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
+    #2 2026-11-25 09:01 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
+    ");
+    assert_snapshot!(chat.done("bob", "history type=PolicyChanged").await, @"
+    History (1 event):
+    #0 2026-11-25 08:59 UTC PolicyChanged - by dobrobot: `policy (start)`
     ");
     assert_snapshot!(chat.done("bob", "history actor=nobody").await, @"No events match.");
 }
@@ -561,9 +572,10 @@ async fn a_long_history_shows_the_last_twenty() {
         chat.done("alice", "unfreeze").await;
     }
     let reply = chat.done("bob", "history").await;
-    assert_snapshot!(reply.lines().next().unwrap(), @"History (22 events, the last 20 shown):");
+    // 22 commands and the policy the app recorded when it started.
+    assert_snapshot!(reply.lines().next().unwrap(), @"History (23 events, the last 20 shown):");
     assert_eq!(reply.lines().count(), 21);
-    assert!(reply.lines().nth(1).unwrap().starts_with("#2 "), "{reply}");
+    assert!(reply.lines().nth(1).unwrap().starts_with("#3 "), "{reply}");
 }
 
 #[tokio::test]
@@ -585,8 +597,9 @@ async fn the_same_delivery_twice_is_recorded_once() {
     assert_snapshot!(again, @"Already recorded: this message was delivered before.");
 
     assert_snapshot!(chat.done("bob", "history").await, @"
-    History (2 events):
-    #0 2026-11-25 09:00 UTC ReleaseRequested PAY-1 by bob: `dobro PAY-1 https://wiki/x Fix billing rounding`
-    #1 2026-11-25 09:02 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
+    History (3 events):
+    #0 2026-11-25 08:59 UTC PolicyChanged - by dobrobot: `policy (start)`
+    #1 2026-11-25 09:00 UTC ReleaseRequested PAY-1 by bob: `dobro PAY-1 https://wiki/x Fix billing rounding`
+    #2 2026-11-25 09:02 UTC CommandRefused PAY-1 by bob: `accept PAY-1`
     ");
 }

@@ -16,12 +16,12 @@ use uuid::Uuid;
 
 mod support;
 
-use dobrobot::domain::reminders::system_actor;
+use dobrobot::domain::reminders::{QuietHours, system_actor};
 use dobrobot::domain::tracker::{NotCheckedCause, TicketInTracker, TrackerCheck};
 use dobrobot::domain::{
-    CheckFailure, Command, Event, GroupName, Input, LockKey, Policy, Reason, Refusal,
-    ReleaseStatus, ReminderKind, Role, ServiceName, State, TicketKey, UserId, WikiLink, decide,
-    parse, refused,
+    CheckFailure, Command, Event, GroupName, Input, LockKey, Policy, PolicyCause, PolicyProposal,
+    Reason, Refusal, ReleaseStatus, ReminderKind, ReminderSettings, Role, RoleEntry, ServiceName,
+    State, TicketKey, UserGroupId, UserId, WikiLink, decide, parse, refused,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::schemas::{self, METADATA, validate_event, validate_metadata};
@@ -81,6 +81,7 @@ fn event_index(event: &Event) -> usize {
         Event::CommandRefused { .. } => 10,
         Event::ReminderSent { .. } => 11,
         Event::DeploymentAlive { .. } => 12,
+        Event::PolicyChanged { .. } => 13,
     }
 }
 
@@ -404,6 +405,27 @@ fn every_event() -> Vec<Event> {
             by: u("ci-deployer"),
             within_secs: 360,
         },
+        Event::PolicyChanged {
+            policy: Box::new(Policy::default()),
+            changes: vec!["the first recorded policy".to_string()],
+            cause: PolicyCause::Start,
+            config_hash: None,
+            host: "build-01".to_string(),
+            process: 1,
+            by: system_actor(),
+        },
+        Event::PolicyChanged {
+            policy: Box::new(every_rule()),
+            changes: vec![
+                "approvers: added bob".to_string(),
+                "conflict group backend-core added: api, billing".to_string(),
+            ],
+            cause: PolicyCause::Reload,
+            config_hash: Some("ab".repeat(32)),
+            host: "bot-2.prod".to_string(),
+            process: 4242,
+            by: system_actor(),
+        },
     ];
     for kind in ReminderKind::ALL {
         events.push(Event::ReminderSent {
@@ -423,6 +445,35 @@ fn every_event() -> Vec<Event> {
         });
     }
     events
+}
+
+/// A policy that sets every rule: user groups with members, a tracker, quiet hours, backups.
+fn every_rule() -> Policy {
+    let group = UserGroupId::parse("S0APPROVERS").unwrap();
+    let roles = dobrobot::domain::policy::Roles {
+        approvers: vec![RoleEntry::User(u("alice")), RoleEntry::Group(group.clone())],
+        admins: vec![RoleEntry::User(u("oleg"))],
+    };
+    let policy = Policy {
+        roles,
+        four_eyes: false,
+        tracker: Some(dobrobot::domain::TrackerRules {
+            statuses: vec!["Ready for release".to_string()],
+            status_categories: vec!["done".to_string()],
+            require_fix_version: true,
+            require_assignee: true,
+            issue_types: vec!["Story".to_string()],
+            labels: vec!["release".to_string()],
+            on_unavailable: dobrobot::domain::tracker::OnUnavailable::Allow,
+        }),
+        reminders: ReminderSettings {
+            quiet_hours: Some(QuietHours::parse("22:00-08:00").unwrap()),
+            backup_approvers: vec![RoleEntry::Group(group.clone())],
+            ..ReminderSettings::default()
+        },
+        ..policy()
+    };
+    policy.with_members(&[(group, [u("bob"), u("carol")].into())].into())
 }
 
 fn refusal_ticket(refusal: &Refusal) -> Option<TicketKey> {
@@ -628,6 +679,17 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
     let mut emitted = Vec::new();
     for (actor, text) in commands {
         let (actor, command) = match (system_reminder(text.as_ref()), parse(text.as_ref())) {
+            // The policy a process records when it starts.
+            _ if text.as_ref() == "policy" => (
+                system_actor(),
+                Command::AdoptPolicy(Box::new(PolicyProposal {
+                    policy: policy.clone(),
+                    cause: PolicyCause::Start,
+                    config_hash: Some("0f".repeat(32)),
+                    host: "bot-1".to_string(),
+                    process: 42,
+                })),
+            ),
             (Some(reminder), _) => reminder,
             (None, Ok(Input::Command(command))) => (u(actor), command),
             (None, _) => continue,
@@ -648,6 +710,7 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
 #[test]
 fn events_from_a_walk_through_the_rules_match_their_schemas() {
     let script = [
+        ("system", "policy"),
         ("dev", "dobro #PAY-1 [Notes](https://wiki/x) fix & ship"),
         ("system", "remind approval PAY-1"),
         ("system", "remind escalation PAY-1"),
@@ -716,42 +779,12 @@ fn events_from_a_walk_through_the_rules_match_their_schemas() {
     assert!(refusals.len() >= 14, "{refusals:?}");
 }
 
-const ACTORS: &[&str] = &["dev", "eve", "alice", "bob", "oleg"];
-const TICKETS: &[&str] = &["PAY-1", "PAY-2", "API-1", "WEB-1", "OPS-1", "X_Y-1"];
-
-fn chat() -> impl Strategy<Value = (&'static str, String)> {
-    let ticket = prop::sample::select(TICKETS);
-    let kind = prop::sample::select(ReminderKind::ALL.to_vec());
-    let text =
-        (0..13usize, ticket, any::<bool>(), kind).prop_map(
-            |(verb, ticket, flag, kind)| match verb {
-                0 => {
-                    let extra = if flag { " no_need_admin" } else { "" };
-                    format!("dobro {ticket} https://wiki/x notes{extra}")
-                }
-                1 => format!("dobro {ticket} services=web,billing"),
-                2 => format!("accept {ticket}"),
-                3 => format!("reject {ticket} not now"),
-                4 => format!("cancel {ticket}"),
-                5 => format!("here {ticket}"),
-                6 | 7 => format!("dep start {ticket}"),
-                8 => format!("dep finish {ticket}"),
-                9 => format!("dep rollback {ticket} broken"),
-                10 if flag => "freeze audit services=billing".to_string(),
-                10 => "freeze audit".to_string(),
-                11 => "unfreeze".to_string(),
-                _ => format!("remind {kind} {ticket}"),
-            },
-        );
-    (prop::sample::select(ACTORS), text)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
     fn events_from_random_commands_match_their_schemas(
-        commands in prop::collection::vec(chat(), 1..60)
+        commands in prop::collection::vec(support::fixtures::chat(), 1..60)
     ) {
         for event in run(&commands) {
             let value = serde_json::to_value(&event).unwrap();

@@ -526,12 +526,13 @@ async fn a_first_start_on_an_old_ledger_begins_at_its_end() {
     })
     .await;
     let records = deliveries(&app.app.store).await;
-    // The first checkpoint of each sink is the ledger's end (revision 3 of 0..=3).
+    // The first checkpoint of each sink is the ledger's end: revision 4 of 0..=4 (the policy
+    // recorded at the first start, then the release's four steps).
     for sink in ["grafana", "pagerduty", "webhook:ops"] {
         assert!(
             records.iter().any(|r| r["type"] == "Delivered"
                 && r["sink"] == sink
-                && r["revision"] == 3
+                && r["revision"] == 4
                 && r["event_id"].is_null()),
             "{sink}: {records:#?}"
         );

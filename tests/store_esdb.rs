@@ -419,15 +419,16 @@ async fn esdb_outage_reply_says_nothing_was_recorded_and_the_bot_recovers_by_its
     let (kind, text, _) = say(bot, SEED_FLOW[3].0, SEED_FLOW[3].1).await;
     assert_eq!(kind, ReplyKind::Done, "once fast again: {text}");
 
+    // The policy the app recorded when it started, then each command once.
     assert_eq!(
         double.events(&stream).len(),
-        4,
+        5,
         "each command recorded once"
     );
     let report = verify::verify(&app.store, &stream)
         .await
         .expect("the ledger verifies");
-    assert_eq!(report.events, 4);
+    assert_eq!(report.events, 5);
 }
 
 #[tokio::test]

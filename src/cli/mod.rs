@@ -249,6 +249,69 @@ enum Cmd {
     /// The read models: rebuild the persisted ones, install EventStoreDB's server-side ones.
     #[command(subcommand)]
     Projections(ProjectionsCmd),
+    /// The rules as the ledger recorded them: the policy in force at a time, or what changed
+    /// between two times.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Replays the commands recorded in a range under a proposed config's rules and reports what
+    /// would have differed: starts refused or moved, approvals that would not have counted,
+    /// releases the new conflict groups keep apart. Writes nothing.
+    #[command(
+        name = "what-if",
+        after_help = "Example:\n  dobrobot what-if --policy new.toml --since 90d\n  dobrobot what-if --policy new.toml --since 2026-09-01 --format csv > differences.csv"
+    )]
+    WhatIf {
+        /// The proposed config file; its rules (roles, services, conflict groups, checks,
+        /// reminders) are used, the rest of it is not.
+        #[arg(long)]
+        policy: PathBuf,
+        /// From this time (`90d` is 90 days ago).
+        #[arg(long, default_value = "90d", value_parser = time_arg)]
+        since: DateTime<Utc>,
+        /// Up to this time (default now).
+        #[arg(long, value_parser = time_arg)]
+        until: Option<DateTime<Utc>>,
+        /// Output format; JSON is the typed differences.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCmd {
+    /// The policy in force at a time (default now): roles with their user groups, services,
+    /// conflict groups, ticket and tracker checks, reminders.
+    #[command(
+        after_help = "Example:\n  dobrobot policy show --at '2026-11-25 03:12'\n  dobrobot policy show --json | jq .admins"
+    )]
+    Show {
+        /// The time (`2026-11-25T03:12Z`, `2026-11-25 03:12` in UTC, or `2h` ago).
+        #[arg(long, value_parser = time_arg)]
+        at: Option<DateTime<Utc>>,
+        /// The policy as recorded (JSON, the `PolicyChanged` event's `policy`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed in the rules from one time to another, a change a line.
+    #[command(after_help = "Example:\n  dobrobot policy diff 30d now")]
+    Diff {
+        /// From this time (`now` for now).
+        #[arg(value_parser = time_or_now)]
+        from: DateTime<Utc>,
+        /// To this time (`now` for now).
+        #[arg(value_parser = time_or_now)]
+        to: DateTime<Utc>,
+        /// `{"from", "to", "changes": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn time_or_now(text: &str) -> Result<DateTime<Utc>, String> {
+    if text.trim().eq_ignore_ascii_case("now") {
+        return Ok(Utc::now());
+    }
+    time_arg(text)
 }
 
 #[derive(Debug, Subcommand)]
@@ -523,6 +586,98 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(models.read(|r| r.values(r.who(&service, &filter, before, upto, CLI_PAGE)?))?)
             })?;
         }
+        Cmd::WhatIf {
+            policy,
+            since,
+            until,
+            format,
+        } => {
+            let proposed = Config::from_file(&policy)?.policy()?;
+            // The user groups' members as recorded now: a config names groups, not people.
+            let now = build_live(&ctx, AsOf::Latest).await?;
+            let groups = now
+                .state
+                .policy
+                .as_ref()
+                .map(|p| p.user_groups.clone())
+                .unwrap_or_default();
+            let proposed = proposed.with_members(&groups);
+            let answer =
+                crate::replay::what_if(&ctx.store, &ctx.stream, &proposed, since, until).await?;
+            if format == Format::Json {
+                serde_json::to_writer_pretty(&mut out, &answer)?;
+                writeln!(out)?;
+            } else {
+                let renderer = Renderer::plain(ctx.config.tracker_url.clone());
+                let rows = crate::render::whatif::rows(&answer.differences, &renderer);
+                if format == Format::Table {
+                    writeln!(
+                        out,
+                        "{} recorded commands from {} decided again under {}: {}",
+                        answer.commands,
+                        since.to_rfc3339(),
+                        policy.display(),
+                        match rows.len() {
+                            0 => "no difference".to_string(),
+                            1 => "1 difference".to_string(),
+                            n => format!("{n} differences"),
+                        }
+                    )?;
+                }
+                if !rows.is_empty() || format == Format::Csv {
+                    write_rows(&mut out, format, &rows)?;
+                }
+            }
+        }
+        Cmd::Policy(PolicyCmd::Show { at, json }) => {
+            let live = build_live(&ctx, at.map_or(AsOf::Latest, AsOf::Time)).await?;
+            let Some(policy) = &live.state.policy else {
+                let when = at.map_or("yet".to_string(), |t| format!("by {}", t.to_rfc3339()));
+                eprintln!(
+                    "error: the ledger records no policy {when} (a process records its policy when it starts)"
+                );
+                return Ok(ExitCode::from(1));
+            };
+            if json {
+                serde_json::to_writer_pretty(&mut out, &**policy)?;
+                writeln!(out)?;
+            } else {
+                let revision = live.revision.map_or("none".to_string(), |r| r.to_string());
+                let when = at.map_or("now".to_string(), |t| t.to_rfc3339());
+                writeln!(out, "Policy in force {when} (ledger revision {revision})")?;
+                write!(out, "{}", crate::render::policy::plain(policy))?;
+            }
+        }
+        Cmd::Policy(PolicyCmd::Diff { from, to, json }) => {
+            let before = build_live(&ctx, AsOf::Time(from)).await?;
+            let after = build_live(&ctx, AsOf::Time(to)).await?;
+            let changes = match (&before.state.policy, &after.state.policy) {
+                (_, None) => {
+                    eprintln!("error: the ledger records no policy by {}", to.to_rfc3339());
+                    return Ok(ExitCode::from(1));
+                }
+                (None, Some(after)) => crate::domain::policy::changes(None, after),
+                (Some(before), Some(after)) => crate::domain::policy::changes(Some(before), after),
+            };
+            if json {
+                let value = serde_json::json!({
+                    "from": from, "to": to, "changes": changes,
+                });
+                serde_json::to_writer_pretty(&mut out, &value)?;
+                writeln!(out)?;
+            } else if changes.is_empty() {
+                writeln!(
+                    out,
+                    "No change in the rules from {} to {}.",
+                    from.to_rfc3339(),
+                    to.to_rfc3339()
+                )?;
+            } else {
+                for change in &changes {
+                    writeln!(out, "{change}")?;
+                }
+            }
+        }
         Cmd::Replay { at, listing } => {
             if let Some(code) = no_revision(&listing, "replay") {
                 return Ok(code);
@@ -594,6 +749,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 out,
                 "ok: {} events in {}, hash chain intact, every event valid, {} snapshots equal the fold; last hash {}",
                 report.events, ctx.stream, report.snapshots, report.last_hash
+            )?;
+            // Every decision again, by the policy recorded then: the ledger is its own oracle.
+            let (decided, mismatches) = crate::replay::check(&ctx.store, &ctx.stream).await?;
+            if let Some(first) = mismatches.first() {
+                writeln!(
+                    out,
+                    "FAILED: {} of {decided} commands decided again by the policy recorded then give other events; the first, at revision {}: recorded {}, decided again {}",
+                    mismatches.len(),
+                    first.revision,
+                    serde_json::to_string(&first.recorded)?,
+                    serde_json::to_string(&first.replayed)?
+                )?;
+                return Ok(ExitCode::from(1));
+            }
+            writeln!(
+                out,
+                "ok: {decided} commands decided again by the policy recorded then give the events recorded"
             )?;
             // The persisted read models, when this machine keeps them.
             let path = ctx.config.models_path();
@@ -751,6 +923,12 @@ async fn remote(url: &str, token: Option<String>, command: &Cmd) -> Result<Optio
                 .await?
         }
         Cmd::Verify => return Ok(Some(server.verify(&mut out).await?)),
+        Cmd::Policy(_) | Cmd::WhatIf { .. } => {
+            eprintln!(
+                "error: `policy` and `what-if` read the store themselves; run them without --server"
+            );
+            return Ok(Some(ExitCode::from(2)));
+        }
         Cmd::Serve
         | Cmd::Chat { .. }
         | Cmd::Deploy { .. }

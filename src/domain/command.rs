@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::policy::Policy;
 use super::tracker::TrackerFinding;
 use super::types::{Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
@@ -59,6 +60,34 @@ pub enum Command {
         ticket: TicketKey,
         kind: ReminderKind,
     },
+    /// The rules a process starts or reloads with, or the Slack directory's new view of the
+    /// user groups: recorded (`PolicyChanged`) when they differ from the last recorded ones.
+    /// By the system; no chat text parses to it.
+    AdoptPolicy(Box<PolicyProposal>),
+}
+
+/// A policy to record, with where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyProposal {
+    pub policy: Policy,
+    pub cause: PolicyCause,
+    /// The SHA-256 of the config file it was read from; `None` without a file.
+    pub config_hash: Option<String>,
+    /// The host and process id of the process that records it.
+    pub host: String,
+    pub process: u32,
+}
+
+/// Why a policy is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyCause {
+    /// A process started with it.
+    Start,
+    /// A running process read its config again (SIGHUP).
+    Reload,
+    /// The Slack directory listed the user groups' members anew.
+    Directory,
 }
 
 impl Command {
@@ -75,7 +104,7 @@ impl Command {
             | Command::Rollback { ticket, .. }
             | Command::Alive { ticket, .. }
             | Command::Remind { ticket, .. } => Some(ticket),
-            Command::Freeze { .. } | Command::Unfreeze => None,
+            Command::Freeze { .. } | Command::Unfreeze | Command::AdoptPolicy(_) => None,
         }
     }
 
@@ -94,6 +123,7 @@ impl Command {
             Command::Freeze { .. } => "freeze",
             Command::Unfreeze => "unfreeze",
             Command::Remind { .. } => "remind",
+            Command::AdoptPolicy(_) => "policy",
         }
     }
 
@@ -101,7 +131,7 @@ impl Command {
     /// command is part of the audit history; a reminder refused because it is no longer due
     /// (the release moved on, another replica sent it) is not news, so it records nothing.
     pub fn records_refusal(&self) -> bool {
-        !matches!(self, Command::Remind { .. })
+        !matches!(self, Command::Remind { .. } | Command::AdoptPolicy(_))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::command::{Command, ReleaseRequest};
 use super::event::Event;
-use super::policy::Policy;
+use super::policy::{Policy, changes};
 use super::refusal::{Refusal, Role};
 use super::state::{AdminPresence, Freeze, Release, Stage, State};
 use super::types::{LockKey, TicketKey, UserId};
@@ -146,6 +146,22 @@ pub fn decide(
         }
         // When a reminder is due is `reminders::due`'s rule; this one keeps each to its stage
         // and to once per stage, whoever (whichever replica) asks.
+        // Recorded only when it differs from the policy recorded last, so that every start of
+        // every replica with the same config records nothing new.
+        Command::AdoptPolicy(proposal) => {
+            if state.policy.as_deref() == Some(&proposal.policy) {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Event::PolicyChanged {
+                changes: changes(state.policy.as_deref(), &proposal.policy),
+                policy: Box::new(proposal.policy.clone()),
+                cause: proposal.cause,
+                config_hash: proposal.config_hash.clone(),
+                host: proposal.host.clone(),
+                process: proposal.process,
+                by: actor.clone(),
+            }])
+        }
         Command::Remind { ticket, kind } => {
             let release = open(state, ticket)?;
             if release.status() != kind.stage() {

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::command::PolicyCause;
+use super::policy::Policy;
 use super::refusal::Refusal;
 use super::tracker::TicketInTracker;
 use super::types::{GroupName, Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
@@ -92,11 +94,25 @@ pub enum Event {
         /// The system actor.
         by: UserId,
     },
+    /// The rules changed: recorded whole (so that a replay needs nothing else), with what
+    /// changed in words, from where (`cause`, the config file's hash, the host and process).
+    /// Commands after it are decided by it.
+    PolicyChanged {
+        policy: Box<Policy>,
+        changes: Vec<String>,
+        cause: PolicyCause,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config_hash: Option<String>,
+        host: String,
+        process: u32,
+        /// The system actor.
+        by: UserId,
+    },
 }
 
 impl Event {
     /// Every event type name, in the order of the enum: one schema file each.
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 14] = [
         "ReleaseRequested",
         "ReleaseApproved",
         "ReleaseRejected",
@@ -110,6 +126,7 @@ impl Event {
         "CommandRefused",
         "ReminderSent",
         "DeploymentAlive",
+        "PolicyChanged",
     ];
 
     pub fn type_name(&self) -> &'static str {
@@ -127,6 +144,7 @@ impl Event {
             Event::CommandRefused { .. } => 10,
             Event::ReminderSent { .. } => 11,
             Event::DeploymentAlive { .. } => 12,
+            Event::PolicyChanged { .. } => 13,
         };
         Self::TYPES[index]
     }
@@ -145,7 +163,9 @@ impl Event {
             | Event::ReminderSent { ticket, .. }
             | Event::DeploymentAlive { ticket, .. } => Some(ticket),
             Event::CommandRefused { ticket, .. } => ticket.as_ref(),
-            Event::FreezeStarted { .. } | Event::FreezeEnded { .. } => None,
+            Event::FreezeStarted { .. }
+            | Event::FreezeEnded { .. }
+            | Event::PolicyChanged { .. } => None,
         }
     }
 
@@ -165,7 +185,8 @@ impl Event {
             | Event::FreezeEnded { by }
             | Event::CommandRefused { by, .. }
             | Event::ReminderSent { by, .. }
-            | Event::DeploymentAlive { by, .. } => by,
+            | Event::DeploymentAlive { by, .. }
+            | Event::PolicyChanged { by, .. } => by,
         }
     }
 }

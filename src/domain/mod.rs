@@ -14,13 +14,16 @@ pub mod policy;
 pub mod queue;
 pub mod refusal;
 pub mod reminders;
+pub mod replay;
 #[cfg(test)]
 mod scenario;
 pub mod state;
 pub mod tracker;
 pub mod types;
 
-pub use command::{Command, HistoryFilter, Input, Query, ReleaseRequest};
+pub use command::{
+    Command, HistoryFilter, Input, PolicyCause, PolicyProposal, Query, ReleaseRequest,
+};
 pub use decide::{decide, refused, start_blockers};
 pub use duration::{DurationError, parse_duration};
 pub use event::Event;

@@ -41,8 +41,10 @@ pub struct QueueItem {
     pub comment: String,
 }
 
-/// The open requests in request order.
+/// The open requests in request order, by the policy recorded in `state` (`policy` when the
+/// ledger recorded none).
 pub fn queue(state: &State, policy: &Policy) -> Vec<QueueItem> {
+    let policy = state.policy.as_deref().unwrap_or(policy);
     let open = state.in_order();
     open.iter()
         .enumerate()

@@ -55,6 +55,18 @@ pub enum CheckFailure {
     TrackerMisconfigured { reason: String },
 }
 
+impl CheckFailure {
+    /// Whether the tracker's answer found it (not the request as typed).
+    pub fn is_tracker(&self) -> bool {
+        !matches!(
+            self,
+            CheckFailure::TicketPattern { .. }
+                | CheckFailure::WikiLinkMissing
+                | CheckFailure::NoServices { .. }
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Refusal {

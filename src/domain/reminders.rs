@@ -13,6 +13,7 @@
 //! scheduler that was down for a while does not send both at once.
 
 use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::duration::parse_duration;
@@ -44,7 +45,7 @@ pub fn setting_duration(text: &str) -> Result<TimeDelta, SettingsError> {
 }
 
 /// A daily window in UTC, `start` included, `end` not; it may wrap midnight (`22:00-08:00`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuietHours {
     pub start: NaiveTime,
     pub end: NaiveTime,
@@ -74,11 +75,14 @@ impl QuietHours {
 }
 
 /// When reminders fall due and whom an escalation goes to (`[slack]` in the config).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderSettings {
     /// A request waiting this long for approval gets a reminder; twice this, an escalation.
+    #[serde(rename = "approval_after_secs", with = "seconds")]
     pub approval_after: TimeDelta,
+    #[serde(rename = "deployment_expected_secs", with = "seconds")]
     pub deployment_expected: TimeDelta,
+    #[serde(rename = "stale_lock_secs", with = "seconds")]
     pub stale_lock: TimeDelta,
     pub quiet_hours: Option<QuietHours>,
     /// Escalations mention them (people or user groups); with none configured, the approvers
@@ -603,5 +607,21 @@ mod tests {
         ]);
         let second = &due(again.state(), at(2) + minutes(30), &settings(), &policy())[0];
         assert_ne!(first.delivery(), second.delivery());
+    }
+}
+
+/// A duration recorded as whole seconds.
+mod seconds {
+    use chrono::TimeDelta;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &TimeDelta, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_i64(value.num_seconds())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<TimeDelta, D::Error> {
+        let secs = i64::deserialize(deserializer)?;
+        TimeDelta::try_seconds(secs)
+            .ok_or_else(|| serde::de::Error::custom("duration out of range"))
     }
 }

@@ -4,11 +4,13 @@
 //! release that is not open, say, from a ledger written by another version) changes nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::Event;
+use super::policy::Policy;
 use super::tracker::TicketInTracker;
 use super::types::{
     LockKey, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId, WikiLink,
@@ -133,6 +135,9 @@ pub struct State {
     pub locks: BTreeMap<LockKey, Held>,
     pub freeze: Freeze,
     next_seq: u64,
+    /// The rules last recorded (`PolicyChanged`); `None` in a ledger that recorded none.
+    #[serde(default)]
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl Default for State {
@@ -142,6 +147,7 @@ impl Default for State {
             locks: BTreeMap::new(),
             freeze: Freeze::Off,
             next_seq: 0,
+            policy: None,
         }
     }
 }
@@ -266,6 +272,9 @@ impl State {
                 };
             }
             Event::FreezeEnded { .. } => self.freeze = Freeze::Off,
+            Event::PolicyChanged { policy, .. } => {
+                self.policy = Some(Arc::new(Policy::clone(policy)));
+            }
             Event::CommandRefused { .. } => {}
             Event::DeploymentAlive {
                 ticket,

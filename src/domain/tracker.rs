@@ -62,7 +62,7 @@ pub struct StatusCategory {
 }
 
 /// What to do when the tracker cannot be asked (`[tracker] on_unavailable`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnUnavailable {
     /// Refuse the request, naming why the tracker could not be asked.
@@ -91,7 +91,7 @@ pub enum TrackerCheck {
 }
 
 /// What config requires of a ticket in the tracker (`[tracker]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackerRules {
     /// Allowed status names (case-insensitive); with `status_categories`, either may match.
     pub statuses: Vec<String>,

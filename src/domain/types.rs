@@ -35,6 +35,8 @@ pub enum ParseValueError {
     Time(String),
     #[error("`{0}` is not a duration (2h, 90m, 1h30m)")]
     Duration(String),
+    #[error("`{0}` is not a Slack user group id (like S0123ABC)")]
+    UserGroup(String),
 }
 
 /// A tracker ticket such as `PAY-123`, stored upper-case.
@@ -158,8 +160,22 @@ impl std::borrow::Borrow<str> for GroupName {
 }
 
 /// A Slack user group id (`S0123ABC`): an `S`, then upper-case letters and digits.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct UserGroupId(String);
+
+impl TryFrom<String> for UserGroupId {
+    type Error = ParseValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        UserGroupId::parse(&value).ok_or(ParseValueError::UserGroup(value))
+    }
+}
+
+impl From<UserGroupId> for String {
+    fn from(value: UserGroupId) -> String {
+        value.0
+    }
+}
 
 impl UserGroupId {
     /// `None` when the text is not shaped like a user group id.

@@ -35,6 +35,7 @@ pub fn routes(api: Arc<ReadApi>) -> Router {
         .route("/", get(timeline))
         .route("/live", get(live))
         .route("/report", get(report))
+        .route("/what-if", get(what_if_form).post(what_if))
         .route("/assets/timeline.js", get(script))
         .route("/assets/timeline.css", get(style))
         .with_state(api)
@@ -74,6 +75,24 @@ pub struct Setup {
     /// Service lanes, those of a conflict group together.
     pub lanes: Vec<Lane>,
     pub tracker_url: Option<String>,
+    /// On `/what-if`: the differences under the proposed rules, marked on the lanes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub what_if: Option<WhatIfView>,
+}
+
+/// A what-if's answer as the page shows it.
+#[derive(Debug, Serialize)]
+pub struct WhatIfView {
+    pub commands: usize,
+    pub differences: Vec<DifferenceView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DifferenceView {
+    pub at: DateTime<Utc>,
+    pub ticket: Option<String>,
+    pub kind: &'static str,
+    pub detail: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -177,6 +196,7 @@ fn setup(api: &ReadApi, query: Option<String>) -> Result<Setup, Problem> {
         },
         lanes: lanes(api),
         tracker_url: api.tracker_url.clone(),
+        what_if: None,
     })
 }
 
@@ -267,6 +287,71 @@ async fn report(State(api): State<Arc<ReadApi>>, RawQuery(query): RawQuery) -> R
     match answer.await {
         Ok(page) => Html(page).into_response(),
         Err(problem) => error_page(&problem, "/report"),
+    }
+}
+
+/// `/what-if`: a form for a proposed config and a range; it posts to itself.
+async fn what_if_form() -> Response {
+    Html(crate::render::timeline::what_if_form("", "30d", "")).into_response()
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct WhatIfForm {
+    /// The proposed config file's text (TOML).
+    policy: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// The commands of the range decided again under the posted config's rules, shown on the
+/// timeline with each difference marked and listed. Writes nothing.
+async fn what_if(
+    State(api): State<Arc<ReadApi>>,
+    axum::Form(form): axum::Form<WhatIfForm>,
+) -> Response {
+    let answer = async {
+        let config: crate::config::Config = toml::from_str(&form.policy)
+            .map_err(|e| bad("policy", format!("not a valid config: {e}")))?;
+        let proposed = config
+            .policy()
+            .map_err(|e| bad("policy", e.to_string()))?
+            .with_members(&api.ledger.policy().user_groups);
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            let since = form.since.trim();
+            query.append_pair("since", if since.is_empty() { "30d" } else { since });
+            if !form.until.trim().is_empty() {
+                query.append_pair("until", form.until.trim());
+            }
+            query.finish()
+        };
+        let mut setup = setup(&api, Some(query))?;
+        setup.live = false;
+        let until = (setup.until < Utc::now()).then_some(setup.until);
+        let answer = crate::replay::what_if(&api.store, &api.stream, &proposed, setup.since, until)
+            .await
+            .map_err(|e| Problem::unavailable(e.to_string()))?;
+        let renderer = crate::render::Renderer::plain(api.tracker_url.clone());
+        setup.what_if = Some(WhatIfView {
+            commands: answer.commands,
+            differences: answer
+                .differences
+                .iter()
+                .map(|d| DifferenceView {
+                    at: d.at(),
+                    ticket: d.ticket().map(ToString::to_string),
+                    kind: d.kind(),
+                    detail: crate::render::whatif::detail(d, &renderer),
+                })
+                .collect(),
+        });
+        Ok::<_, Problem>(setup)
+    };
+    match answer.await {
+        Ok(setup) => Html(crate::render::timeline::page(&setup)).into_response(),
+        Err(problem) => error_page(&problem, "/what-if"),
     }
 }
 

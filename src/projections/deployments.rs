@@ -192,7 +192,8 @@ impl Deployment {
             | Event::FreezeEnded { .. }
             | Event::CommandRefused { .. }
             | Event::ReminderSent { .. }
-            | Event::DeploymentAlive { .. } => {}
+            | Event::DeploymentAlive { .. }
+            | Event::PolicyChanged { .. } => {}
         }
         true
     }

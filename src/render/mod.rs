@@ -6,9 +6,11 @@
 
 mod html;
 mod plain;
+pub mod policy;
 pub mod report;
 mod slack;
 pub mod timeline;
+pub mod whatif;
 mod words;
 
 use crate::domain::{TicketKey, UserGroupId, UserId};

@@ -75,8 +75,8 @@ pub fn page(setup: &Setup) -> String {
          <p class=\"legend\"><i class=\"k-waiting\"></i>waiting <i class=\"k-running\"></i>running \
          <i class=\"k-finished\"></i>finished <i class=\"k-rolled_back\"></i>rolled back \
          <i class=\"k-freeze\"></i>freeze <b class=\"k-refused\">×</b> refused \
-         <b class=\"k-reminder\">•</b> reminder</p></section>\
-         <aside><section id=\"incident\" hidden><h2>Suspects</h2>\
+         <b class=\"k-reminder\">•</b> reminder <b class=\"k-rules\">┆</b> rules changed</p></section>\
+         <aside>{what_if}<section id=\"incident\" hidden><h2>Suspects</h2>\
          <p>Permalink: <a id=\"permalink\"></a></p><ol id=\"suspects\"></ol></section>\
          <section id=\"story\" hidden aria-live=\"polite\"><h2 id=\"story-title\"></h2>\
          <button type=\"button\" id=\"story-close\">Close</button>\
@@ -93,8 +93,62 @@ pub fn page(setup: &Setup) -> String {
         ),
         window = compact(setup.window_secs),
         setup = script_json(setup),
+        what_if = what_if_section(setup),
     );
     html
+}
+
+/// The differences of a what-if, listed beside the lanes (where they are marked too).
+fn what_if_section(setup: &Setup) -> String {
+    let Some(what_if) = &setup.what_if else {
+        return String::new();
+    };
+    let mut html = format!(
+        "<section id=\"what-if\"><h2>What-if</h2><p id=\"what-if-summary\">{} recorded commands \
+         decided again under the proposed rules: {}.</p><ol id=\"what-if-list\">",
+        what_if.commands,
+        match what_if.differences.len() {
+            0 => "no difference".to_string(),
+            1 => "1 difference".to_string(),
+            n => format!("{n} differences"),
+        }
+    );
+    for d in &what_if.differences {
+        let _ = write!(
+            html,
+            "<li class=\"what-if {kind}\" data-kind=\"{kind}\"><time>{at}</time> <b>{ticket}</b> {detail}</li>",
+            kind = d.kind,
+            at = d.at.format("%Y-%m-%d %H:%M"),
+            ticket = escape(d.ticket.as_deref().unwrap_or("")),
+            detail = escape(&d.detail),
+        );
+    }
+    html.push_str("</ol><p><a href=\"/what-if\">Try other rules</a></p></section>");
+    html
+}
+
+/// `/what-if`'s form: the proposed config file's text and the range, posted to `/what-if`.
+pub fn what_if_form(policy: &str, since: &str, until: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\"><title>dobrobot: what-if</title>\
+         <link rel=\"stylesheet\" href=\"/assets/timeline.css\"></head><body>\
+         <header><h1>What-if</h1><nav><a href=\"/\">Timeline</a> · <a href=\"/report\">Report</a> · \
+         <a href=\"/api/docs\">API</a></nav></header>\
+         <p>Paste a proposed config file: the commands recorded in the range are decided again under \
+         its rules (roles, services, conflict groups, checks), and the timeline marks what would have \
+         gone otherwise. Nothing is recorded. At most {MAX} days.</p>\
+         <form id=\"what-if-form\" method=\"post\" action=\"/what-if\">\
+         <label>Proposed config<br><textarea name=\"policy\" rows=\"18\" cols=\"80\" required>{policy}</textarea></label><br>\
+         <label>Since <input name=\"since\" size=\"17\" value=\"{since}\"></label> \
+         <label>Until <input name=\"until\" size=\"17\" placeholder=\"now\" value=\"{until}\"></label> \
+         <button>Replay</button></form></body></html>",
+        MAX = 31,
+        policy = escape(policy),
+        since = escape(since),
+        until = escape(until),
+    )
 }
 
 /// A duration as typed: `2h`, `90m`, `45s`.
@@ -134,6 +188,7 @@ mod tests {
                 group: Some("backend-core".into()),
             }],
             tracker_url: None,
+            what_if: None,
         };
         let html = page(&setup);
         assert!(html.contains("<option selected>billing</option>"));

@@ -18,7 +18,7 @@ use crate::domain::{
     CheckFailure, Due, Event, LockKey, ParseError, Policy, QueueItem, Refusal, ReleaseStatus,
     ReminderKind, Role, RoleEntry, State, TicketKey, UserId, Waiting,
 };
-use crate::domain::{HistoryFilter, ServiceName};
+use crate::domain::{HistoryFilter, PolicyCause, ServiceName};
 use crate::notices::{Audience, Notice};
 use crate::projections::{Deployment, DeploymentOutcome, HistoryEntry};
 
@@ -335,6 +335,27 @@ impl Renderer {
                 self.person(by),
                 span(i64::try_from(*within_secs).unwrap_or(i64::MAX))
             ),
+            Event::PolicyChanged {
+                changes,
+                cause,
+                host,
+                process,
+                ..
+            } => {
+                let why = match cause {
+                    PolicyCause::Start => "at the start of",
+                    PolicyCause::Reload => "on a config reload by",
+                    PolicyCause::Directory => "from the Slack user groups, by",
+                };
+                let mut text = format!(
+                    "The rules changed {why} {} (process {process}):",
+                    self.text(host)
+                );
+                for change in changes {
+                    let _ = write!(text, "\n• {}", self.text(change));
+                }
+                text
+            }
         }
     }
 

@@ -11,8 +11,9 @@
 //! events that are not deployments move only an in-memory cursor, and the lease is renewed
 //! only while there is work.
 //!
-//! A sink's first checkpoint is the ledger's end when it first runs, so configuring a sink on
-//! an old ledger does not replay its history to the receiver.
+//! A sink's first checkpoint is the ledger's end when the process that first runs it started,
+//! so configuring a sink on an old ledger does not replay its history to the receiver, and
+//! nothing recorded after the start is skipped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +54,10 @@ pub struct Outbox {
     pub delivery: Delivery,
     /// This process, in the lease and the records.
     pub replica: String,
+    /// The ledger's last revision when this process started: a sink that has never run starts
+    /// past it (not past wherever the follower is when the loop first gets the lease, which
+    /// would skip a deployment recorded in between).
+    pub origin: Option<u64>,
 }
 
 /// How one sink's catch-up ended.
@@ -149,7 +154,7 @@ impl Outbox {
                 .iter()
                 .map(|sink| Record::Delivered {
                     sink: sink.name().to_string(),
-                    revision: target,
+                    revision: self.origin,
                     event_id: None,
                     replica: self.replica.clone(),
                 })
@@ -161,7 +166,7 @@ impl Outbox {
                 .is_ok()
             {
                 for sink in &unstarted {
-                    info!(sink = sink.name(), revision = ?target, "release markers start here");
+                    info!(sink = sink.name(), revision = ?self.origin, "release markers start here");
                 }
             }
         }

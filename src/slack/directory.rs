@@ -3,14 +3,14 @@
 //! (`usergroups.users.list`, cached and refreshed), expanded into the policy the ledger decides
 //! by. The ledger only ever sees user ids; a group is a Slack notion and is resolved here.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
 use crate::config::Roles;
-use crate::domain::{Policy, RoleEntry, UserGroupId, UserId};
+use crate::domain::{RoleEntry, UserGroupId, UserId};
 
 use super::api::SlackApi;
 
@@ -19,18 +19,15 @@ const NAME_TTL: Duration = Duration::from_secs(60 * 60);
 
 pub struct Directory {
     api: SlackApi,
-    /// The policy as configured: the people the roles name, without the groups' members.
-    configured: Arc<Policy>,
     roles: Roles,
     names: Mutex<HashMap<String, (String, Instant)>>,
     groups: Mutex<HashMap<UserGroupId, Vec<UserId>>>,
 }
 
 impl Directory {
-    pub fn new(api: SlackApi, configured: Arc<Policy>, roles: Roles) -> Self {
+    pub fn new(api: SlackApi, roles: Roles) -> Self {
         Directory {
             api,
-            configured,
             roles,
             names: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
@@ -66,14 +63,13 @@ impl Directory {
         }
     }
 
-    /// Asks Slack for the members of every configured user group. A group Slack cannot list
-    /// keeps the members it had.
-    pub async fn refresh_groups(&self) {
-        let groups: BTreeSet<&UserGroupId> = self
-            .roles
+    /// Asks Slack for the members of every user group the roles name. A group Slack cannot
+    /// list keeps the members it had.
+    pub async fn refresh_groups(&self, roles: &crate::domain::policy::Roles) {
+        let groups: BTreeSet<&UserGroupId> = roles
             .approvers
             .iter()
-            .chain(&self.roles.admins)
+            .chain(&roles.admins)
             .filter_map(|entry| match entry {
                 RoleEntry::Group(group) => Some(group),
                 RoleEntry::User(_) => None,
@@ -97,12 +93,14 @@ impl Directory {
         }
     }
 
-    /// The configured policy with the members of each configured user group added to its role.
-    pub fn expanded_policy(&self) -> Policy {
-        let mut policy = Policy::clone(&self.configured);
-        policy.approvers.extend(self.members(&self.roles.approvers));
-        policy.admins.extend(self.members(&self.roles.admins));
-        policy
+    /// The members of each user group listed so far.
+    pub fn groups(&self) -> BTreeMap<UserGroupId, BTreeSet<UserId>> {
+        self.groups
+            .lock()
+            .expect("groups lock")
+            .iter()
+            .map(|(group, members)| (group.clone(), members.iter().cloned().collect()))
+            .collect()
     }
 
     /// The people of a role list of the config, groups expanded (for DMs).

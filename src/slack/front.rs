@@ -30,7 +30,7 @@ use super::inbound::{Inbound, ReplyTo};
 use super::interact::Work;
 use super::messages::ReleaseMessages;
 use super::views;
-use crate::domain::UserId;
+use crate::domain::{Policy, PolicyCause, UserId};
 
 /// How long an App Home waits for the read models to have what was just written.
 const HOME_WAIT: Duration = Duration::from_secs(2);
@@ -61,11 +61,16 @@ impl SlackFront {
     }
 
     /// Asks Slack for the user groups' members and hands the expanded roles to the ledger.
+    /// A change of a group's members is recorded in the ledger (`PolicyChanged`).
     pub async fn refresh_roles(&self) {
-        self.directory.refresh_groups().await;
-        self.bot
-            .ledger
-            .set_policy(Arc::new(self.directory.expanded_policy()));
+        let policy = self.bot.ledger.policy();
+        self.directory.refresh_groups(&policy.roles).await;
+        let expanded = Policy::clone(&policy).with_members(&self.directory.groups());
+        if let Err(error) =
+            crate::app::adopt_policy(&self.bot.ledger, expanded, PolicyCause::Directory).await
+        {
+            warn!(%error, "the user groups' members could not be recorded");
+        }
     }
 
     /// Runs one command and answers it in Slack. Never fails: what cannot be shown is logged.

@@ -404,10 +404,16 @@ fn is_slack_user(id: &str) -> bool {
 /// Whether the presenter shows this event: every step of the release process, not refusals
 /// (the person was told), reminders (the scheduler posted them) nor a runner's signs of life
 /// (they change nothing people wait for).
+/// Whether a step is shown in Slack. A change of the rules is not: every start of a process
+/// with new rules, every change of a user group's members would post to the release channel;
+/// it is in the history and on the timeline page.
 fn shows(event: &Event) -> bool {
     !matches!(
         event,
-        Event::CommandRefused { .. } | Event::ReminderSent { .. } | Event::DeploymentAlive { .. }
+        Event::CommandRefused { .. }
+            | Event::ReminderSent { .. }
+            | Event::DeploymentAlive { .. }
+            | Event::PolicyChanged { .. }
     )
 }
 

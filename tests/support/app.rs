@@ -216,6 +216,8 @@ impl TestApp {
     }
 
     /// The ledger's event types, in order, with who recorded them.
+    /// The events commands recorded, as `Type by id (name)`: the policy the process recorded
+    /// when it started (`PolicyChanged`, by the system) is left out.
     pub async fn ledger_events(&self) -> Vec<String> {
         self.app
             .store
@@ -223,6 +225,7 @@ impl TestApp {
             .await
             .unwrap()
             .iter()
+            .filter(|e| e.event_type != "PolicyChanged")
             .map(|e| {
                 let decoded = envelope::decode(e).unwrap();
                 format!(

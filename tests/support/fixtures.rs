@@ -5,11 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use dobrobot::domain::ReminderKind;
 use dobrobot::domain::{
     ConflictGroup, GroupName, Input, Policy, RoleEntry, ServiceName, TicketKey, UserId, parse,
 };
 use dobrobot::envelope::{Actor, Source};
 use dobrobot::ledger::{Clock, Submission};
+use proptest::prelude::*;
 
 pub fn u(id: &str) -> UserId {
     UserId::parse(id).expect("a test user")
@@ -185,4 +187,36 @@ pub fn on_both_stores<S: proptest::strategy::Strategy>(
             Ok(())
         })
         .unwrap();
+}
+
+pub const ACTORS: &[&str] = &["dev", "eve", "alice", "bob", "oleg"];
+pub const TICKETS: &[&str] = &["PAY-1", "PAY-2", "API-1", "WEB-1", "OPS-1", "X_Y-1"];
+
+/// A random chat command by one of the usual actors, mostly about a handful of tickets, with the
+/// system's reminders written as `remind <kind> <ticket>`: for proptests of the rules.
+pub fn chat() -> impl Strategy<Value = (&'static str, String)> {
+    let ticket = prop::sample::select(TICKETS);
+    let kind = prop::sample::select(ReminderKind::ALL.to_vec());
+    let text =
+        (0..13usize, ticket, any::<bool>(), kind).prop_map(
+            |(verb, ticket, flag, kind)| match verb {
+                0 => {
+                    let extra = if flag { " no_need_admin" } else { "" };
+                    format!("dobro {ticket} https://wiki/x notes{extra}")
+                }
+                1 => format!("dobro {ticket} services=web,billing"),
+                2 => format!("accept {ticket}"),
+                3 => format!("reject {ticket} not now"),
+                4 => format!("cancel {ticket}"),
+                5 => format!("here {ticket}"),
+                6 | 7 => format!("dep start {ticket}"),
+                8 => format!("dep finish {ticket}"),
+                9 => format!("dep rollback {ticket} broken"),
+                10 if flag => "freeze audit services=billing".to_string(),
+                10 => "freeze audit".to_string(),
+                11 => "unfreeze".to_string(),
+                _ => format!("remind {kind} {ticket}"),
+            },
+        );
+    (prop::sample::select(ACTORS), text)
 }

@@ -295,6 +295,8 @@
     }
     bars(area, x);
     marks(area, x, otherY);
+    ruleChanges(area, x, height);
+    whatIfMarks(area, x, otherY);
     const now = Date.now();
     if (now >= state.since && now <= state.until) {
       area.append(element("line", { class: "now-line", x1: x(now), x2: x(now), y1: AXIS - 4, y2: height }));
@@ -412,6 +414,41 @@
           mark.append(element("title", {}, `${when(Date.parse(e.recorded_at))} reminder about ${e.ticket}`));
         }
         mark.dataset.revision = e.revision;
+        area.append(mark);
+      }
+    }
+  }
+
+  // A change of the rules (PolicyChanged) is a dotted line across every lane, its changes in
+  // its title: what a postmortem asks when a release was allowed under rules since changed.
+  function ruleChanges(area, x, height) {
+    for (const e of state.history) {
+      if (e.event_type !== "PolicyChanged") continue;
+      const at = Date.parse(e.recorded_at);
+      const t = x(at);
+      const data = e.event.data;
+      const label = `${when(at)} rules changed (${data.cause}, ${data.host}): ${data.changes.join("; ")}`;
+      const line = element("line", { class: "rule-change", x1: t, x2: t, y1: AXIS - 4, y2: height, tabindex: 0, role: "img", "aria-label": label, "data-revision": e.revision });
+      line.append(element("title", {}, label));
+      area.append(line);
+    }
+  }
+
+  // On /what-if: each difference under the proposed rules, a diamond at its time on the lanes
+  // of its ticket's services (those of its release in the range), listed beside the lanes too.
+  function whatIfMarks(area, x, otherY) {
+    if (!setup.what_if) return;
+    for (const d of setup.what_if.differences) {
+      const t = x(Date.parse(d.at));
+      const services = new Set();
+      for (const dep of state.deployments) {
+        if (dep.ticket === d.ticket) dep.services.forEach((s) => services.add(s));
+      }
+      const ys = [...services].map((s) => geometry.lanes.get(s)).filter((y) => y !== undefined);
+      for (const y of ys.length ? ys : [otherY]) {
+        const c = y + LANE / 2;
+        const mark = element("path", { class: `mark what-if ${d.kind}`, d: `M${t},${c - 6}L${t + 6},${c}L${t},${c + 6}L${t - 6},${c}Z`, "data-kind": d.kind, "data-ticket": d.ticket ?? "" });
+        mark.append(element("title", {}, `${when(Date.parse(d.at))} ${d.ticket ?? ""}: ${d.detail}`));
         area.append(mark);
       }
     }
