@@ -632,7 +632,7 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
             (None, Ok(Input::Command(command))) => (u(actor), command),
             (None, _) => continue,
         };
-        let events = match decide(&state, &actor, &command, &policy) {
+        let events = match decide(&state, &actor, &command, &policy, at(emitted.len() as i64)) {
             Ok(events) => events,
             Err(_) if !command.records_refusal() => Vec::new(),
             Err(refusal) => vec![refused(&actor, &command, refusal)],

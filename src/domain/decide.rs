@@ -3,6 +3,8 @@
 //! Each rule lives here once. What a queued release is waiting for is the list of reasons
 //! `dep start` would be refused now (`start_blockers`), so the queue never restates a rule.
 
+use chrono::{DateTime, Utc};
+
 use super::command::{Command, ReleaseRequest};
 use super::event::Event;
 use super::policy::Policy;
@@ -10,14 +12,19 @@ use super::refusal::{Refusal, Role};
 use super::state::{AdminPresence, Freeze, Release, Stage, State};
 use super::types::{LockKey, TicketKey, UserId};
 
-/// Decides a command by `actor`. `Err` is a refusal, which the ledger records as a
-/// `CommandRefused` event (see [`refused`]) unless it is a reminder's. No rule depends on the
-/// clock: when a thing happened is the ledger's recording time, so `decide` takes no `now`.
+/// Decides a command by `actor` at `at`. `Err` is a refusal, which the ledger records as a
+/// `CommandRefused` event (see [`refused`]) unless it is a reminder's.
+///
+/// `at` is the time the command is decided, given as data (the ledger passes the recording
+/// time of the batch, a scenario a fixed time), so `decide` stays pure: the same arguments give
+/// the same answer. Only a rule about age reads it (a takeover needs a deployment old enough);
+/// when a thing happened is still the ledger's recording time, not a field of the event.
 pub fn decide(
     state: &State,
     actor: &UserId,
     command: &Command,
     policy: &Policy,
+    at: DateTime<Utc>,
 ) -> Result<Vec<Event>, Refusal> {
     match command {
         Command::Request(request) => request_release(state, actor, request, policy),

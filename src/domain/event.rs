@@ -2,8 +2,8 @@
 //!
 //! Serialized adjacently tagged (`{"type": "...", "data": {...}}`) so that the store keeps the
 //! type name and the data apart, as EventStoreDB does; `schemas/<Type>.json` describes `data`.
-//! When an event is recorded comes from its metadata, not from the event, so that `decide` never
-//! needs a clock of its own.
+//! When an event is recorded comes from its metadata, not from the event: `decide` is given the
+//! time as data, and the events it returns never carry a clock reading of their own.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,8 @@
 //! Given / when / then for every rule and every refusal in `decide`.
 //!
 //! A scenario folds the given events into a `State` (each recorded one minute after the one
-//! before, from `at(0)`), parses the command from real chat text with `parse`, and compares what
+//! before, from `at(0)`; `later` moves the clock on), parses the command from real chat text
+//! with `parse`, decides it at the time the next event would be recorded, and compares what
 //! `decide` returns with the expected events or refusal value, never with reply text. `then`
 //! and `then_refused` hand back the scenario with the outcome recorded, so a story can go on:
 //! a refusal is recorded as `CommandRefused` (unless the command's refusals are not recorded:
@@ -36,6 +37,8 @@ pub struct Scenario {
     policy: Policy,
     state: State,
     recorded: usize,
+    /// How far `later` has moved the clock past `at(recorded)`.
+    skipped: Duration,
 }
 
 impl Scenario {
@@ -44,6 +47,7 @@ impl Scenario {
             policy: policy(),
             state: State::default(),
             recorded: 0,
+            skipped: Duration::zero(),
         };
         for event in events {
             scenario.record(&event);
@@ -57,8 +61,19 @@ impl Scenario {
         self
     }
 
+    /// Moves the clock on: what is decided and recorded from now on happens `by` later.
+    pub fn later(mut self, by: Duration) -> Self {
+        self.skipped += by;
+        self
+    }
+
+    /// When the next event is recorded, and so when the next command is decided.
+    pub fn now(&self) -> DateTime<Utc> {
+        at(self.recorded) + self.skipped
+    }
+
     pub fn when(self, (actor, command): (UserId, Command)) -> Decided {
-        let outcome = decide(&self.state, &actor, &command, &self.policy);
+        let outcome = decide(&self.state, &actor, &command, &self.policy, self.now());
         Decided {
             scenario: self,
             actor,
@@ -76,7 +91,7 @@ impl Scenario {
     }
 
     fn record(&mut self, event: &Event) {
-        self.state.evolve(event, at(self.recorded));
+        self.state.evolve(event, self.now());
         self.recorded += 1;
     }
 }
@@ -1739,7 +1754,7 @@ mod invariants {
         let mut scenario = Scenario::given([]);
         for (actor, text) in commands {
             let (actor, command) = cmd(actor, &text);
-            match decide(&scenario.state, &actor, &command, &scenario.policy) {
+            match decide(&scenario.state, &actor, &command, &scenario.policy, scenario.now()) {
                 Ok(events) => events.iter().for_each(|e| scenario.record(e)),
                 Err(refusal) => scenario.record(&refused(&actor, &command, refusal)),
             }
@@ -1794,7 +1809,13 @@ mod invariants {
             let start = Command::Start {
                 ticket: item.ticket.clone(),
             };
-            let allowed = decide(&scenario.state, &item.requester, &start, &scenario.policy);
+            let allowed = decide(
+                &scenario.state,
+                &item.requester,
+                &start,
+                &scenario.policy,
+                scenario.now(),
+            );
             prop_assert_eq!(
                 allowed.is_ok(),
                 item.waiting_for.is_empty(),
