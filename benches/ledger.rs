@@ -1013,6 +1013,7 @@ fn bench_policy() -> Policy {
         ],
         checks: Policy::standard_checks(pattern, true),
         tracker: None,
+        takeover_after_secs: dobrobot::domain::policy::DEFAULT_TAKEOVER_AFTER_SECS,
     }
 }
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::refusal::Refusal;
+use super::refusal::{Refusal, Role};
 use super::tracker::TicketInTracker;
 use super::types::{GroupName, Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
@@ -61,6 +61,27 @@ pub enum Event {
         by: UserId,
         reason: Reason,
     },
+    /// A deployment was ended by someone other than its runner (`dep takeover`): its locks are
+    /// free and its release is closed, as after a rollback, and what it left half-done is the
+    /// reason's to say.
+    DeploymentAbandoned {
+        ticket: TicketKey,
+        /// The admin who took it over, or the second person who confirmed a forced takeover.
+        by: UserId,
+        reason: Reason,
+        /// On a forced takeover: who proposed it (and gave the reason). `None`: an admin took
+        /// over a deployment older than the policy's minimum alone.
+        proposed_by: Option<UserId>,
+    },
+    /// A forced takeover of a deployment was proposed (`dep takeover TICKET --force <reason>`)
+    /// and waits for a second person who holds `second`.
+    TakeoverProposed {
+        ticket: TicketKey,
+        by: UserId,
+        reason: Reason,
+        /// The role the confirming person needs, from the proposer's roles when proposed.
+        second: Role,
+    },
     /// The runner of a deployment (`dobrobot deploy`) is alive and promises its next sign of
     /// life within `within_secs`; a deployment that misses it has its locks flagged stale.
     DeploymentAlive {
@@ -96,7 +117,7 @@ pub enum Event {
 
 impl Event {
     /// Every event type name, in the order of the enum: one schema file each.
-    pub const TYPES: [&'static str; 13] = [
+    pub const TYPES: [&'static str; 15] = [
         "ReleaseRequested",
         "ReleaseApproved",
         "ReleaseRejected",
@@ -110,6 +131,8 @@ impl Event {
         "CommandRefused",
         "ReminderSent",
         "DeploymentAlive",
+        "DeploymentAbandoned",
+        "TakeoverProposed",
     ];
 
     pub fn type_name(&self) -> &'static str {
@@ -127,6 +150,8 @@ impl Event {
             Event::CommandRefused { .. } => 10,
             Event::ReminderSent { .. } => 11,
             Event::DeploymentAlive { .. } => 12,
+            Event::DeploymentAbandoned { .. } => 13,
+            Event::TakeoverProposed { .. } => 14,
         };
         Self::TYPES[index]
     }
@@ -143,7 +168,9 @@ impl Event {
             | Event::DeploymentFinished { ticket, .. }
             | Event::DeploymentRolledBack { ticket, .. }
             | Event::ReminderSent { ticket, .. }
-            | Event::DeploymentAlive { ticket, .. } => Some(ticket),
+            | Event::DeploymentAlive { ticket, .. }
+            | Event::DeploymentAbandoned { ticket, .. }
+            | Event::TakeoverProposed { ticket, .. } => Some(ticket),
             Event::CommandRefused { ticket, .. } => ticket.as_ref(),
             Event::FreezeStarted { .. } | Event::FreezeEnded { .. } => None,
         }
@@ -165,7 +192,9 @@ impl Event {
             | Event::FreezeEnded { by }
             | Event::CommandRefused { by, .. }
             | Event::ReminderSent { by, .. }
-            | Event::DeploymentAlive { by, .. } => by,
+            | Event::DeploymentAlive { by, .. }
+            | Event::DeploymentAbandoned { by, .. }
+            | Event::TakeoverProposed { by, .. } => by,
         }
     }
 }

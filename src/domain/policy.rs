@@ -34,6 +34,9 @@ pub struct Policy {
     pub checks: Vec<Arc<dyn TicketCheck>>,
     /// What the tracker must say of a ticket (`[tracker]`); `None` without a tracker.
     pub tracker: Option<TrackerRules>,
+    /// How old a deployment must be, in seconds, before an admin alone may take it over
+    /// (`[locks] takeover_after`); younger ones need `--force` by two people.
+    pub takeover_after_secs: u64,
 }
 
 impl Policy {
@@ -133,7 +136,8 @@ impl Policy {
 }
 
 impl Default for Policy {
-    /// No roles, four-eyes on, the default ticket pattern, wiki link required.
+    /// No roles, four-eyes on, the default ticket pattern, wiki link required, takeovers after
+    /// 30 minutes.
     fn default() -> Self {
         let pattern = Regex::new(DEFAULT_TICKET_PATTERN).expect("the default pattern is valid");
         Policy {
@@ -144,9 +148,13 @@ impl Default for Policy {
             conflict_groups: Vec::new(),
             checks: Self::standard_checks(pattern, true),
             tracker: None,
+            takeover_after_secs: DEFAULT_TAKEOVER_AFTER_SECS,
         }
     }
 }
+
+/// `[locks] takeover_after` unless configured: 30 minutes.
+pub const DEFAULT_TAKEOVER_AFTER_SECS: u64 = 30 * 60;
 
 pub const DEFAULT_TICKET_PATTERN: &str = "^[A-Z][A-Z0-9]+-[0-9]+$";
 
