@@ -399,8 +399,8 @@ fn a_stuck_deployment_is_taken_over_by_two_people_before_the_minimum() {
     assert_contains(
         &site.done("oleg", "dep takeover PAY-1 --force runner gone"),
         &[
-            "oleg proposes to take over the deployment of PAY-1: runner gone",
-            "It needs an approver (U01APPROVER or alice) to confirm",
+            "oleg proposes to take over the deployment of PAY-1; an approver (U01APPROVER or \
+             alice) has to confirm with `dep takeover PAY-1 --force`. Reason: runner gone",
         ],
     );
     assert_contains(
@@ -409,7 +409,10 @@ fn a_stuck_deployment_is_taken_over_by_two_people_before_the_minimum() {
     );
     assert_contains(
         &site.done("alice", "dep takeover PAY-1 --force"),
-        &["Deployment of PAY-1 taken over by oleg and alice (forced): runner gone"],
+        &[
+            "Deployment of PAY-1 taken over by oleg and alice (forced); its locks are free and \
+           the release is closed. Reason: runner gone",
+        ],
     );
     // The locks are free: the deployment that waited starts.
     site.done("carol", "dep start API-1");
@@ -445,8 +448,8 @@ fn an_admin_alone_takes_over_a_deployment_older_than_the_minimum() {
     site.done("bob", "dep start PAY-1");
     assert_eq!(
         site.done("oleg", "dep takeover PAY-1 the pipeline crashed"),
-        "Deployment of PAY-1 taken over by oleg: the pipeline crashed Its locks are free and \
-         the release is closed.\n"
+        "Deployment of PAY-1 taken over by oleg; its locks are free and the release is \
+         closed. Reason: the pipeline crashed\n"
     );
     assert_eq!(site.json(&["locks"]), serde_json::json!([]));
     assert_eq!(site.json(&["queue"]), serde_json::json!([]));

@@ -711,7 +711,8 @@ mod through_slack {
         assert!(
             text_of(&told).starts_with(
                 "Deployment of your release <https://tracker.example.com/browse/PAY-1|PAY-1> \
-                 was taken over by <@U0OLEG>: the runner died with its VM"
+                 was taken over by <@U0OLEG>; its locks are free, check what it left \
+                 half-done. Reason: the runner died with its VM"
             ),
             "{told:#}"
         );

@@ -318,8 +318,8 @@ impl Renderer {
                     None => self.person(by),
                 };
                 format!(
-                    "Deployment of {} taken over by {who}: {} Its locks are free and the \
-                     release is closed.",
+                    "Deployment of {} taken over by {who}; its locks are free and the release \
+                     is closed. Reason: {}",
                     self.ticket(ticket),
                     self.text(reason)
                 )
@@ -330,12 +330,13 @@ impl Renderer {
                 reason,
                 second,
             } => format!(
-                "{} proposes to take over the deployment of {}: {} It needs {} to confirm with {}.",
+                "{} proposes to take over the deployment of {}; {} has to confirm with {}. \
+                 Reason: {}",
                 self.person(by),
                 self.ticket(ticket),
-                self.text(reason),
                 self.second(*second, &policy.admins, &policy.approvers),
-                self.code(format!("dep takeover {ticket} --force"))
+                self.code(format!("dep takeover {ticket} --force")),
+                self.text(reason)
             ),
             Event::FreezeStarted {
                 by,
@@ -939,18 +940,18 @@ impl Renderer {
                     None => self.person(by),
                 };
                 format!(
-                    "Deployment of your release {link} was taken over by {who}: {} Its locks \
-                     are free; check what it left half-done.",
+                    "Deployment of your release {link} was taken over by {who}; its locks are \
+                     free, check what it left half-done. Reason: {}",
                     self.text(reason)
                 )
             }
             Event::TakeoverProposed {
                 ticket, by, reason, ..
             } if to_role => format!(
-                "{} proposes to take over the deployment of {link}: {} Confirm with {}.",
+                "{} proposes to take over the deployment of {link}; confirm with {}. Reason: {}",
                 self.person(by),
-                self.text(reason),
-                self.code(format!("dep takeover {ticket} --force"))
+                self.code(format!("dep takeover {ticket} --force")),
+                self.text(reason)
             ),
             Event::TakeoverProposed { by, reason, .. } => format!(
                 "{} proposes to take over the deployment of your release {link}: {}",
