@@ -1096,7 +1096,7 @@ impl Generator {
             other => panic!("the generator typed `{text}`, which is not a command: {other:?}"),
         };
         let actor = user(&actor);
-        let events = decide(&self.state, &actor, &command, &self.policy)
+        let events = decide(&self.state, &actor, &command, &self.policy, self.at)
             .unwrap_or_else(|refusal| vec![refused(&actor, &command, refusal)]);
         let context = Context {
             actor: Actor {
@@ -1564,14 +1564,15 @@ fn baseline_rows(count: u64) -> anyhow::Result<Vec<NewEvent>> {
     let mut rows = Vec::with_capacity(count as usize);
     for submission in submissions(1, count)? {
         let command: &Command = &submission.command;
-        let events = decide(&state, &submission.actor.id, command, &policy)
+        let now = Utc::now();
+        let events = decide(&state, &submission.actor.id, command, &policy, now)
             .map_err(|r| anyhow::anyhow!("baseline command refused: {r:?}"))?;
         let context = Context {
             actor: submission.actor.clone(),
             correlation_id: Uuid::now_v7(),
             causation_id: None,
             command: submission.text.clone(),
-            recorded_at: Utc::now(),
+            recorded_at: now,
         };
         for event in events {
             let (new, hash) = envelope::seal(&event, Uuid::now_v7(), &context, &prev_hash);

@@ -101,6 +101,11 @@ fromStream(LEDGER_STREAM)
       return closeDeployment(s, e.body.ticket);
     },
 
+    // A takeover (`dep takeover`) ends a deployment as a rollback does.
+    DeploymentAbandoned: function (s, e) {
+      return closeDeployment(s, e.body.ticket);
+    },
+
     ReleaseRejected: function (s, e) {
       remove(s, e.body.ticket);
       return refresh(s);
@@ -129,8 +134,9 @@ fromStream(LEDGER_STREAM)
       });
       return refresh(s);
     }
-    // CommandRefused, ReminderSent and DeploymentAlive change nothing in the queue and have no
-    // handler, so the projection never sees them (nor any event type it does not know).
+    // CommandRefused, ReminderSent, DeploymentAlive and TakeoverProposed change nothing in the
+    // queue and have no handler, so the projection never sees them (nor any event type it does
+    // not know).
   })
   .transformBy(function (s) {
     return s.queue;
@@ -152,7 +158,7 @@ function remove(s, ticket) {
   });
 }
 
-// A finished or rolled-back deployment leaves the queue and frees every lock it held.
+// A finished, rolled-back or abandoned deployment leaves the queue and frees every lock it held.
 function closeDeployment(s, ticket) {
   remove(s, ticket);
   for (var id in s.locks) {
@@ -170,7 +176,7 @@ function refresh(s) {
     item.position =
       1 +
       earlier.filter(function (other) {
-        return sharedService(other, item) !== null;
+        return shared(s, other, item) !== null;
       }).length;
     item.waiting_for = waitingFor(s, item, earlier);
   });
@@ -220,13 +226,17 @@ function waitingFor(s, item, earlier) {
       break;
     }
   }
-  // NotYourTurn: the first earlier request for a shared service that is accepted, not yet
-  // deploying, and has its admin.
+  // NotYourTurn: the first earlier request that is accepted, not yet deploying, has its admin,
+  // and shares a service or a conflict group with this one (first come, first served spans a
+  // conflict group).
   for (var j = 0; j < earlier.length; j++) {
     var other = earlier[j];
-    if (other.status === "accepted" && adminReady(other) && sharedService(other, item) !== null) {
-      waiting.push({ kind: "turn", ahead: other.ticket });
-      break;
+    if (other.status === "accepted" && adminReady(other)) {
+      var over = shared(s, other, item);
+      if (over !== null) {
+        waiting.push({ kind: "turn", ahead: other.ticket, over: over });
+        break;
+      }
     }
   }
   return waiting;
@@ -248,10 +258,19 @@ function groupsOf(s, services) {
   });
 }
 
-function sharedService(a, b) {
-  for (var i = 0; i < a.services.length; i++) {
-    if (b.services.indexOf(a.services[i]) >= 0) {
-      return a.services[i];
+// `shared` in src/domain/decide.rs: the first service of `other` that `item` deploys too, else
+// the first conflict group of `item` that `other`'s services are in too (a LockKey), or null.
+function shared(s, other, item) {
+  for (var i = 0; i < other.services.length; i++) {
+    if (item.services.indexOf(other.services[i]) >= 0) {
+      return { kind: "service", name: other.services[i] };
+    }
+  }
+  var theirs = groupsOf(s, other.services);
+  var ours = groupsOf(s, item.services);
+  for (var j = 0; j < ours.length; j++) {
+    if (theirs.indexOf(ours[j]) >= 0) {
+      return { kind: "group", name: ours[j] };
     }
   }
   return null;

@@ -81,6 +81,8 @@ pub struct Config {
     pub models: Option<String>,
     /// `[sinks]`: where deployments are marked (Grafana, PagerDuty, webhooks); none by default.
     pub sinks: SinksConfig,
+    /// `[locks]`: when a stuck deployment's locks may be taken over.
+    pub locks: LocksConfig,
     /// The file this config was read from, if any, and its SHA-256: a reload reads it again,
     /// and the recorded policy names the hash.
     #[serde(skip)]
@@ -92,6 +94,23 @@ pub struct Config {
 pub struct ConfigFile {
     pub path: PathBuf,
     pub sha256: String,
+}
+
+/// `[locks]`: how old a deployment must be before an admin alone may take it over
+/// (`dep takeover`); a younger one takes an admin and an approver (`--force`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocksConfig {
+    /// A duration (`30m`, `2h`); `0s` lets an admin take over at once.
+    pub takeover_after: String,
+}
+
+impl Default for LocksConfig {
+    fn default() -> Self {
+        LocksConfig {
+            takeover_after: "30m".into(),
+        }
+    }
 }
 
 /// `[sinks]`: the release markers `serve` delivers on each deployment's start, finish and
@@ -459,6 +478,7 @@ impl Default for Config {
             models: None,
             sinks: SinksConfig::default(),
             file: None,
+            locks: LocksConfig::default(),
         }
     }
 }
@@ -727,6 +747,16 @@ impl Config {
             }
             all
         };
+        let takeover_after = &self.locks.takeover_after;
+        let takeover_after_secs = crate::domain::parse_duration(takeover_after)
+            .ok()
+            .and_then(|d| u64::try_from(d.num_seconds()).ok())
+            .ok_or_else(|| {
+                value_error(
+                    "locks.takeover_after",
+                    ParseValueError::Duration(takeover_after.clone()),
+                )
+            })?;
         Ok(Policy {
             approvers,
             admins,
@@ -741,6 +771,7 @@ impl Config {
             checks: Policy::standard_checks(pattern, self.require_wiki_link),
             tracker: self.tracker.as_ref().map(TrackerConfig::rules),
             reminders: crate::reminders::settings(&self.slack)?,
+            takeover_after_secs,
         })
     }
 }
@@ -955,5 +986,23 @@ mod tests {
         let bad_bool =
             Config::default().with_env(|n| (n == "DOBROBOT_FOUR_EYES").then(|| "maybe".into()));
         assert!(matches!(bad_bool, Err(ConfigError::Bool { .. })));
+        let bad_takeover: Config = toml::from_str("[locks]\ntakeover_after = \"soon\"").unwrap();
+        assert!(matches!(
+            bad_takeover.policy(),
+            Err(ConfigError::Value { key, .. }) if key == "locks.takeover_after"
+        ));
+    }
+
+    #[test]
+    fn a_takeover_waits_thirty_minutes_unless_configured() {
+        assert_eq!(
+            Config::default().policy().unwrap().takeover_after_secs,
+            1800
+        );
+        let config: Config = toml::from_str("[locks]\ntakeover_after = \"2h\"").unwrap();
+        assert_eq!(config.policy().unwrap().takeover_after_secs, 7200);
+        let config: Config = toml::from_str("[locks]\ntakeover_after = \"0s\"").unwrap();
+        assert_eq!(config.policy().unwrap().takeover_after_secs, 0);
+        assert!(toml::from_str::<Config>("[locks]\nafter = \"1h\"").is_err());
     }
 }

@@ -408,7 +408,7 @@ impl Writer {
             );
             let _entered = span.enter();
             let (events, decision) =
-                match decide(&draft.state, &sub.actor.id, &sub.command, &policy) {
+                match decide(&draft.state, &sub.actor.id, &sub.command, &policy, now) {
                     Ok(events) => (events.clone(), Decision::Accepted(events)),
                     // A reminder's refusal only says it is no longer due: nothing to record.
                     Err(refusal) if !sub.command.records_refusal() => {

@@ -1,11 +1,12 @@
 //! Who is told when a release moves on: the approvers when a request is made, the admins when
-//! an accepted release needs one, and the requester when someone else approves, rejects, joins,
-//! starts, finishes or rolls back their release. Pure and medium-free: a notice is whom and
+//! an accepted release needs one, the role a forced takeover's second person needs when one is
+//! proposed, and the requester when someone else approves, rejects, joins, starts, finishes,
+//! rolls back, proposes to take over or takes over their release. Pure and medium-free: a notice is whom and
 //! which step; the words are the renderer's (`Renderer::notice`), and the Slack presenter
 //! delivers them as mentions in the release's thread or as direct messages.
 
 use crate::domain::state::AdminPresence;
-use crate::domain::{Event, State, UserId};
+use crate::domain::{Event, Role, State, UserId};
 
 /// Whom a notice is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +56,69 @@ pub fn notices(event: &Event, state: &State, requester: Option<&UserId>) -> Vec<
         | Event::AdminJoined { admin: by, .. }
         | Event::DeploymentStarted { by, .. }
         | Event::DeploymentFinished { by, .. }
-        | Event::DeploymentRolledBack { by, .. } => requester_unless(by).into_iter().collect(),
+        | Event::DeploymentRolledBack { by, .. }
+        | Event::DeploymentAbandoned { by, .. } => requester_unless(by).into_iter().collect(),
+        Event::TakeoverProposed { by, second, .. } => {
+            let seconds = match second {
+                Role::Admin => vec![Audience::Admins],
+                Role::Approver => vec![Audience::Approvers],
+                _ => vec![Audience::Admins, Audience::Approvers],
+            };
+            seconds
+                .into_iter()
+                .map(notice)
+                .chain(requester_unless(by))
+                .collect()
+        }
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Reason, TicketKey};
+
+    fn u(id: &str) -> UserId {
+        UserId::parse(id).unwrap()
+    }
+
+    fn to(event: Event) -> Vec<Audience> {
+        notices(&event, &State::default(), Some(&u("dev")))
+            .into_iter()
+            .map(|n| n.to)
+            .collect()
+    }
+
+    #[test]
+    fn a_takeover_tells_the_requester_and_a_proposal_the_role_that_may_confirm_it() {
+        let ticket = TicketKey::parse("PAY-1").unwrap();
+        let reason = Reason::parse("runner gone").unwrap();
+        let abandoned = |by: &str| Event::DeploymentAbandoned {
+            ticket: ticket.clone(),
+            by: u(by),
+            reason: reason.clone(),
+            proposed_by: None,
+        };
+        assert_eq!(to(abandoned("oleg")), [Audience::Person(u("dev"))]);
+        assert_eq!(to(abandoned("dev")), []);
+        let proposed = |by: &str, second: Role| Event::TakeoverProposed {
+            ticket: ticket.clone(),
+            by: u(by),
+            reason: reason.clone(),
+            second,
+        };
+        assert_eq!(
+            to(proposed("alice", Role::Admin)),
+            [Audience::Admins, Audience::Person(u("dev"))]
+        );
+        assert_eq!(
+            to(proposed("oleg", Role::Approver)),
+            [Audience::Approvers, Audience::Person(u("dev"))]
+        );
+        assert_eq!(
+            to(proposed("dev", Role::AdminOrApprover)),
+            [Audience::Admins, Audience::Approvers]
+        );
     }
 }

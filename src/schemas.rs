@@ -21,7 +21,7 @@ pub const METADATA: &str = "metadata";
 
 /// Every schema file: its name (`schemas/<name>.json`) and its text. One per event type, in the
 /// order of `Event::TYPES`, then the metadata.
-pub const FILES: [(&str, &str); 15] = [
+pub const FILES: [(&str, &str); 17] = [
     (
         "ReleaseRequested",
         include_str!("../schemas/ReleaseRequested.json"),
@@ -64,6 +64,14 @@ pub const FILES: [(&str, &str); 15] = [
     (
         "DeploymentAlive",
         include_str!("../schemas/DeploymentAlive.json"),
+    ),
+    (
+        "DeploymentAbandoned",
+        include_str!("../schemas/DeploymentAbandoned.json"),
+    ),
+    (
+        "TakeoverProposed",
+        include_str!("../schemas/TakeoverProposed.json"),
     ),
     (
         "PolicyChanged",
@@ -190,6 +198,16 @@ mod tests {
             (
                 "DeploymentAlive",
                 json!({"ticket": TICKET, "by": "ci-deployer", "within_secs": 360}),
+            ),
+            (
+                "DeploymentAbandoned",
+                json!({"ticket": TICKET, "by": "oleg", "reason": "runner gone",
+                       "proposed_by": "alice"}),
+            ),
+            (
+                "TakeoverProposed",
+                json!({"ticket": TICKET, "by": "alice", "reason": "runner gone",
+                       "second": "admin"}),
             ),
             (
                 "PolicyChanged",

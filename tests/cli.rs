@@ -277,6 +277,190 @@ fn a_second_release_in_the_conflict_group_is_refused_naming_the_holder() {
 }
 
 #[test]
+fn the_turn_spans_a_conflict_group_and_the_queue_says_so() {
+    let site = Site::new();
+    site.done(
+        "bob",
+        "dobro #PAY-1 https://wiki/x Fix billing rounding no_need_admin",
+    );
+    site.done("alice", "accept PAY-1");
+    site.done(
+        "carol",
+        "dobro #API-1 https://wiki/y New endpoint no_need_admin",
+    );
+    site.done("alice", "accept API-1");
+
+    // billing and api share backend-core: PAY-1 asked first and is ready, so it goes first.
+    assert_eq!(
+        site.refused("carol", "dep start API-1"),
+        "API-1 waits its turn: PAY-1 was requested earlier for the backend-core group and is \
+         ready to start.\n"
+    );
+    let queue = site.done("carol", "queue");
+    assert_contains(
+        &queue,
+        &[
+            "PAY-1 (billing) by bob — #1 in line, accepted, ready to start",
+            "API-1 (api) by carol — #2 in line, accepted, waiting for its turn (after PAY-1, \
+             for the backend-core group)",
+        ],
+    );
+    let items = site.json(&["queue"]);
+    assert_eq!(items[1]["position"], 2);
+    assert_eq!(
+        items[1]["waiting_for"],
+        serde_json::json!([{"kind": "turn", "ahead": "PAY-1",
+                            "over": {"kind": "group", "name": "backend-core"}}])
+    );
+    let output = site.cmd(&["queue", "--format", "csv"]).output().unwrap();
+    assert_contains(
+        &stdout(&output),
+        &["2,API-1,api,carol,accepted,\"turn (after PAY-1, group:backend-core)\"\n"],
+    );
+    let refused = site.json(&["history", "--type", "CommandRefused"]);
+    assert_eq!(
+        refused[0]["event"]["data"]["refusal"]["over"],
+        serde_json::json!({"kind": "group", "name": "backend-core"})
+    );
+
+    // Once PAY-1 has gone and finished, API-1's turn has come.
+    site.done("bob", "dep start PAY-1");
+    site.done("bob", "dep finish PAY-1");
+    site.done("carol", "dep start API-1");
+}
+
+#[test]
+fn an_admin_who_starts_a_release_waiting_for_an_admin_joins_it() {
+    let site = Site::new();
+    site.done("bob", "dobro #PAY-1 https://wiki/x Fix billing rounding");
+    site.done("alice", "accept PAY-1");
+    let reply = site.done("oleg", "dep start PAY-1");
+    assert_contains(
+        &reply,
+        &[
+            "Admin found: oleg joins PAY-1. The admin starts it.",
+            "Deployment of PAY-1 started by oleg on billing.",
+        ],
+    );
+    let types: Vec<String> = site
+        .json(&["history", "--ticket", "PAY-1"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ReleaseRequested",
+            "ReleaseApproved",
+            "AdminJoined",
+            "DeploymentStarted"
+        ]
+    );
+
+    // A requester who is an admin still needs another admin: only the refusal is recorded.
+    site.done("oleg", "dobro #API-1 https://wiki/y New endpoint");
+    site.done("alice", "accept API-1");
+    site.done("bob", "dep finish PAY-1");
+    assert_contains(
+        &site.refused("oleg", "dep start API-1"),
+        &["API-1 needs an admin"],
+    );
+    assert_eq!(site.history(&["--type", "AdminJoined"]).len(), 1);
+}
+
+#[test]
+fn a_stuck_deployment_is_taken_over_by_two_people_before_the_minimum() {
+    let site = Site::new();
+    site.done(
+        "bob",
+        "dobro #PAY-1 https://wiki/x Fix billing rounding no_need_admin",
+    );
+    site.done("alice", "accept PAY-1");
+    site.done("bob", "dep start PAY-1");
+    site.done(
+        "carol",
+        "dobro #API-1 https://wiki/y New endpoint no_need_admin",
+    );
+    site.done("alice", "accept API-1");
+    site.refused("carol", "dep start API-1");
+
+    assert_eq!(
+        site.refused("carol", "dep takeover PAY-1 runner gone"),
+        "Only an admin can do that.\n"
+    );
+    assert_contains(
+        &site.refused("oleg", "dep takeover PAY-1 runner gone"),
+        &[
+            "an admin alone may take it over once it has run 30 min",
+            "`dep takeover PAY-1 --force <reason>`",
+        ],
+    );
+    assert_contains(
+        &site.done("oleg", "dep takeover PAY-1 --force runner gone"),
+        &[
+            "oleg proposes to take over the deployment of PAY-1; an approver (U01APPROVER or \
+             alice) has to confirm with `dep takeover PAY-1 --force`. Reason: runner gone",
+        ],
+    );
+    assert_contains(
+        &site.refused("oleg", "dep takeover PAY-1 --force"),
+        &["oleg proposed to take over PAY-1", "four eyes"],
+    );
+    assert_contains(
+        &site.done("alice", "dep takeover PAY-1 --force"),
+        &[
+            "Deployment of PAY-1 taken over by oleg and alice (forced); its locks are free and \
+           the release is closed. Reason: runner gone",
+        ],
+    );
+    // The locks are free: the deployment that waited starts.
+    site.done("carol", "dep start API-1");
+
+    let abandoned = site.json(&["history", "--type", "DeploymentAbandoned"]);
+    assert_eq!(abandoned[0]["actor"], "alice");
+    assert_eq!(
+        abandoned[0]["event"]["data"],
+        serde_json::json!({"ticket": "PAY-1", "by": "alice", "reason": "runner gone",
+                           "proposed_by": "oleg"})
+    );
+    let ended = site.json(&["deployments", "--outcome", "abandoned"]);
+    assert_eq!(ended.as_array().unwrap().len(), 1);
+    assert_eq!(ended[0]["ticket"], "PAY-1");
+    assert_eq!(ended[0]["reason"], "runner gone");
+    site.cmd(&["verify"]).assert().success();
+}
+
+#[test]
+fn an_admin_alone_takes_over_a_deployment_older_than_the_minimum() {
+    let site = Site::new();
+    let config = std::fs::read_to_string(&site.config).unwrap();
+    std::fs::write(
+        &site.config,
+        format!("{config}\n[locks]\ntakeover_after = \"0s\"\n"),
+    )
+    .unwrap();
+    site.done(
+        "bob",
+        "dobro #PAY-1 https://wiki/x Fix billing rounding no_need_admin",
+    );
+    site.done("alice", "accept PAY-1");
+    site.done("bob", "dep start PAY-1");
+    assert_eq!(
+        site.done("oleg", "dep takeover PAY-1 the pipeline crashed"),
+        "Deployment of PAY-1 taken over by oleg; its locks are free and the release is \
+         closed. Reason: the pipeline crashed\n"
+    );
+    assert_eq!(site.json(&["locks"]), serde_json::json!([]));
+    assert_eq!(site.json(&["queue"]), serde_json::json!([]));
+    assert_contains(
+        &site.refused("bob", "dep finish PAY-1"),
+        &["There is no open request for PAY-1"],
+    );
+}
+
+#[test]
 fn text_that_is_not_a_command_exits_2_and_names_the_usage() {
     let site = Site::new();
     let reply = site.invalid("bob", "deploy it please");
@@ -549,6 +733,8 @@ fn history_filters() {
 fn who_deployed_a_service() {
     let site = Site::new();
     site.seed();
+    // The seed's API-1 is ready and shares backend-core with billing: it would go first.
+    site.done("carol", "cancel API-1");
     site.done("bob", "dobro PAY-2 https://wiki/z Refunds no_need_admin");
     site.done("alice", "accept PAY-2");
     site.done("bob", "dep start PAY-2");
@@ -582,7 +768,7 @@ fn who_deployed_a_service() {
             predicate::str::contains(",rolled_back,").and(predicate::str::contains(",finished,")),
         );
 
-    let since = site.between(8, 9);
+    let since = site.between(9, 10);
     let who = site.json(&["who", "billing", "--since", &since]);
     assert_eq!(who.as_array().unwrap().len(), 1);
     assert_eq!(who[0]["ticket"], "PAY-2");

@@ -511,23 +511,27 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
     let mut wins = [0usize; 2];
 
     for round in 1..=ROUNDS {
-        // API-n (api) and PAY-n (billing): different services, one conflict group.
+        // API-n (api) and PAY-n (billing): different services, one conflict group. PAY-n asks
+        // first but waits for an admin, so it does not hold API-n's turn; oleg, an admin,
+        // starts it and joins it by doing so. Either start may win.
         let (api, pay) = (format!("API-{round}"), format!("PAY-{round}"));
         let prepare = if round % 2 == 0 { &ledger_a } else { &ledger_b };
+        let first = submit(
+            prepare,
+            "carol",
+            &format!("dobro #{pay} https://wiki/x notes"),
+        )
+        .await;
         let prepared = futures::future::join_all([
             prepare.submit(submission(
                 "bob",
                 &format!("dobro #{api} https://wiki/x notes no_need_admin"),
             )),
-            prepare.submit(submission(
-                "carol",
-                &format!("dobro #{pay} https://wiki/x notes no_need_admin"),
-            )),
             prepare.submit(submission("alice", &format!("accept {api}"))),
             prepare.submit(submission("alice", &format!("accept {pay}"))),
         ])
         .await;
-        for outcome in prepared {
+        for outcome in std::iter::once(Ok(first)).chain(prepared) {
             let outcome = outcome.expect("prepared");
             assert!(
                 matches!(outcome.result, Decision::Accepted(_)),
@@ -538,16 +542,24 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
 
         let (a, b) = tokio::join!(
             ledger_a.submit(submission("bob", &format!("dep start {api}"))),
-            ledger_b.submit(submission("carol", &format!("dep start {pay}"))),
+            ledger_b.submit(submission("oleg", &format!("dep start {pay}"))),
         );
         let (a, b) = (a.expect("A answered"), b.expect("B answered"));
+        let start = |key: &str, by: &str, services: &str| Event::DeploymentStarted {
+            ticket: ticket(key),
+            by: user(by),
+            services: vec![service(services)],
+            conflict_groups: vec![GroupName::parse("backend-core").unwrap()],
+        };
         let started = |key: &str, by: &str, services: &str| {
-            Decision::Accepted(vec![Event::DeploymentStarted {
+            Decision::Accepted(vec![start(key, by, services)])
+        };
+        let joined_and_started = |key: &str, by: &str, services: &str| {
+            let joined = Event::AdminJoined {
                 ticket: ticket(key),
-                by: user(by),
-                services: vec![service(services)],
-                conflict_groups: vec![GroupName::parse("backend-core").unwrap()],
-            }])
+                admin: user(by),
+            };
+            Decision::Accepted(vec![joined, start(key, by, services)])
         };
         let (winner, loser, winner_ledger) = match (&a.result, &b.result) {
             (Decision::Accepted(_), Decision::Refused(refusal)) => {
@@ -560,10 +572,14 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
                 )
             }
             (Decision::Refused(refusal), Decision::Accepted(_)) => {
-                assert_eq!(b.result, started(&pay, "carol", "billing"), "round {round}");
+                assert_eq!(
+                    b.result,
+                    joined_and_started(&pay, "oleg", "billing"),
+                    "round {round}"
+                );
                 wins[1] += 1;
                 (
-                    (pay.as_str(), "carol"),
+                    (pay.as_str(), "oleg"),
                     (api.as_str(), "bob", refusal),
                     &ledger_b,
                 )
@@ -592,7 +608,9 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
             matches!(finished.result, Decision::Accepted(_)),
             "round {round}"
         );
-        let cancelled = submit(winner_ledger, loser.1, &format!("cancel {}", loser.0)).await;
+        // The loser's requester withdraws it.
+        let requester = if loser.0 == api { "bob" } else { "carol" };
+        let cancelled = submit(winner_ledger, requester, &format!("cancel {}", loser.0)).await;
         assert!(
             matches!(cancelled.result, Decision::Accepted(_)),
             "round {round}"
@@ -600,8 +618,9 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
     }
 
     let recorded = fixture.events(&store_a).await;
-    // Per round: 2 requests, 2 approvals, 1 start, 1 refused start, 1 finish, 1 cancel.
-    assert_eq!(recorded.len(), ROUNDS * 8);
+    // Per round: 2 requests, 2 approvals, 1 start, 1 refused start, 1 finish, 1 cancel, and
+    // the admin's join when PAY-n won.
+    assert_eq!(recorded.len(), ROUNDS * 8 + wins[1]);
     let starts: Vec<&TicketKey> = recorded
         .iter()
         .filter_map(|r| match &r.event {
@@ -622,7 +641,7 @@ async fn two_ledgers_on_one_file_race_dep_start_and_exactly_one_wins_each_round(
         .count();
     assert_eq!(refused_starts, ROUNDS);
     assert_eq!(wins[0] + wins[1], ROUNDS);
-    assert_verifies(&fixture, &store_a, (ROUNDS * 8) as u64).await;
+    assert_verifies(&fixture, &store_a, (ROUNDS * 8 + wins[1]) as u64).await;
 }
 
 /// Replaces the stored data of the event at `revision`.

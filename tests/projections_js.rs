@@ -661,7 +661,9 @@ impl Run {
                     .expect("a list")
                 {
                     let kind = waiting["kind"].as_str().expect("a kind").to_string();
-                    let detail = waiting["lock"]["kind"].as_str().unwrap_or_default();
+                    let detail = (waiting["lock"]["kind"].as_str())
+                        .or(waiting["over"]["kind"].as_str())
+                        .unwrap_or_default();
                     seen.insert(format!("waiting:{kind}{detail}"));
                 }
             }
@@ -675,7 +677,8 @@ impl Run {
             "waiting:freeze",
             "waiting:lockservice",
             "waiting:lockgroup",
-            "waiting:turn",
+            "waiting:turnservice",
+            "waiting:turngroup",
         ] {
             assert!(
                 seen.contains(case),
@@ -826,7 +829,9 @@ impl Generator {
             72..=87 if !deploying.is_empty() => {
                 let release = *self.pick(&deploying);
                 let who = self.doer(Some(release.requester.to_string()));
-                if self.chance(25) {
+                if self.chance(10) {
+                    self.takeover(release)
+                } else if self.chance(25) {
                     (
                         who,
                         format!("dep rollback {} error rate up", release.ticket),
@@ -874,6 +879,29 @@ impl Generator {
                     format!("cancel {}", release.ticket),
                 )
             }
+        }
+    }
+
+    /// A takeover of a deployment: by an admin alone (refused while it is young), or forced:
+    /// proposed by an approver, confirmed by an admin.
+    fn takeover(&mut self, release: &Release) -> (String, String) {
+        let ticket = &release.ticket;
+        let pending = match &release.stage {
+            Stage::Deploying { takeover, .. } => takeover.is_some(),
+            _ => false,
+        };
+        if pending {
+            let admin = self.pick(&ADMINS).to_string();
+            (admin, format!("dep takeover {ticket} --force"))
+        } else if self.chance(50) {
+            let admin = self.pick(&ADMINS).to_string();
+            (admin, format!("dep takeover {ticket} runner gone"))
+        } else {
+            let approver = self.pick(&APPROVERS).to_string();
+            (
+                approver,
+                format!("dep takeover {ticket} --force runner gone"),
+            )
         }
     }
 
@@ -995,6 +1023,7 @@ fn assert_same_queue(out: &Value, policy: &Policy, events: &[Recorded]) -> usize
             Event::CommandRefused { .. }
                 | Event::ReminderSent { .. }
                 | Event::DeploymentAlive { .. }
+                | Event::TakeoverProposed { .. }
         ) {
             // No handler: the projection never sees it, and it changes no queue.
             continue;

@@ -85,7 +85,8 @@ fn record(script: &[(&str, String)], policy: &Policy) -> Vec<Step> {
             .policy
             .clone()
             .unwrap_or_else(|| policy.clone().into());
-        let events = match decide(&state, &actor, &command, &deciding) {
+        let when = at(n as i64);
+        let events = match decide(&state, &actor, &command, &deciding, when) {
             Ok(events) => events,
             Err(_) if !command.records_refusal() => Vec::new(),
             Err(refusal) => vec![refused(&actor, &command, refusal)],
@@ -93,7 +94,6 @@ fn record(script: &[(&str, String)], policy: &Policy) -> Vec<Step> {
         if events.is_empty() {
             continue;
         }
-        let when = at(n as i64);
         for event in &events {
             state.evolve(event, when);
         }

@@ -408,10 +408,10 @@ async fn the_queue() {
     assert_snapshot!(chat.done("bob", "queue").await, @"
     Release queue:
     • PAY-1 (billing) by bob — deploying now
-    • API-1 (api) by carol — #1 in line, accepted, waiting for the backend-core group lock (held by PAY-1)
-    • PAY-2 (billing) by dave — #2 in line, requested, waiting for approval, an admin and the billing lock (held by PAY-1)
+    • API-1 (api) by carol — #2 in line, accepted, waiting for the backend-core group lock (held by PAY-1)
+    • PAY-2 (billing) by dave — #3 in line, requested, waiting for approval, an admin, the billing lock (held by PAY-1) and its turn (after API-1, for the backend-core group)
     • WEB-1 (web) by erin — #1 in line, accepted, ready to start
-    • WEB-2 (web) by erin — #2 in line, accepted, waiting for its turn (after WEB-1)
+    • WEB-2 (web) by erin — #2 in line, accepted, waiting for its turn (after WEB-1, for web)
     • OPS-1 (ops) by frank — #1 in line, accepted, waiting for the freeze to end
     • DB-1 (db) by bob — #1 in line, accepted, waiting for an admin
     ");
@@ -432,6 +432,7 @@ async fn help_and_text_that_is_not_understood() {
     • dep finish TICKET
     • dep rollback TICKET <reason>
     • dep alive TICKET [within=10m]
+    • dep takeover TICKET [--force] <reason>
     • freeze <reason> [services=a,b]
     • unfreeze
     • who <service>
@@ -455,6 +456,7 @@ async fn help_and_text_that_is_not_understood() {
     • dep finish TICKET
     • dep rollback TICKET <reason>
     • dep alive TICKET [within=10m]
+    • dep takeover TICKET [--force] <reason>
     • freeze <reason> [services=a,b]
     • unfreeze
     • who <service>
@@ -467,7 +469,7 @@ async fn help_and_text_that_is_not_understood() {
     // Missing arguments.
     assert_snapshot!(chat.invalid("bob", "accept").await, @"`accept` is missing the ticket; usage: accept TICKET");
     assert_snapshot!(chat.invalid("bob", "dep rollback PAY-1").await, @"`dep rollback` is missing a reason; usage: dep rollback TICKET <reason>");
-    assert_snapshot!(chat.invalid("bob", "dep").await, @"`dep` is missing `start`, `finish`, `rollback` or `alive` and the ticket; usage: dep start|finish TICKET, dep rollback TICKET <reason>, dep alive TICKET [within=10m]");
+    assert_snapshot!(chat.invalid("bob", "dep").await, @"`dep` is missing `start`, `finish`, `rollback`, `alive` or `takeover` and the ticket; usage: dep start|finish TICKET, dep rollback TICKET <reason>, dep alive TICKET [within=10m], dep takeover TICKET [--force] <reason>");
     assert_snapshot!(chat.invalid("bob", "who").await, @"`who` is missing the service; usage: who <service>");
     // Unexpected arguments.
     assert_snapshot!(chat.invalid("bob", "accept PAY-1 please").await, @"`accept` does not take `please`; usage: accept TICKET");

@@ -81,12 +81,14 @@ fn event_index(event: &Event) -> usize {
         Event::CommandRefused { .. } => 10,
         Event::ReminderSent { .. } => 11,
         Event::DeploymentAlive { .. } => 12,
-        Event::PolicyChanged { .. } => 13,
+        Event::DeploymentAbandoned { .. } => 13,
+        Event::TakeoverProposed { .. } => 14,
+        Event::PolicyChanged { .. } => 15,
     }
 }
 
 /// The refusals a `CommandRefused` may hold: all but a reminder's, which is never recorded.
-const REFUSAL_VARIANTS: usize = 17;
+const REFUSAL_VARIANTS: usize = 21;
 
 fn refusal_index(refusal: &Refusal) -> usize {
     match refusal {
@@ -107,6 +109,10 @@ fn refusal_index(refusal: &Refusal) -> usize {
         Refusal::NotDeploying { .. } => 14,
         Refusal::AlreadyFrozen { .. } => 15,
         Refusal::NotFrozen => 16,
+        Refusal::TakeoverTooSoon { .. } => 17,
+        Refusal::NoTakeoverProposed { .. } => 18,
+        Refusal::TakeoverAlreadyProposed { .. } => 19,
+        Refusal::TakeoverNeedsSecond { .. } => 20,
         Refusal::ReminderOutOfStage { .. } | Refusal::AlreadyReminded { .. } => {
             panic!("a reminder's refusal is never recorded: {refusal:?}")
         }
@@ -268,7 +274,12 @@ fn every_refusal() -> Vec<Refusal> {
         Refusal::NotYourTurn {
             ticket: t("PAY-2"),
             ahead: ticket.clone(),
-            service: s("billing"),
+            over: LockKey::Service(s("billing")),
+        },
+        Refusal::NotYourTurn {
+            ticket: t("PAY-2"),
+            ahead: t("API-1"),
+            over: LockKey::Group(g("backend-core")),
         },
         Refusal::AlreadyDeploying {
             ticket: ticket.clone(),
@@ -281,6 +292,26 @@ fn every_refusal() -> Vec<Refusal> {
             since: at(5),
         },
         Refusal::NotFrozen,
+        Refusal::TakeoverTooSoon {
+            ticket: ticket.clone(),
+            since: at(3),
+            after_secs: 1800,
+        },
+        Refusal::NoTakeoverProposed {
+            ticket: ticket.clone(),
+        },
+        Refusal::TakeoverAlreadyProposed {
+            ticket: ticket.clone(),
+            by: u("oleg"),
+        },
+        Refusal::TakeoverNeedsSecond {
+            ticket: ticket.clone(),
+            proposed_by: u("alice"),
+            role: Role::Admin,
+        },
+        Refusal::NotAllowed {
+            role: Role::AdminOrApprover,
+        },
     ]
 }
 
@@ -404,6 +435,30 @@ fn every_event() -> Vec<Event> {
             ticket: ticket.clone(),
             by: u("ci-deployer"),
             within_secs: 360,
+        },
+        Event::DeploymentAbandoned {
+            ticket: ticket.clone(),
+            by: u("oleg"),
+            reason: r("runner gone"),
+            proposed_by: None,
+        },
+        Event::DeploymentAbandoned {
+            ticket: ticket.clone(),
+            by: u("U01ABC"),
+            reason: r("runner OOM-killed"),
+            proposed_by: Some(u("alice")),
+        },
+        Event::TakeoverProposed {
+            ticket: ticket.clone(),
+            by: u("alice"),
+            reason: r("runner OOM-killed"),
+            second: Role::Admin,
+        },
+        Event::TakeoverProposed {
+            ticket: ticket.clone(),
+            by: u("oleg"),
+            reason: r("stuck"),
+            second: Role::AdminOrApprover,
         },
         Event::PolicyChanged {
             policy: Box::new(Policy::default()),
@@ -606,6 +661,38 @@ fn wrong_data_is_refused_with_its_path() {
     }
 }
 
+#[test]
+fn a_turn_refusal_recorded_before_turns_spanned_conflict_groups_still_matches_and_decodes() {
+    let old = json!({"by": "eve", "command": "dep start", "ticket": "PAY-2",
+                     "refusal": {"kind": "not_your_turn", "ticket": "PAY-2", "ahead": "PAY-1",
+                                 "service": "billing"}});
+    validate_event("CommandRefused", &old).unwrap();
+    let bytes = serde_json::to_vec(&old).unwrap();
+    assert_eq!(
+        envelope::decode_event("CommandRefused", &bytes).unwrap(),
+        Event::CommandRefused {
+            by: u("eve"),
+            command: "dep start".to_string(),
+            ticket: Some(t("PAY-2")),
+            refusal: Refusal::NotYourTurn {
+                ticket: t("PAY-2"),
+                ahead: t("PAY-1"),
+                over: LockKey::Service(s("billing")),
+            },
+        }
+    );
+    // One or the other, not both nor neither.
+    let mut both = old.clone();
+    both["refusal"]["over"] = json!({"kind": "service", "name": "billing"});
+    assert!(validate_event("CommandRefused", &both).is_err());
+    let mut neither = old;
+    neither["refusal"]
+        .as_object_mut()
+        .unwrap()
+        .remove("service");
+    assert!(validate_event("CommandRefused", &neither).is_err());
+}
+
 // --- one schema file per type ----------------------------------------------------------------
 
 #[test]
@@ -694,7 +781,7 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
             (None, Ok(Input::Command(command))) => (u(actor), command),
             (None, _) => continue,
         };
-        let events = match decide(&state, &actor, &command, &policy) {
+        let events = match decide(&state, &actor, &command, &policy, at(emitted.len() as i64)) {
             Ok(events) => events,
             Err(_) if !command.records_refusal() => Vec::new(),
             Err(refusal) => vec![refused(&actor, &command, refusal)],
@@ -754,6 +841,13 @@ fn events_from_a_walk_through_the_rules_match_their_schemas() {
         ("eve", "dep rollback OPS-1 error rate up"),
         ("dev", "dep start API-2"),
         ("dev", "dep start API-1"),
+        ("eve", "dep takeover API-1 --force stuck"),
+        ("alice", "dep takeover API-1 --force"),
+        ("oleg", "dep takeover API-1 gone"),
+        ("alice", "dep takeover API-1 --force runner gone"),
+        ("alice", "dep takeover API-1 --force"),
+        ("bob", "dep takeover API-1 --force"),
+        ("oleg", "dep takeover API-1 --force"),
         ("dev", "dep finish API-1"),
         ("eve", "dep finish OPS-1"),
         ("alice", "reject API-2 not this week"),

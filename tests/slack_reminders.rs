@@ -324,7 +324,7 @@ async fn each_reminder_falls_due_in_its_stage_and_is_recorded_and_posted_once() 
     assert_snapshot!(texts[0], @"<@U0ALICE> <@U0BOB> PAY-1 by <@U0DEV> has waited 30 min for approval. `accept PAY-1` or `reject PAY-1 &lt;reason&gt;`.");
     assert_snapshot!(texts[1], @"<!subteam^S0BACKUP> PAY-1 by <@U0DEV> has waited 1 h for approval and nobody has answered. Please `accept PAY-1` or `reject PAY-1 &lt;reason&gt;`.");
     assert_snapshot!(texts[2], @"<@U0DEV> <@U0OLEG> The deployment of PAY-1 has been running for 1 h, longer than expected. Finish it with `dep finish PAY-1` or roll back with `dep rollback PAY-1 &lt;reason&gt;`.");
-    assert_snapshot!(texts[3], @"<@U0DEV> <@U0OLEG> Stale lock: the deployment of PAY-1 has held the billing lock and the backend-core group lock since 2026-03-02 10:50 UTC (4 h). Others cannot deploy until it finishes (`dep finish PAY-1`) or rolls back (`dep rollback PAY-1 &lt;reason&gt;`).");
+    assert_snapshot!(texts[3], @"<@U0DEV> <@U0OLEG> Stale lock: the deployment of PAY-1 has held the billing lock and the backend-core group lock since 2026-03-02 10:50 UTC (4 h). Others cannot deploy until it finishes (`dep finish PAY-1`) or rolls back (`dep rollback PAY-1 &lt;reason&gt;`), or an admin takes it over (`dep takeover PAY-1 &lt;reason&gt;`).");
 }
 
 #[tokio::test]
@@ -500,7 +500,7 @@ async fn the_waitlist_is_the_ledgers_in_order_and_survives_a_restart() {
             renderer.waitlist_freed(&t("PAY-1"), item, place + 1)
         })
         .collect();
-    assert_snapshot!(told[0], @"The deployment of PAY-1 is over and its locks are free. You were #1 waiting to start PAY-3. PAY-3 still waits for its turn (after PAY-2).");
+    assert_snapshot!(told[0], @"The deployment of PAY-1 is over and its locks are free. You were #1 waiting to start PAY-3. PAY-3 still waits for its turn (after PAY-2, for billing).");
     assert_snapshot!(told[1], @"The deployment of PAY-1 is over and its locks are free. You were #2 waiting to start PAY-2. You can `dep start PAY-2` now.");
 
     // The waitlist is the ledger's: a restarted process reads the same one.
@@ -595,6 +595,145 @@ mod through_slack {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         assert_eq!(in_thread(&app, &ts, "for approval").len(), 2);
         drop(other);
+    }
+
+    /// A stale lock's reminder mentions the admins and carries a Take over button. Pressing it
+    /// asks why in a modal; submitted by an admin it ends the deployment, the requester is told
+    /// by DM (`notify = "dm"`), and whoever waited for the lock is told it is free.
+    #[tokio::test]
+    async fn a_stale_lock_reminder_offers_a_take_over_button_that_asks_why() {
+        use serde_json::json;
+
+        use super::support::fixtures::WAIT;
+        use super::support::slack::{typed, view_submission};
+
+        let time = TestClock::new(monday());
+        let slack = Arc::new(FakeSlack::start().await);
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let mut config = slack_config(&slack, &dir);
+        config.slack.notify = dobrobot::config::Notify::Dm;
+        let app = TestApp::build(slack, Arc::new(dir), config, settings_at(&time)).await;
+        say(&app, "U0CAROL", "dobro PAY-1 https://wiki/x").await;
+        let ts = app.release_message_ts("PAY-1").await;
+        say(&app, "U0ALICE", "accept PAY-1").await;
+        say(&app, "U0OLEG", "here PAY-1").await;
+        say(&app, "U0BOB", "dobro PAY-2 https://wiki/x").await;
+        say(&app, "U0ALICE", "accept PAY-2").await;
+        say(&app, "U0OLEG", "here PAY-2").await;
+        say(&app, "U0CAROL", "dep start PAY-1").await;
+        app.wait_ephemeral("U0CAROL", "started").await;
+        say(&app, "U0BOB", "dep start PAY-2").await;
+        app.wait_ephemeral("U0BOB", "locked").await;
+
+        time.set(monday() + Duration::hours(4) + Duration::minutes(1));
+        let reminder = app
+            .slack
+            .wait_for(
+                "chat.postMessage",
+                |p| p["thread_ts"] == ts && text_of(p).contains("Stale lock"),
+                WAIT,
+            )
+            .await;
+        assert!(text_of(&reminder).contains("<@U0OLEG>"), "{reminder:#}");
+        assert_eq!(
+            reminder["blocks"][1]["elements"][0],
+            json!({"type": "button", "action_id": "takeover", "style": "danger",
+                   "text": {"type": "plain_text", "text": "Take over"},
+                   "value": "dep takeover PAY-1"})
+        );
+
+        // The button is on the reminder, in the release message's thread.
+        let reminder_ts = app
+            .slack
+            .messages(super::support::slack::CHANNEL)
+            .into_iter()
+            .find(|m| m["thread_ts"] == ts && text_of(m).contains("Stale lock"))
+            .and_then(|m| m["ts"].as_str().map(String::from))
+            .expect("the reminder is in the thread");
+
+        // Anyone may press it; only an admin's takeover is recorded.
+        let before = app.ledger_events().await.len();
+        app.press("U0BOB", &reminder_ts, "takeover", "dep takeover PAY-1")
+            .await;
+        app.slack.wait_for("views.open", |_| true, WAIT).await;
+        let modal = app.slack.modals()[0].clone();
+        assert_eq!(modal["title"]["text"], "Take over");
+        assert_eq!(
+            app.ledger_events().await.len(),
+            before,
+            "a modal records nothing"
+        );
+        app.interact(&view_submission(
+            "U0BOB",
+            &modal,
+            json!({"reason": {"reason": typed("mine now")}}),
+        ))
+        .await;
+        app.wait_ephemeral("U0BOB", "Only an admin can do that.")
+            .await;
+
+        // (Each press needs its own trigger id, which the fixture derives from the message.)
+        app.press("U0OLEG", &ts, "takeover", "dep takeover PAY-1")
+            .await;
+        super::support::fixtures::wait_until(|| async { app.slack.modals().len() == 2 }).await;
+        let modal = app.slack.modals()[1].clone();
+        app.interact(&view_submission(
+            "U0OLEG",
+            &modal,
+            json!({"reason": {"reason": typed("the runner died\nwith its VM")}}),
+        ))
+        .await;
+        let updated = app.wait_update(&ts, "Taken over").await;
+        assert!(
+            super::support::slack::pretty(&updated)
+                .contains("Taken over by <@U0OLEG>: the runner died with its VM"),
+            "{updated:#}"
+        );
+        assert!(
+            app.ledger_events()
+                .await
+                .iter()
+                .any(|e| e.starts_with("DeploymentAbandoned by U0OLEG")),
+            "{:?}",
+            app.ledger_events().await
+        );
+
+        // The requester hears of it by DM; the one who waited for the lock, that it is free.
+        let carol = FakeSlack::dm_channel("U0CAROL");
+        let told = app
+            .slack
+            .wait_for(
+                "chat.postMessage",
+                |p| p["channel"] == carol && text_of(p).contains("taken over"),
+                WAIT,
+            )
+            .await;
+        assert!(
+            text_of(&told).starts_with(
+                "Deployment of your release <https://tracker.example.com/browse/PAY-1|PAY-1> \
+                 was taken over by <@U0OLEG>; its locks are free, check what it left \
+                 half-done. Reason: the runner died with its VM"
+            ),
+            "{told:#}"
+        );
+        let bob = FakeSlack::dm_channel("U0BOB");
+        app.slack
+            .wait_for(
+                "chat.postMessage",
+                |p| p["channel"] == bob && text_of(p).contains("its locks are free"),
+                WAIT,
+            )
+            .await;
+        // (A new trigger: `say` would repeat the first try's, a delivery already recorded.)
+        app.slash("U0BOB", "dep start PAY-2", "trigger-after-the-takeover")
+            .await;
+        super::support::fixtures::wait_until(|| async {
+            app.ledger_events()
+                .await
+                .iter()
+                .any(|e| e.starts_with("DeploymentStarted by U0BOB"))
+        })
+        .await;
     }
 
     #[tokio::test]

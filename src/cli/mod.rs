@@ -75,7 +75,9 @@ enum Cmd {
     )]
     Serve,
     /// Run one command as USER and print the bot's reply; without TEXT, read commands line by line.
-    #[command(after_help = "Example:\n  dobrobot chat --as alice \"accept PAY-1\"")]
+    #[command(
+        after_help = "Example:\n  dobrobot chat --as alice \"accept PAY-1\"\n  dobrobot chat --as oleg \"dep takeover PAY-1 the pipeline crashed\"\n  dobrobot chat --as bob help   # every command"
+    )]
     Chat {
         /// The user the command comes from (a Slack user id or a name from the config's roles).
         #[arg(long = "as", value_name = "USER")]
@@ -143,7 +145,7 @@ enum Cmd {
         /// Anyone who took part: requester, approver, admin, who started or ended it.
         #[arg(long, value_parser = UserId::parse)]
         actor: Option<UserId>,
-        /// open, finished, rolled_back, cancelled or rejected.
+        /// open, finished, rolled_back, abandoned, cancelled or rejected.
         #[arg(long, value_parser = OutcomeFilter::parse)]
         outcome: Option<OutcomeFilter>,
         /// Something happened to it at or after this time.

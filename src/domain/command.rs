@@ -48,6 +48,16 @@ pub enum Command {
         ticket: TicketKey,
         within: chrono::Duration,
     },
+    /// `dep takeover TICKET <reason>`: an admin ends a deployment that is stuck and frees its
+    /// locks; refused while the deployment is younger than the policy's `takeover_after`.
+    Takeover { ticket: TicketKey, reason: Reason },
+    /// `dep takeover TICKET --force [<reason>]`: a takeover at any age, by two people. With a
+    /// reason and no proposal pending it proposes one; said by a second person holding the role
+    /// the first lacks (an approver and an admin together), it confirms the pending proposal.
+    ForceTakeover {
+        ticket: TicketKey,
+        reason: Option<Reason>,
+    },
     /// `freeze <reason> [services=a,b]`; no services freezes everything.
     Freeze {
         reason: Reason,
@@ -103,6 +113,8 @@ impl Command {
             | Command::Finish { ticket }
             | Command::Rollback { ticket, .. }
             | Command::Alive { ticket, .. }
+            | Command::Takeover { ticket, .. }
+            | Command::ForceTakeover { ticket, .. }
             | Command::Remind { ticket, .. } => Some(ticket),
             Command::Freeze { .. } | Command::Unfreeze | Command::AdoptPolicy(_) => None,
         }
@@ -120,6 +132,7 @@ impl Command {
             Command::Finish { .. } => "dep finish",
             Command::Rollback { .. } => "dep rollback",
             Command::Alive { .. } => "dep alive",
+            Command::Takeover { .. } | Command::ForceTakeover { .. } => "dep takeover",
             Command::Freeze { .. } => "freeze",
             Command::Unfreeze => "unfreeze",
             Command::Remind { .. } => "remind",

@@ -3,21 +3,28 @@
 //! Each rule lives here once. What a queued release is waiting for is the list of reasons
 //! `dep start` would be refused now (`start_blockers`), so the queue never restates a rule.
 
+use chrono::{DateTime, Utc};
+
 use super::command::{Command, ReleaseRequest};
 use super::event::Event;
 use super::policy::{Policy, changes};
 use super::refusal::{Refusal, Role};
 use super::state::{AdminPresence, Freeze, Release, Stage, State};
-use super::types::{LockKey, TicketKey, UserId};
+use super::types::{GroupName, LockKey, Reason, TicketKey, UserId};
 
-/// Decides a command by `actor`. `Err` is a refusal, which the ledger records as a
-/// `CommandRefused` event (see [`refused`]) unless it is a reminder's. No rule depends on the
-/// clock: when a thing happened is the ledger's recording time, so `decide` takes no `now`.
+/// Decides a command by `actor` at `at`. `Err` is a refusal, which the ledger records as a
+/// `CommandRefused` event (see [`refused`]) unless it is a reminder's.
+///
+/// `at` is the time the command is decided, given as data (the ledger passes the recording
+/// time of the batch, a scenario a fixed time), so `decide` stays pure: the same arguments give
+/// the same answer. Only a rule about age reads it (a takeover needs a deployment old enough);
+/// when a thing happened is still the ledger's recording time, not a field of the event.
 pub fn decide(
     state: &State,
     actor: &UserId,
     command: &Command,
     policy: &Policy,
+    at: DateTime<Utc>,
 ) -> Result<Vec<Event>, Refusal> {
     match command {
         Command::Request(request) => request_release(state, actor, request, policy),
@@ -84,15 +91,32 @@ pub fn decide(
         Command::Start { ticket } => {
             let release = open(state, ticket)?;
             require_requester_or_admin(release, actor, policy)?;
-            if let Some(first) = start_blockers(state, release, policy).into_iter().next() {
+            // An admin who starts a release that waits for an admin joins it by starting it;
+            // its requester still needs someone else, admin or not (the admin is the second
+            // pair of eyes). Every other blocker still counts: then nothing is recorded but the
+            // refusal, not a join on its own.
+            let joins = release.admin == AdminPresence::Needed
+                && policy.is_admin(actor)
+                && &release.requester != actor;
+            let first = start_blockers(state, release, policy)
+                .into_iter()
+                .find(|blocker| !(joins && matches!(blocker, Refusal::AdminRequired { .. })));
+            if let Some(first) = first {
                 return Err(first);
             }
-            Ok(vec![Event::DeploymentStarted {
+            let join = joins.then(|| Event::AdminJoined {
                 ticket: ticket.clone(),
-                by: actor.clone(),
-                services: release.services.clone(),
-                conflict_groups: policy.groups_of(&release.services),
-            }])
+                admin: actor.clone(),
+            });
+            Ok(join
+                .into_iter()
+                .chain([Event::DeploymentStarted {
+                    ticket: ticket.clone(),
+                    by: actor.clone(),
+                    services: release.services.clone(),
+                    conflict_groups: policy.groups_of(&release.services),
+                }])
+                .collect())
         }
         Command::Finish { ticket } => {
             let release = open(state, ticket)?;
@@ -112,6 +136,37 @@ pub fn decide(
                 by: actor.clone(),
                 reason: reason.clone(),
             }])
+        }
+        Command::Takeover { ticket, reason } => {
+            let release = open(state, ticket)?;
+            require(policy.is_admin(actor), Role::Admin)?;
+            let since = deploying_since(release)?;
+            let after_secs = policy.takeover_after_secs;
+            let old_enough = i64::try_from(after_secs)
+                .ok()
+                .and_then(chrono::TimeDelta::try_seconds)
+                .and_then(|after| since.checked_add_signed(after))
+                .is_some_and(|from| from <= at);
+            if !old_enough {
+                return Err(Refusal::TakeoverTooSoon {
+                    ticket: ticket.clone(),
+                    since,
+                    after_secs,
+                });
+            }
+            Ok(vec![Event::DeploymentAbandoned {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+                reason: reason.clone(),
+                proposed_by: None,
+            }])
+        }
+        Command::ForceTakeover { ticket, reason } => {
+            let release = open(state, ticket)?;
+            let (is_admin, is_approver) = (policy.is_admin(actor), policy.is_approver(actor));
+            require(is_admin || is_approver, Role::AdminOrApprover)?;
+            deploying_since(release)?;
+            force_takeover(release, actor, reason.as_ref(), is_admin, is_approver)
         }
         Command::Alive { ticket, within } => {
             let release = open(state, ticket)?;
@@ -198,7 +253,8 @@ pub fn refused(actor: &UserId, command: &Command, refusal: Refusal) -> Event {
 }
 
 /// Every reason `dep start` of an open release would be refused now, apart from who asks:
-/// not accepted, no admin, a freeze, a held lock, an earlier ready request for a service.
+/// not accepted, no admin, a freeze, a held lock, an earlier ready request for a service or a
+/// conflict group it shares.
 pub fn start_blockers(state: &State, release: &Release, policy: &Policy) -> Vec<Refusal> {
     let ticket = &release.ticket;
     if let Stage::Deploying { .. } = release.stage {
@@ -252,21 +308,44 @@ pub fn start_blockers(state: &State, release: &Release, policy: &Policy) -> Vec<
             since: held.since,
         });
     }
+    // First come, first served over what two requests cannot deploy together: a service they
+    // share, or a conflict group their services share.
+    let groups = policy.groups_of(&release.services);
     let ahead = state.in_order().into_iter().find_map(|other| {
         let earlier_and_ready = other.seq < release.seq
             && matches!(other.stage, Stage::Accepted { .. })
             && other.admin_ready();
-        let shared = other.services.iter().find(|s| release.services.contains(s));
-        shared.filter(|_| earlier_and_ready).map(|s| (other, s))
+        earlier_and_ready
+            .then(|| shared(other, release, &groups, policy))
+            .flatten()
+            .map(|over| (other, over))
     });
-    if let Some((other, service)) = ahead {
+    if let Some((other, over)) = ahead {
         blockers.push(Refusal::NotYourTurn {
             ticket: ticket.clone(),
             ahead: other.ticket.clone(),
-            service: service.clone(),
+            over,
         });
     }
     blockers
+}
+
+/// What `other` and `release` cannot deploy together over: the first service they share, else
+/// the first conflict group of `release` (its `groups`) that `other`'s services are in too.
+fn shared(
+    other: &Release,
+    release: &Release,
+    groups: &[GroupName],
+    policy: &Policy,
+) -> Option<LockKey> {
+    if let Some(service) = other.services.iter().find(|s| release.services.contains(s)) {
+        return Some(LockKey::Service(service.clone()));
+    }
+    let theirs = policy.groups_of(&other.services);
+    groups
+        .iter()
+        .find(|g| theirs.contains(g))
+        .map(|g| LockKey::Group(g.clone()))
 }
 
 fn request_release(
@@ -335,6 +414,68 @@ fn not_deploying(release: &Release) -> Result<(), Refusal> {
     match release.stage {
         Stage::Deploying { .. } => Err(already_deploying(&release.ticket)),
         _ => Ok(()),
+    }
+}
+
+/// When the release's deployment started, if it is deploying.
+fn deploying_since(release: &Release) -> Result<DateTime<Utc>, Refusal> {
+    match release.stage {
+        Stage::Deploying { since, .. } => Ok(since),
+        _ => Err(Refusal::NotDeploying {
+            ticket: release.ticket.clone(),
+        }),
+    }
+}
+
+/// `dep takeover --force` by an admin or an approver: with no proposal pending, a reason
+/// proposes one; with one pending, a second person holding the role its proposer lacks confirms
+/// it (whatever they add is in the command's metadata; the reason is the proposer's).
+fn force_takeover(
+    release: &Release,
+    actor: &UserId,
+    reason: Option<&Reason>,
+    is_admin: bool,
+    is_approver: bool,
+) -> Result<Vec<Event>, Refusal> {
+    let ticket = &release.ticket;
+    let pending = match &release.stage {
+        Stage::Deploying { takeover, .. } => takeover.as_ref(),
+        _ => None,
+    };
+    match (pending, reason) {
+        (None, None) => Err(Refusal::NoTakeoverProposed {
+            ticket: ticket.clone(),
+        }),
+        (None, Some(reason)) => Ok(vec![Event::TakeoverProposed {
+            ticket: ticket.clone(),
+            by: actor.clone(),
+            reason: reason.clone(),
+            second: Role::second_to(is_admin, is_approver),
+        }]),
+        (Some(proposal), _) if &proposal.by == actor => Err(Refusal::TakeoverAlreadyProposed {
+            ticket: ticket.clone(),
+            by: actor.clone(),
+        }),
+        (Some(proposal), _) => {
+            let holds = match proposal.second {
+                Role::Admin => is_admin,
+                Role::Approver => is_approver,
+                _ => is_admin || is_approver,
+            };
+            if !holds {
+                return Err(Refusal::TakeoverNeedsSecond {
+                    ticket: ticket.clone(),
+                    proposed_by: proposal.by.clone(),
+                    role: proposal.second,
+                });
+            }
+            Ok(vec![Event::DeploymentAbandoned {
+                ticket: ticket.clone(),
+                by: actor.clone(),
+                reason: proposal.reason.clone(),
+                proposed_by: Some(proposal.by.clone()),
+            }])
+        }
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! Serialized adjacently tagged (`{"type": "...", "data": {...}}`) so that the store keeps the
 //! type name and the data apart, as EventStoreDB does; `schemas/<Type>.json` describes `data`.
-//! When an event is recorded comes from its metadata, not from the event, so that `decide` never
-//! needs a clock of its own.
+//! When an event is recorded comes from its metadata, not from the event: `decide` is given the
+//! time as data, and the events it returns never carry a clock reading of their own.
 
 use serde::{Deserialize, Serialize};
 
 use super::command::PolicyCause;
 use super::policy::Policy;
-use super::refusal::Refusal;
+use super::refusal::{Refusal, Role};
 use super::tracker::TicketInTracker;
 use super::types::{GroupName, Reason, ReminderKind, ServiceName, TicketKey, UserId, WikiLink};
 
@@ -63,6 +63,27 @@ pub enum Event {
         by: UserId,
         reason: Reason,
     },
+    /// A deployment was ended by someone other than its runner (`dep takeover`): its locks are
+    /// free and its release is closed, as after a rollback, and what it left half-done is the
+    /// reason's to say.
+    DeploymentAbandoned {
+        ticket: TicketKey,
+        /// The admin who took it over, or the second person who confirmed a forced takeover.
+        by: UserId,
+        reason: Reason,
+        /// On a forced takeover: who proposed it (and gave the reason). `None`: an admin took
+        /// over a deployment older than the policy's minimum alone.
+        proposed_by: Option<UserId>,
+    },
+    /// A forced takeover of a deployment was proposed (`dep takeover TICKET --force <reason>`)
+    /// and waits for a second person who holds `second`.
+    TakeoverProposed {
+        ticket: TicketKey,
+        by: UserId,
+        reason: Reason,
+        /// The role the confirming person needs, from the proposer's roles when proposed.
+        second: Role,
+    },
     /// The runner of a deployment (`dobrobot deploy`) is alive and promises its next sign of
     /// life within `within_secs`; a deployment that misses it has its locks flagged stale.
     DeploymentAlive {
@@ -112,7 +133,7 @@ pub enum Event {
 
 impl Event {
     /// Every event type name, in the order of the enum: one schema file each.
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 16] = [
         "ReleaseRequested",
         "ReleaseApproved",
         "ReleaseRejected",
@@ -126,6 +147,8 @@ impl Event {
         "CommandRefused",
         "ReminderSent",
         "DeploymentAlive",
+        "DeploymentAbandoned",
+        "TakeoverProposed",
         "PolicyChanged",
     ];
 
@@ -144,7 +167,9 @@ impl Event {
             Event::CommandRefused { .. } => 10,
             Event::ReminderSent { .. } => 11,
             Event::DeploymentAlive { .. } => 12,
-            Event::PolicyChanged { .. } => 13,
+            Event::DeploymentAbandoned { .. } => 13,
+            Event::TakeoverProposed { .. } => 14,
+            Event::PolicyChanged { .. } => 15,
         };
         Self::TYPES[index]
     }
@@ -161,7 +186,9 @@ impl Event {
             | Event::DeploymentFinished { ticket, .. }
             | Event::DeploymentRolledBack { ticket, .. }
             | Event::ReminderSent { ticket, .. }
-            | Event::DeploymentAlive { ticket, .. } => Some(ticket),
+            | Event::DeploymentAlive { ticket, .. }
+            | Event::DeploymentAbandoned { ticket, .. }
+            | Event::TakeoverProposed { ticket, .. } => Some(ticket),
             Event::CommandRefused { ticket, .. } => ticket.as_ref(),
             Event::FreezeStarted { .. }
             | Event::FreezeEnded { .. }
@@ -186,6 +213,8 @@ impl Event {
             | Event::CommandRefused { by, .. }
             | Event::ReminderSent { by, .. }
             | Event::DeploymentAlive { by, .. }
+            | Event::DeploymentAbandoned { by, .. }
+            | Event::TakeoverProposed { by, .. }
             | Event::PolicyChanged { by, .. } => by,
         }
     }

@@ -28,6 +28,7 @@ pub const USAGE: &[(&str, &str)] = &[
     ("dep finish", "dep finish TICKET"),
     ("dep rollback", "dep rollback TICKET <reason>"),
     ("dep alive", "dep alive TICKET [within=10m]"),
+    ("dep takeover", "dep takeover TICKET [--force] <reason>"),
     ("freeze", "freeze <reason> [services=a,b]"),
     ("unfreeze", "unfreeze"),
     ("who", "who <service>"),
@@ -81,7 +82,8 @@ impl ParseError {
 /// The usage line of a verb from [`USAGE`] (`dep` alone: all three deployment commands).
 pub fn usage(verb: &str) -> &'static str {
     if verb == "dep" {
-        return "dep start|finish TICKET, dep rollback TICKET <reason>, dep alive TICKET [within=10m]";
+        return "dep start|finish TICKET, dep rollback TICKET <reason>, dep alive TICKET \
+                [within=10m], dep takeover TICKET [--force] <reason>";
     }
     USAGE
         .iter()
@@ -157,7 +159,7 @@ fn deployment(word: &str, args: &[String]) -> Result<Input, ParseError> {
     let Some((sub, rest)) = args.split_first() else {
         return Err(ParseError::Missing {
             verb: "dep",
-            what: "`start`, `finish`, `rollback` or `alive` and the ticket",
+            what: "`start`, `finish`, `rollback`, `alive` or `takeover` and the ticket",
         });
     };
     match sub.to_lowercase().as_str() {
@@ -168,6 +170,7 @@ fn deployment(word: &str, args: &[String]) -> Result<Input, ParseError> {
         "rollback" => ticket_and_reason("dep rollback", rest)
             .map(|(ticket, reason)| cmd(Command::Rollback { ticket, reason })),
         "alive" => alive(rest),
+        "takeover" => takeover(rest),
         other => Err(ParseError::Unknown {
             word: format!("{word} {sub}"),
             did_you_mean: did_you_mean(&format!("dep {other}")).or(Some("dep start")),
@@ -206,6 +209,35 @@ fn alive(args: &[String]) -> Result<Input, ParseError> {
         }
     };
     Ok(cmd(Command::Alive { ticket, within }))
+}
+
+/// `dep takeover TICKET [--force] <reason>`; `--force` may also come before the ticket. Forced,
+/// the reason may be left out: that confirms a proposal (`decide` says whether there is one).
+fn takeover(args: &[String]) -> Result<Input, ParseError> {
+    const VERB: &str = "dep takeover";
+    let is_force = |token: &String| token.eq_ignore_ascii_case("--force");
+    let (force, args) = match args.split_first() {
+        Some((first, rest)) if is_force(first) => (true, rest),
+        _ => (false, args),
+    };
+    let (ticket, rest) = leading_ticket(VERB, args)?;
+    let (force, rest) = match rest.split_first() {
+        Some((first, after)) if is_force(first) => (true, after),
+        _ => (force, rest),
+    };
+    let words: Vec<String> = rest.iter().map(|t| display_text(t)).collect();
+    let reason = Reason::parse(&words.join(" ")).ok();
+    let command = match (force, reason) {
+        (true, reason) => Command::ForceTakeover { ticket, reason },
+        (false, Some(reason)) => Command::Takeover { ticket, reason },
+        (false, None) => {
+            return Err(ParseError::Missing {
+                verb: VERB,
+                what: "a reason",
+            });
+        }
+    };
+    Ok(cmd(command))
 }
 
 fn freeze(args: &[String]) -> Result<Input, ParseError> {
@@ -646,6 +678,13 @@ mod tests {
                 }),
             ),
             (
+                "dep takeover PAY-1 runner gone since friday",
+                cmd(Command::Takeover {
+                    ticket: t("PAY-1"),
+                    reason: r("runner gone since friday"),
+                }),
+            ),
+            (
                 "who Billing",
                 Input::Query(Query::Who {
                     service: s("billing"),
@@ -721,6 +760,37 @@ mod tests {
     }
 
     #[test]
+    fn a_takeover_may_be_forced_and_a_forced_one_confirmed_without_a_reason() {
+        let forced = |reason: Option<&str>| Command::ForceTakeover {
+            ticket: t("PAY-1"),
+            reason: reason.map(r),
+        };
+        for text in [
+            "dep takeover PAY-1 --force pipeline crashed",
+            "dep takeover --force pay-1 pipeline crashed",
+            "DEP TAKEOVER #PAY-1 --FORCE pipeline   crashed",
+        ] {
+            assert_eq!(command(text), forced(Some("pipeline crashed")), "{text}");
+        }
+        assert_eq!(command("dep takeover PAY-1 --force"), forced(None));
+        assert_eq!(command("dep takeover --force PAY-1"), forced(None));
+        assert_eq!(
+            parse("dep takeover PAY-1"),
+            Err(ParseError::Missing {
+                verb: "dep takeover",
+                what: "a reason"
+            })
+        );
+        assert!(matches!(
+            parse("dep takeover --force"),
+            Err(ParseError::Missing {
+                verb: "dep takeover",
+                what: "the ticket"
+            })
+        ));
+    }
+
+    #[test]
     fn the_aliases_parse() {
         assert_eq!(parse("q"), Ok(Input::Query(Query::Queue)));
         assert_eq!(parse("?"), Ok(Input::Query(Query::Help)));
@@ -747,10 +817,12 @@ mod tests {
             ("dep finish", "dep finish", "the ticket"),
             ("dep rollback", "dep rollback", "the ticket"),
             ("dep rollback PAY-1   ", "dep rollback", "a reason"),
+            ("dep takeover", "dep takeover", "the ticket"),
+            ("dep takeover PAY-1", "dep takeover", "a reason"),
             (
                 "dep",
                 "dep",
-                "`start`, `finish`, `rollback` or `alive` and the ticket",
+                "`start`, `finish`, `rollback`, `alive` or `takeover` and the ticket",
             ),
             ("freeze", "freeze", "a reason"),
             ("freeze services=web", "freeze", "a reason"),
@@ -907,6 +979,8 @@ mod tests {
         "start",
         "finish",
         "rollback",
+        "takeover",
+        "--force",
         "freeze",
         "unfreeze",
         "who",

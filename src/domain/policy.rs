@@ -58,6 +58,10 @@ pub struct Policy {
     /// When reminders fall due (`[slack]`).
     #[serde(default)]
     pub reminders: ReminderSettings,
+    /// How old a deployment must be, in seconds, before an admin alone may take it over
+    /// (`[locks] takeover_after`); younger ones need `--force` by two people.
+    #[serde(default = "default_takeover_after")]
+    pub takeover_after_secs: u64,
 }
 
 impl Policy {
@@ -197,7 +201,8 @@ impl Policy {
 }
 
 impl Default for Policy {
-    /// No roles, four-eyes on, the default ticket pattern, wiki link required.
+    /// No roles, four-eyes on, the default ticket pattern, wiki link required, takeovers after
+    /// 30 minutes.
     fn default() -> Self {
         let pattern = Regex::new(DEFAULT_TICKET_PATTERN).expect("the default pattern is valid");
         Policy {
@@ -211,8 +216,16 @@ impl Default for Policy {
             checks: Self::standard_checks(pattern, true),
             tracker: None,
             reminders: ReminderSettings::default(),
+            takeover_after_secs: DEFAULT_TAKEOVER_AFTER_SECS,
         }
     }
+}
+
+/// `[locks] takeover_after` unless configured: 30 minutes.
+pub const DEFAULT_TAKEOVER_AFTER_SECS: u64 = 30 * 60;
+
+fn default_takeover_after() -> u64 {
+    DEFAULT_TAKEOVER_AFTER_SECS
 }
 
 pub const DEFAULT_TICKET_PATTERN: &str = "^[A-Z][A-Z0-9]+-[0-9]+$";
@@ -341,6 +354,21 @@ pub fn changes(before: Option<&Policy>, after: &Policy) -> Vec<String> {
         if was != now {
             lines.push(format!("{what} {} (was {})", span(now), span(was)));
         }
+    }
+    if before.takeover_after_secs != after.takeover_after_secs {
+        let secs = |s: u64| {
+            span(
+                i64::try_from(s)
+                    .ok()
+                    .and_then(chrono::TimeDelta::try_seconds)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+            )
+        };
+        lines.push(format!(
+            "takeover after {} (was {})",
+            secs(after.takeover_after_secs),
+            secs(before.takeover_after_secs)
+        ));
     }
     if was.quiet_hours != now.quiet_hours {
         let hours = |q: &Option<super::reminders::QuietHours>| match q {

@@ -19,8 +19,15 @@ pub enum Waiting {
     Approval,
     Admin,
     Freeze,
-    Lock { lock: LockKey, ticket: TicketKey },
-    Turn { ahead: TicketKey },
+    Lock {
+        lock: LockKey,
+        ticket: TicketKey,
+    },
+    /// An earlier ready request goes first: it shares a service or a conflict group (`over`).
+    Turn {
+        ahead: TicketKey,
+        over: LockKey,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -30,7 +37,8 @@ pub struct QueueItem {
     pub requester: UserId,
     pub status: ReleaseStatus,
     /// 1-based place in line: one more than the open requests made earlier for any of the same
-    /// services.
+    /// services or for a service in one of the same conflict groups (first come, first served
+    /// spans a conflict group).
     pub position: usize,
     /// Empty when deploying or ready to start.
     pub waiting_for: Vec<Waiting>,
@@ -49,6 +57,7 @@ pub fn queue(state: &State, policy: &Policy) -> Vec<QueueItem> {
     open.iter()
         .enumerate()
         .map(|(i, release)| {
+            let groups = policy.groups_of(&release.services);
             let position = 1 + open[..i]
                 .iter()
                 .filter(|earlier| {
@@ -56,6 +65,10 @@ pub fn queue(state: &State, policy: &Policy) -> Vec<QueueItem> {
                         .services
                         .iter()
                         .any(|s| release.services.contains(s))
+                        || policy
+                            .groups_of(&earlier.services)
+                            .iter()
+                            .any(|g| groups.contains(g))
                 })
                 .count();
             let waiting_for = start_blockers(state, release, policy)
@@ -95,7 +108,7 @@ fn waiting(blocker: Refusal) -> Option<Waiting> {
         Refusal::AdminRequired { .. } => Some(Waiting::Admin),
         Refusal::Frozen { .. } => Some(Waiting::Freeze),
         Refusal::LockHeld { lock, ticket, .. } => Some(Waiting::Lock { lock, ticket }),
-        Refusal::NotYourTurn { ahead, .. } => Some(Waiting::Turn { ahead }),
+        Refusal::NotYourTurn { ahead, over, .. } => Some(Waiting::Turn { ahead, over }),
         _ => None,
     }
 }

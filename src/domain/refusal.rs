@@ -4,7 +4,7 @@
 //! the audit history shows who tried what and why it was not allowed.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::types::{LockKey, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId};
 
@@ -16,6 +16,21 @@ pub enum Role {
     Admin,
     RequesterOrAdmin,
     RequesterOrApprover,
+    /// Either role: who may propose a forced takeover, or confirm one proposed by someone who
+    /// holds both.
+    AdminOrApprover,
+}
+
+impl Role {
+    /// The role a forced takeover's second person needs, given the first person's roles: the
+    /// one they lack (an approver and an admin together), either if they hold both.
+    pub fn second_to(is_admin: bool, is_approver: bool) -> Role {
+        match (is_admin, is_approver) {
+            (true, true) => Role::AdminOrApprover,
+            (true, false) => Role::Approver,
+            _ => Role::Admin,
+        }
+    }
 }
 
 /// A formal sign of a well-prepared task that a request lacks.
@@ -123,14 +138,41 @@ pub enum Refusal {
         by: UserId,
         since: DateTime<Utc>,
     },
-    /// An earlier request for the same service is ready and goes first.
+    /// An earlier request is ready and goes first: it deploys a service of this one, or a
+    /// service in one of its conflict groups.
     NotYourTurn {
         ticket: TicketKey,
         ahead: TicketKey,
-        service: ServiceName,
+        /// What the two cannot deploy together over: a shared service or conflict group.
+        /// Refusals recorded before turns spanned conflict groups say `service: NAME`
+        /// instead; they read as `over` that service.
+        #[serde(alias = "service", deserialize_with = "turn_over")]
+        over: LockKey,
     },
     AlreadyDeploying {
         ticket: TicketKey,
+    },
+    /// A takeover without `--force` waits until the deployment has run `after_secs` (the
+    /// policy's `takeover_after`); it started at `since`.
+    TakeoverTooSoon {
+        ticket: TicketKey,
+        since: DateTime<Utc>,
+        after_secs: u64,
+    },
+    /// `dep takeover TICKET --force` without a reason confirms a proposal, and there is none.
+    NoTakeoverProposed {
+        ticket: TicketKey,
+    },
+    /// The person who proposed a forced takeover cannot confirm it too (four eyes).
+    TakeoverAlreadyProposed {
+        ticket: TicketKey,
+        by: UserId,
+    },
+    /// Confirming a forced takeover needs the role its proposer lacks.
+    TakeoverNeedsSecond {
+        ticket: TicketKey,
+        proposed_by: UserId,
+        role: Role,
     },
     NotDeploying {
         ticket: TicketKey,
@@ -152,4 +194,50 @@ pub enum Refusal {
         ticket: TicketKey,
         reminder: ReminderKind,
     },
+}
+
+/// `over` of a `NotYourTurn`, as recorded now (a lock key) or before turns spanned conflict
+/// groups (a service name, under `service`).
+fn turn_over<'de, D: Deserializer<'de>>(deserializer: D) -> Result<LockKey, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Recorded {
+        Key(LockKey),
+        Service(ServiceName),
+    }
+    Ok(match Recorded::deserialize(deserializer)? {
+        Recorded::Key(key) => key,
+        Recorded::Service(service) => LockKey::Service(service),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_turn_recorded_over_a_service_name_still_reads() {
+        let old = json!({"kind": "not_your_turn", "ticket": "PAY-2", "ahead": "PAY-1",
+                         "service": "billing"});
+        let expected = Refusal::NotYourTurn {
+            ticket: TicketKey::parse("PAY-2").unwrap(),
+            ahead: TicketKey::parse("PAY-1").unwrap(),
+            over: LockKey::Service(ServiceName::parse("billing").unwrap()),
+        };
+        assert_eq!(serde_json::from_value::<Refusal>(old).unwrap(), expected);
+        let now = serde_json::to_value(&expected).unwrap();
+        assert_eq!(now["over"], json!({"kind": "service", "name": "billing"}));
+        assert_eq!(serde_json::from_value::<Refusal>(now).unwrap(), expected);
+        let group = json!({"kind": "not_your_turn", "ticket": "PAY-2", "ahead": "API-1",
+                           "over": {"kind": "group", "name": "backend-core"}});
+        assert!(matches!(
+            serde_json::from_value::<Refusal>(group).unwrap(),
+            Refusal::NotYourTurn {
+                over: LockKey::Group(_),
+                ..
+            }
+        ));
+    }
 }

@@ -233,10 +233,17 @@ fn reminder(
             people(&mut policy.approvers.iter())
         }
         ReminderKind::Escalation => settings.backup_approvers.clone(),
-        ReminderKind::OverdueDeployment | ReminderKind::StaleLock => people(
+        ReminderKind::OverdueDeployment => people(
             &mut [Some(&release.requester), deployer, admin]
                 .into_iter()
                 .flatten(),
+        ),
+        // The admins too: a stale lock is theirs to take over (`dep takeover`).
+        ReminderKind::StaleLock => people(
+            &mut [Some(&release.requester), deployer, admin]
+                .into_iter()
+                .flatten()
+                .chain(policy.admins.iter()),
         ),
     };
     let mut mention: Vec<RoleEntry> = Vec::new();
@@ -551,6 +558,19 @@ mod tests {
             mention(&deploying, at(3) + minutes(240), &settings()),
             [
                 (OverdueDeployment, vec![r("dev"), r("oleg")]),
+                (StaleLock, vec![r("dev"), r("oleg")]),
+            ]
+        );
+        // No admin joined: a stale lock still calls the admins, who may take it over.
+        let alone = Scenario::given([
+            requested_no_admin("WEB-1", "dev"),
+            approved("WEB-1", "alice"),
+            started("WEB-1", "dev"),
+        ]);
+        assert_eq!(
+            mention(&alone, at(2) + minutes(240), &settings()),
+            [
+                (OverdueDeployment, vec![r("dev")]),
                 (StaleLock, vec![r("dev"), r("oleg")]),
             ]
         );

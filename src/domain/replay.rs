@@ -75,7 +75,7 @@ pub fn check(start: State, steps: &[Step]) -> (usize, Vec<Mismatch>) {
             (&step.kind, state.policy.clone())
         {
             decided += 1;
-            let replayed = decide_again(&state, actor, command, &policy, &step.recorded);
+            let replayed = decide_again(&state, actor, command, &policy, step.at, &step.recorded);
             if replayed != step.recorded {
                 mismatches.push(Mismatch {
                     revision: step.revision,
@@ -98,6 +98,7 @@ pub fn decide_again(
     actor: &UserId,
     command: &Command,
     policy: &Policy,
+    at: DateTime<Utc>,
     recorded: &[Event],
 ) -> Vec<Event> {
     let result = match (command, &policy.tracker) {
@@ -106,9 +107,9 @@ pub fn decide_again(
                 tracker: None,
                 ..policy.clone()
             };
-            with_recorded_tracker(decide(state, actor, command, &untracked), recorded)
+            with_recorded_tracker(decide(state, actor, command, &untracked, at), recorded)
         }
-        _ => decide(state, actor, command, policy),
+        _ => decide(state, actor, command, policy, at),
     };
     match result {
         Ok(events) => events,
@@ -350,7 +351,11 @@ impl Sim<'_> {
         if let Some(ticket) = &ticket {
             let after_start = matches!(
                 command,
-                Command::Finish { .. } | Command::Rollback { .. } | Command::Alive { .. }
+                Command::Finish { .. }
+                    | Command::Rollback { .. }
+                    | Command::Alive { .. }
+                    | Command::Takeover { .. }
+                    | Command::ForceTakeover { .. }
             );
             if after_start && self.lost.contains(ticket) {
                 return;
@@ -376,7 +381,14 @@ impl Sim<'_> {
                 return;
             }
         }
-        let replayed = decide_again(&self.state, actor, command, self.policy, &step.recorded);
+        let replayed = decide_again(
+            &self.state,
+            actor,
+            command,
+            self.policy,
+            due.at,
+            &step.recorded,
+        );
         let was = refusal_of(&step.recorded);
         let now = refusal_of(&replayed);
         match (command, was, now) {
@@ -471,7 +483,8 @@ impl Sim<'_> {
             let StepKind::Command { actor, command } = &step.kind else {
                 continue;
             };
-            let replayed = decide_again(&self.state, actor, command, self.policy, &step.recorded);
+            let replayed =
+                decide_again(&self.state, actor, command, self.policy, at, &step.recorded);
             if refusal_of(&replayed).is_some() {
                 continue;
             }

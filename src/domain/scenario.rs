@@ -1,7 +1,8 @@
 //! Given / when / then for every rule and every refusal in `decide`.
 //!
 //! A scenario folds the given events into a `State` (each recorded one minute after the one
-//! before, from `at(0)`), parses the command from real chat text with `parse`, and compares what
+//! before, from `at(0)`; `later` moves the clock on), parses the command from real chat text
+//! with `parse`, decides it at the time the next event would be recorded, and compares what
 //! `decide` returns with the expected events or refusal value, never with reply text. `then`
 //! and `then_refused` hand back the scenario with the outcome recorded, so a story can go on:
 //! a refusal is recorded as `CommandRefused` (unless the command's refusals are not recorded:
@@ -36,6 +37,8 @@ pub struct Scenario {
     policy: Policy,
     state: State,
     recorded: usize,
+    /// How far `later` has moved the clock past `at(recorded)`.
+    skipped: Duration,
 }
 
 impl Scenario {
@@ -44,6 +47,7 @@ impl Scenario {
             policy: policy(),
             state: State::default(),
             recorded: 0,
+            skipped: Duration::zero(),
         };
         for event in events {
             scenario.record(&event);
@@ -57,8 +61,19 @@ impl Scenario {
         self
     }
 
+    /// Moves the clock on: what is decided and recorded from now on happens `by` later.
+    pub fn later(mut self, by: Duration) -> Self {
+        self.skipped += by;
+        self
+    }
+
+    /// When the next event is recorded, and so when the next command is decided.
+    pub fn now(&self) -> DateTime<Utc> {
+        at(self.recorded) + self.skipped
+    }
+
     pub fn when(self, (actor, command): (UserId, Command)) -> Decided {
-        let outcome = decide(&self.state, &actor, &command, &self.policy);
+        let outcome = decide(&self.state, &actor, &command, &self.policy, self.now());
         Decided {
             scenario: self,
             actor,
@@ -76,7 +91,7 @@ impl Scenario {
     }
 
     fn record(&mut self, event: &Event) {
-        self.state.evolve(event, at(self.recorded));
+        self.state.evolve(event, self.now());
         self.recorded += 1;
     }
 }
@@ -289,6 +304,24 @@ pub fn rolled_back(ticket: &str, by: &str, why: &str) -> Event {
         ticket: t(ticket),
         by: u(by),
         reason: reason(why),
+    }
+}
+
+pub fn abandoned(ticket: &str, by: &str, why: &str, proposed_by: Option<&str>) -> Event {
+    Event::DeploymentAbandoned {
+        ticket: t(ticket),
+        by: u(by),
+        reason: reason(why),
+        proposed_by: proposed_by.map(u),
+    }
+}
+
+pub fn takeover_proposed(ticket: &str, by: &str, why: &str, second: Role) -> Event {
+    Event::TakeoverProposed {
+        ticket: t(ticket),
+        by: u(by),
+        reason: reason(why),
+        second,
     }
 }
 
@@ -1086,11 +1119,96 @@ fn a_start_needs_the_admin_to_have_joined() {
 }
 
 #[test]
-fn an_admin_starting_still_needs_an_admin_to_join() {
-    // An admin's start is not an admin's `here`: the release asked for one to be present.
-    Scenario::given([requested("PAY-1", "bob"), approved("PAY-1", "alice")])
+fn an_admin_who_starts_a_release_waiting_for_an_admin_joins_it_by_starting() {
+    let scenario = Scenario::given([requested("PAY-1", "dev"), approved("PAY-1", "alice")])
+        .when(cmd("oleg", "dep start PAY-1"))
+        .then([admin_joined("PAY-1", "oleg"), started("PAY-1", "oleg")]);
+    let release = scenario.state().release(&t("PAY-1")).unwrap();
+    assert_eq!(release.status(), ReleaseStatus::Deploying);
+    assert!(matches!(
+        &release.admin,
+        super::state::AdminPresence::Joined { admin, .. } if admin == &u("oleg")
+    ));
+}
+
+#[test]
+fn an_admin_joins_by_starting_only_a_release_that_waits_for_one() {
+    // Joined already, or no admin needed: the start alone.
+    Scenario::given(ready("PAY-1", "dev"))
+        .when(cmd("oleg", "dep start PAY-1"))
+        .then([started("PAY-1", "oleg")]);
+    Scenario::given([
+        requested_no_admin("PAY-1", "dev"),
+        approved("PAY-1", "alice"),
+    ])
+    .when(cmd("oleg", "dep start PAY-1"))
+    .then([started("PAY-1", "oleg")]);
+}
+
+#[test]
+fn a_requester_who_is_an_admin_still_needs_another_admin() {
+    Scenario::given([requested("PAY-1", "oleg"), approved("PAY-1", "alice")])
         .when(cmd("oleg", "dep start PAY-1"))
         .then_refused(Refusal::AdminRequired { ticket: t("PAY-1") });
+}
+
+#[test]
+fn an_admin_joins_by_starting_only_when_nothing_else_blocks_the_start() {
+    // Every other blocker counts as if the admin had joined, and a refused start records the
+    // refusal alone (`then_refused` checks the state did not change: no join on its own).
+    let [ra, aa, ja, sa] = deploying("API-1", "eve");
+    Scenario::given([
+        ra,
+        aa,
+        ja,
+        sa,
+        requested("PAY-1", "dev"),
+        approved("PAY-1", "alice"),
+    ])
+    .when(cmd("oleg", "dep start PAY-1"))
+    .then_refused(Refusal::LockHeld {
+        lock: LockKey::Group(g("backend-core")),
+        ticket: t("API-1"),
+        by: u("eve"),
+        since: at(3),
+    });
+    Scenario::given([requested("PAY-1", "dev")])
+        .when(cmd("oleg", "dep start PAY-1"))
+        .then_refused(Refusal::NotAccepted { ticket: t("PAY-1") });
+    Scenario::given([
+        requested("PAY-1", "dev"),
+        approved("PAY-1", "alice"),
+        frozen("bob", "audit", None),
+    ])
+    .when(cmd("oleg", "dep start PAY-1"))
+    .then_refused(Refusal::Frozen {
+        by: u("bob"),
+        since: at(2),
+        reason: reason("audit"),
+        services: None,
+    })
+    .when(cmd("alice", "unfreeze"))
+    .then([unfrozen("alice")])
+    .when(cmd("oleg", "dep start PAY-1"))
+    .then([admin_joined("PAY-1", "oleg"), started("PAY-1", "oleg")]);
+}
+
+#[test]
+fn an_admin_joining_by_starting_still_waits_for_an_earlier_request() {
+    let [r, a, j] = ready("PAY-1", "eve");
+    Scenario::given([
+        r,
+        a,
+        j,
+        requested("PAY-2", "dev"),
+        approved("PAY-2", "alice"),
+    ])
+    .when(cmd("oleg", "dep start PAY-2"))
+    .then_refused(Refusal::NotYourTurn {
+        ticket: t("PAY-2"),
+        ahead: t("PAY-1"),
+        over: LockKey::Service(s("billing")),
+    });
 }
 
 #[test]
@@ -1235,7 +1353,7 @@ fn an_earlier_ready_request_for_the_same_service_goes_first() {
         .then_refused(Refusal::NotYourTurn {
             ticket: t("PAY-2"),
             ahead: t("PAY-1"),
-            service: s("billing"),
+            over: LockKey::Service(s("billing")),
         })
         .when(cmd("dev", "dep start PAY-1"))
         .then([started("PAY-1", "dev")])
@@ -1262,19 +1380,69 @@ fn an_earlier_request_that_is_not_ready_does_not_hold_up_the_line() {
 }
 
 #[test]
-fn the_turn_is_per_service_not_per_conflict_group() {
+fn an_earlier_ready_request_in_the_same_conflict_group_goes_first() {
+    // api and billing are in backend-core: whichever was requested first goes first, either way.
+    for (first, second) in [("API-1", "PAY-1"), ("PAY-1", "API-1")] {
+        let [r1, a1, j1] = ready(first, "dev");
+        let [r2, a2, j2] = ready(second, "eve");
+        Scenario::given([r1, a1, j1, r2, a2, j2])
+            .when(cmd("eve", &format!("dep start {second}")))
+            .then_refused(Refusal::NotYourTurn {
+                ticket: t(second),
+                ahead: t(first),
+                over: LockKey::Group(g("backend-core")),
+            })
+            .when(cmd("dev", &format!("dep start {first}")))
+            .then([started(first, "dev")])
+            .when(cmd("eve", &format!("dep start {second}")))
+            .then_refused(Refusal::LockHeld {
+                lock: LockKey::Group(g("backend-core")),
+                ticket: t(first),
+                by: u("dev"),
+                since: at(7),
+            })
+            .when(cmd("dev", &format!("dep finish {first}")))
+            .then([finished(first, "dev")])
+            .when(cmd("eve", &format!("dep start {second}")))
+            .then([started(second, "eve")]);
+    }
+}
+
+#[test]
+fn a_shared_service_is_named_before_a_shared_group() {
+    let [r1, a1, j1] = ready("PAY-1", "dev");
+    let [r2, a2, j2] = ready("PAY-2", "eve");
+    Scenario::given([r1, a1, j1, r2, a2, j2])
+        .when(cmd("eve", "dep start PAY-2"))
+        .then_refused(Refusal::NotYourTurn {
+            ticket: t("PAY-2"),
+            ahead: t("PAY-1"),
+            over: LockKey::Service(s("billing")),
+        });
+}
+
+#[test]
+fn the_turn_does_not_span_services_outside_a_shared_group() {
+    let [ra, aa, ja] = ready("API-1", "dev");
+    let [r, a, j] = ready("WEB-1", "eve");
+    Scenario::given([ra, aa, ja, r, a, j])
+        .when(cmd("eve", "dep start WEB-1"))
+        .then([started("WEB-1", "eve")]);
+}
+
+#[test]
+fn a_conflict_group_removed_from_the_policy_no_longer_orders_the_line() {
     let [ra, aa, ja] = ready("API-1", "dev");
     let [r, a, j] = ready("PAY-1", "eve");
     Scenario::given([ra, aa, ja, r, a, j])
+        .with_policy(|p| p.conflict_groups.clear())
         .when(cmd("eve", "dep start PAY-1"))
-        .then([started("PAY-1", "eve")])
-        .when(cmd("dev", "dep start API-1"))
-        .then_refused(Refusal::LockHeld {
-            lock: LockKey::Group(g("backend-core")),
+        .then([Event::DeploymentStarted {
             ticket: t("PAY-1"),
             by: u("eve"),
-            since: at(6),
-        });
+            services: vec![s("billing")],
+            conflict_groups: vec![],
+        }]);
 }
 
 #[test]
@@ -1343,6 +1511,224 @@ fn a_freeze_does_not_stop_a_finish() {
     Scenario::given([r, a, j, st, frozen("bob", "incident", None)])
         .when(cmd("dev", "dep finish PAY-1"))
         .then([finished("PAY-1", "dev")]);
+}
+
+// --- dep takeover ----------------------------------------------------------------------------
+
+/// How long the fixture's policy makes a deployment wait before an admin alone takes it over.
+fn takeover_after() -> Duration {
+    Duration::seconds(policy().takeover_after_secs as i64)
+}
+
+#[test]
+fn only_an_admin_takes_over() {
+    for who in ["dev", "eve", "alice"] {
+        Scenario::given(deploying("PAY-1", "dev"))
+            .later(takeover_after())
+            .when(cmd(who, "dep takeover PAY-1 runner gone"))
+            .then_refused(Refusal::NotAllowed { role: Role::Admin });
+    }
+}
+
+#[test]
+fn a_deployment_younger_than_the_minimum_is_not_taken_over() {
+    // Started at at(3), decided at at(4): one minute old.
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("oleg", "dep takeover PAY-1 runner gone"))
+        .then_refused(Refusal::TakeoverTooSoon {
+            ticket: t("PAY-1"),
+            since: at(3),
+            after_secs: 30 * 60,
+        })
+        // Recorded at at(4), the next is decided at at(5) + 27 min: 29 minutes old.
+        .later(takeover_after() - Duration::minutes(3))
+        .when(cmd("oleg", "dep takeover PAY-1 runner gone"))
+        .then_refused(Refusal::TakeoverTooSoon {
+            ticket: t("PAY-1"),
+            since: at(3),
+            after_secs: 30 * 60,
+        });
+}
+
+#[test]
+fn an_admin_takes_over_a_stuck_deployment_freeing_its_locks_for_the_next_start() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    let [r2, a2, j2] = ready("API-1", "eve");
+    let scenario = Scenario::given([r, a, j, st, r2, a2, j2])
+        .when(cmd("eve", "dep start API-1"))
+        .then_refused(Refusal::LockHeld {
+            lock: LockKey::Group(g("backend-core")),
+            ticket: t("PAY-1"),
+            by: u("dev"),
+            since: at(3),
+        })
+        .later(takeover_after())
+        .when(cmd("oleg", "dep takeover PAY-1 the pipeline crashed"))
+        .then([abandoned("PAY-1", "oleg", "the pipeline crashed", None)]);
+    assert!(scenario.state().locks.is_empty());
+    assert!(scenario.state().release(&t("PAY-1")).is_none());
+    scenario
+        .when(cmd("eve", "dep start API-1"))
+        .then([started("API-1", "eve")]);
+}
+
+#[test]
+fn only_a_running_deployment_is_taken_over() {
+    Scenario::given(ready("PAY-1", "dev"))
+        .later(takeover_after())
+        .when(cmd("oleg", "dep takeover PAY-1 stuck"))
+        .then_refused(Refusal::NotDeploying { ticket: t("PAY-1") })
+        .when(cmd("oleg", "dep takeover PAY-1 --force stuck"))
+        .then_refused(Refusal::NotDeploying { ticket: t("PAY-1") });
+    Scenario::given([])
+        .when(cmd("oleg", "dep takeover PAY-1 stuck"))
+        .then_refused(Refusal::NoOpenRequest { ticket: t("PAY-1") });
+}
+
+#[test]
+fn a_forced_takeover_by_an_approver_and_an_admin_ends_a_young_deployment() {
+    // Either may go first; the second needs the role the first lacks.
+    let cases = [
+        ("alice", Role::Admin, "oleg"),
+        ("oleg", Role::Approver, "bob"),
+    ];
+    for (first, second_role, second) in cases {
+        let scenario = Scenario::given(deploying("PAY-1", "dev"))
+            .when(cmd(first, "dep takeover PAY-1 --force runner OOM-killed"))
+            .then([takeover_proposed(
+                "PAY-1",
+                first,
+                "runner OOM-killed",
+                second_role,
+            )]);
+        assert_eq!(scenario.state().locks.len(), 2, "a proposal frees nothing");
+        scenario
+            .when(cmd(second, "dep takeover PAY-1 --force"))
+            .then([abandoned("PAY-1", second, "runner OOM-killed", Some(first))])
+            .when(cmd("dev", "dep finish PAY-1"))
+            .then_refused(Refusal::NoOpenRequest { ticket: t("PAY-1") });
+    }
+}
+
+#[test]
+fn a_forced_takeover_needs_an_admin_or_an_approver_to_propose_it() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("dev", "dep takeover PAY-1 --force my runner died"))
+        .then_refused(Refusal::NotAllowed {
+            role: Role::AdminOrApprover,
+        });
+}
+
+#[test]
+fn a_forced_takeover_is_not_confirmed_by_the_person_who_proposed_it() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("oleg", "dep takeover PAY-1 --force runner gone"))
+        .then([takeover_proposed(
+            "PAY-1",
+            "oleg",
+            "runner gone",
+            Role::Approver,
+        )])
+        .when(cmd("oleg", "dep takeover PAY-1 --force"))
+        .then_refused(Refusal::TakeoverAlreadyProposed {
+            ticket: t("PAY-1"),
+            by: u("oleg"),
+        })
+        .when(cmd("oleg", "dep takeover PAY-1 --force really gone"))
+        .then_refused(Refusal::TakeoverAlreadyProposed {
+            ticket: t("PAY-1"),
+            by: u("oleg"),
+        });
+}
+
+#[test]
+fn a_forced_takeover_is_not_confirmed_by_someone_of_the_same_role() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("alice", "dep takeover PAY-1 --force runner gone"))
+        .then([takeover_proposed(
+            "PAY-1",
+            "alice",
+            "runner gone",
+            Role::Admin,
+        )])
+        .when(cmd("bob", "dep takeover PAY-1 --force"))
+        .then_refused(Refusal::TakeoverNeedsSecond {
+            ticket: t("PAY-1"),
+            proposed_by: u("alice"),
+            role: Role::Admin,
+        })
+        .when(cmd("eve", "dep takeover PAY-1 --force"))
+        .then_refused(Refusal::NotAllowed {
+            role: Role::AdminOrApprover,
+        })
+        .when(cmd("oleg", "dep takeover PAY-1 --force"))
+        .then([abandoned("PAY-1", "oleg", "runner gone", Some("alice"))]);
+}
+
+#[test]
+fn someone_with_both_roles_may_be_seconded_by_either() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .with_policy(|p| {
+            p.admins.insert(u("alice"));
+        })
+        .when(cmd("alice", "dep takeover PAY-1 --force runner gone"))
+        .then([takeover_proposed(
+            "PAY-1",
+            "alice",
+            "runner gone",
+            Role::AdminOrApprover,
+        )])
+        .when(cmd("bob", "dep takeover PAY-1 --force"))
+        .then([abandoned("PAY-1", "bob", "runner gone", Some("alice"))]);
+}
+
+#[test]
+fn confirming_needs_a_proposal() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("oleg", "dep takeover PAY-1 --force"))
+        .then_refused(Refusal::NoTakeoverProposed { ticket: t("PAY-1") });
+}
+
+#[test]
+fn an_old_deployment_is_taken_over_by_an_admin_alone_even_with_a_proposal_pending() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .when(cmd("alice", "dep takeover PAY-1 --force runner gone"))
+        .then([takeover_proposed(
+            "PAY-1",
+            "alice",
+            "runner gone",
+            Role::Admin,
+        )])
+        .later(takeover_after())
+        .when(cmd("oleg", "dep takeover PAY-1 nobody answers"))
+        .then([abandoned("PAY-1", "oleg", "nobody answers", None)]);
+}
+
+#[test]
+fn a_proposal_ends_with_its_deployment() {
+    let [r, a, j, st] = deploying("PAY-1", "dev");
+    Scenario::given([
+        r.clone(),
+        a.clone(),
+        j.clone(),
+        st.clone(),
+        takeover_proposed("PAY-1", "alice", "stuck", Role::Admin),
+        finished("PAY-1", "dev"),
+        r,
+        a,
+        j,
+        st,
+    ])
+    .when(cmd("oleg", "dep takeover PAY-1 --force"))
+    .then_refused(Refusal::NoTakeoverProposed { ticket: t("PAY-1") });
+}
+
+#[test]
+fn the_takeover_minimum_comes_from_the_policy() {
+    Scenario::given(deploying("PAY-1", "dev"))
+        .with_policy(|p| p.takeover_after_secs = 60)
+        .when(cmd("oleg", "dep takeover PAY-1 stuck"))
+        .then([abandoned("PAY-1", "oleg", "stuck", None)]);
 }
 
 // --- freeze / unfreeze -----------------------------------------------------------------------
@@ -1599,7 +1985,8 @@ fn item<'q>(items: &'q [QueueItem], ticket: &str) -> &'q QueueItem {
 }
 
 #[test]
-fn the_queue_is_in_request_order_with_positions_per_service() {
+fn the_queue_is_in_request_order_with_positions_per_service_and_conflict_group() {
+    // api and billing share backend-core: they are one line.
     let items = Scenario::given([
         requested("PAY-1", "dev"),
         requested("API-1", "dev"),
@@ -1616,10 +2003,10 @@ fn the_queue_is_in_request_order_with_positions_per_service() {
         order,
         [
             ("PAY-1", 1),
-            ("API-1", 1),
-            ("PAY-2", 2),
+            ("API-1", 2),
+            ("PAY-2", 3),
             ("WEB-1", 1),
-            ("MIX-1", 4)
+            ("MIX-1", 5)
         ]
     );
 }
@@ -1662,15 +2049,44 @@ fn the_queue_says_what_each_request_waits_for() {
         item(&items, "PAY-3").waiting_for,
         [billing_lock(LockKey::Service(s("billing")))]
     );
+    // PAY-3 (billing) asked earlier, is ready, and shares backend-core with api.
     assert_eq!(
         item(&items, "API-1").waiting_for,
-        [billing_lock(LockKey::Group(g("backend-core")))]
+        [
+            billing_lock(LockKey::Group(g("backend-core"))),
+            Waiting::Turn {
+                ahead: t("PAY-3"),
+                over: LockKey::Group(g("backend-core"))
+            }
+        ]
     );
     assert_eq!(item(&items, "WEB-1").waiting_for, [Waiting::Freeze]);
     assert_eq!(
         item(&items, "WEB-2").waiting_for,
-        [Waiting::Freeze, Waiting::Turn { ahead: t("WEB-1") }]
+        [
+            Waiting::Freeze,
+            Waiting::Turn {
+                ahead: t("WEB-1"),
+                over: LockKey::Service(s("web"))
+            }
+        ]
     );
+}
+
+#[test]
+fn the_queue_says_a_turn_over_a_conflict_group() {
+    let [ra, aa, ja] = ready("API-1", "dev");
+    let [r, a, j] = ready("PAY-1", "eve");
+    let items = Scenario::given([ra, aa, ja, r, a, j]).queue();
+    assert_eq!(item(&items, "API-1").waiting_for, []);
+    assert_eq!(
+        item(&items, "PAY-1").waiting_for,
+        [Waiting::Turn {
+            ahead: t("API-1"),
+            over: LockKey::Group(g("backend-core"))
+        }]
+    );
+    assert_eq!(item(&items, "PAY-1").position, 2);
 }
 
 #[test]
@@ -1712,7 +2128,7 @@ mod invariants {
     const TICKETS: &[&str] = &["PAY-1", "PAY-2", "API-1", "API-2", "WEB-1", "OPS-1"];
 
     fn chat() -> impl Strategy<Value = (&'static str, String)> {
-        let text = (0..14usize, prop::sample::select(TICKETS), any::<bool>()).prop_map(
+        let text = (0..16usize, prop::sample::select(TICKETS), any::<bool>()).prop_map(
             |(verb, ticket, flag)| match verb {
                 0 | 1 => {
                     let extra = if flag { " no_need_admin" } else { "" };
@@ -1728,7 +2144,10 @@ mod invariants {
                 11 => format!("reject {ticket} no"),
                 12 if flag => "freeze audit services=billing".to_string(),
                 12 => "freeze audit".to_string(),
-                _ => "unfreeze".to_string(),
+                13 => "unfreeze".to_string(),
+                14 if flag => format!("dep takeover {ticket} --force stuck"),
+                14 => format!("dep takeover {ticket} --force"),
+                _ => format!("dep takeover {ticket} stuck"),
             },
         );
         (prop::sample::select(ACTORS), text)
@@ -1739,7 +2158,13 @@ mod invariants {
         let mut scenario = Scenario::given([]);
         for (actor, text) in commands {
             let (actor, command) = cmd(actor, &text);
-            match decide(&scenario.state, &actor, &command, &scenario.policy) {
+            match decide(
+                &scenario.state,
+                &actor,
+                &command,
+                &scenario.policy,
+                scenario.now(),
+            ) {
                 Ok(events) => events.iter().for_each(|e| scenario.record(e)),
                 Err(refusal) => scenario.record(&refused(&actor, &command, refusal)),
             }
@@ -1794,7 +2219,13 @@ mod invariants {
             let start = Command::Start {
                 ticket: item.ticket.clone(),
             };
-            let allowed = decide(&scenario.state, &item.requester, &start, &scenario.policy);
+            let allowed = decide(
+                &scenario.state,
+                &item.requester,
+                &start,
+                &scenario.policy,
+                scenario.now(),
+            );
             prop_assert_eq!(
                 allowed.is_ok(),
                 item.waiting_for.is_empty(),

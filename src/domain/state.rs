@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::event::Event;
 use super::policy::Policy;
+use super::refusal::Role;
 use super::tracker::TicketInTracker;
 use super::types::{
     LockKey, Reason, ReleaseStatus, ReminderKind, ServiceName, TicketKey, UserId, WikiLink,
@@ -38,7 +39,20 @@ pub enum Stage {
         /// The runner's last sign of life (`DeploymentAlive`), when it sends them.
         #[serde(default)]
         alive: Option<Alive>,
+        /// A forced takeover proposed and waiting for its second person.
+        #[serde(default)]
+        takeover: Option<TakeoverProposal>,
     },
+}
+
+/// A forced takeover waiting for a second person (`TakeoverProposed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakeoverProposal {
+    pub by: UserId,
+    pub reason: Reason,
+    /// The role the second person needs.
+    pub second: Role,
+    pub at: DateTime<Utc>,
 }
 
 /// A deployment runner's last sign of life and when the next is due.
@@ -234,6 +248,7 @@ impl State {
                         by: by.clone(),
                         since: at,
                         alive: None,
+                        takeover: None,
                     };
                     r.reminders.clear();
                 }
@@ -252,7 +267,8 @@ impl State {
                 }
             }
             Event::DeploymentFinished { ticket, .. }
-            | Event::DeploymentRolledBack { ticket, .. } => {
+            | Event::DeploymentRolledBack { ticket, .. }
+            | Event::DeploymentAbandoned { ticket, .. } => {
                 self.releases.remove(ticket);
                 self.locks.retain(|_, held| &held.ticket != ticket);
             }
@@ -289,6 +305,25 @@ impl State {
                     *alive = Some(Alive {
                         at,
                         within_secs: *within_secs,
+                    });
+                }
+            }
+            Event::TakeoverProposed {
+                ticket,
+                by,
+                reason,
+                second,
+            } => {
+                if let Some(Release {
+                    stage: Stage::Deploying { takeover, .. },
+                    ..
+                }) = self.releases.get_mut(ticket)
+                {
+                    *takeover = Some(TakeoverProposal {
+                        by: by.clone(),
+                        reason: reason.clone(),
+                        second: *second,
+                        at,
                     });
                 }
             }

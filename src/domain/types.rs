@@ -357,7 +357,8 @@ pub enum ReminderKind {
     Escalation,
     /// A deployment runs longer than `deployment_expected`: its requester and admin.
     OverdueDeployment,
-    /// A deployment has held its locks longer than `stale_lock`.
+    /// A deployment has held its locks longer than `stale_lock`: its requester, admin and the
+    /// admins, who may take it over.
     StaleLock,
 }
 

@@ -511,7 +511,7 @@ fn deployment_filter(params: &Params) -> Result<DeploymentFilter, Problem> {
         ("service" = Option<String>, Query, description = "Only this service"),
         ("ticket" = Option<String>, Query, description = "Only this ticket, e.g. PAY-1"),
         ("actor" = Option<String>, Query, description = "Only this person (a user id or a config name)"),
-        ("outcome" = Option<String>, Query, description = "open, finished, rolled_back, cancelled or rejected"),
+        ("outcome" = Option<String>, Query, description = "open, finished, rolled_back, abandoned, cancelled or rejected"),
         ("since" = Option<String>, Query, description = "At or after this time"),
         ("until" = Option<String>, Query, description = "At or before this time"),
         ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)"),
@@ -646,7 +646,7 @@ fn service_of(text: &str) -> Result<ServiceName, Problem> {
     params(
         ("service" = String, Path, description = "The service"),
         ("actor" = Option<String>, Query, description = "Only this person (a user id or a config name)"),
-        ("outcome" = Option<String>, Query, description = "open, finished, rolled_back, cancelled or rejected"),
+        ("outcome" = Option<String>, Query, description = "open, finished, rolled_back, abandoned, cancelled or rejected"),
         ("since" = Option<String>, Query, description = "At or after this time"),
         ("until" = Option<String>, Query, description = "At or before this time"),
         ("at" = Option<String>, Query, description = "As of a revision (digits) or a time (RFC 3339, `2026-11-25 03:12`, `now`, `2h ago`)"),

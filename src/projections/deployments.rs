@@ -17,6 +17,8 @@ use crate::envelope::Recorded;
 pub enum DeploymentOutcome {
     Finished,
     RolledBack,
+    /// Ended by a takeover (`DeploymentAbandoned`): its runner never said how it went.
+    Abandoned,
     Cancelled,
     Rejected,
 }
@@ -49,7 +51,7 @@ pub struct Deployment {
     pub ended_at: Option<DateTime<Utc>>,
     /// `None` while the release is open.
     pub outcome: Option<DeploymentOutcome>,
-    /// Why it was rolled back or rejected.
+    /// Why it was rolled back, abandoned or rejected.
     pub reason: Option<String>,
     /// Started to finished (or rolled back), in seconds.
     pub duration_secs: Option<i64>,
@@ -171,6 +173,11 @@ impl Deployment {
                 self.close(at, by, DeploymentOutcome::RolledBack, reason);
                 return false;
             }
+            Event::DeploymentAbandoned { by, reason, .. } => {
+                let reason = Some(reason.to_string());
+                self.close(at, by, DeploymentOutcome::Abandoned, reason);
+                return false;
+            }
             Event::ReleaseCancelled { by, .. } => {
                 self.close(at, by, DeploymentOutcome::Cancelled, None);
                 return false;
@@ -193,6 +200,7 @@ impl Deployment {
             | Event::CommandRefused { .. }
             | Event::ReminderSent { .. }
             | Event::DeploymentAlive { .. }
+            | Event::TakeoverProposed { .. }
             | Event::PolicyChanged { .. } => {}
         }
         true
@@ -211,7 +219,9 @@ impl Deployment {
         self.reason = reason;
         if matches!(
             outcome,
-            DeploymentOutcome::Finished | DeploymentOutcome::RolledBack
+            DeploymentOutcome::Finished
+                | DeploymentOutcome::RolledBack
+                | DeploymentOutcome::Abandoned
         ) {
             self.finished_at = Some(at);
             self.duration_secs = self.started_at.map(|s| (at - s).num_seconds());

@@ -10,13 +10,37 @@ use crate::domain::{Event, Reason, UserId};
 /// Where a release stands, as its message shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
-    Requested { admin: Admin },
-    Accepted { approver: UserId, admin: Admin },
-    Deploying { by: UserId, since: DateTime<Utc> },
-    Finished { by: UserId },
-    RolledBack { by: UserId, reason: Reason },
-    Rejected { by: UserId, reason: Reason },
-    Cancelled { by: UserId },
+    Requested {
+        admin: Admin,
+    },
+    Accepted {
+        approver: UserId,
+        admin: Admin,
+    },
+    Deploying {
+        by: UserId,
+        since: DateTime<Utc>,
+    },
+    Finished {
+        by: UserId,
+    },
+    RolledBack {
+        by: UserId,
+        reason: Reason,
+    },
+    /// Taken over (`dep takeover`): `proposed_by` on a forced one.
+    Abandoned {
+        by: UserId,
+        reason: Reason,
+        proposed_by: Option<UserId>,
+    },
+    Rejected {
+        by: UserId,
+        reason: Reason,
+    },
+    Cancelled {
+        by: UserId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +78,16 @@ impl Status {
             Event::DeploymentRolledBack { by, reason, .. } => Some(Status::RolledBack {
                 by: by.clone(),
                 reason: reason.clone(),
+            }),
+            Event::DeploymentAbandoned {
+                by,
+                reason,
+                proposed_by,
+                ..
+            } => Some(Status::Abandoned {
+                by: by.clone(),
+                reason: reason.clone(),
+                proposed_by: proposed_by.clone(),
             }),
             Event::ReleaseRejected {
                 approver, reason, ..

@@ -59,7 +59,8 @@ impl Waitlist {
                 }
             }
             Event::DeploymentFinished { ticket, .. }
-            | Event::DeploymentRolledBack { ticket, .. } => {
+            | Event::DeploymentRolledBack { ticket, .. }
+            | Event::DeploymentAbandoned { ticket, .. } => {
                 let (freed, still): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiting)
                     .into_iter()
                     .partition(|w| &w.holder == ticket);
@@ -315,7 +316,7 @@ mod tests {
             refusal: Refusal::NotYourTurn {
                 ticket: t("PAY-2"),
                 ahead: t("PAY-1"),
-                service: ServiceName::parse("billing").expect("a service"),
+                over: LockKey::Service(ServiceName::parse("billing").expect("a service")),
             },
         };
         let mut not_a_start = held_up("eve", "PAY-3", "PAY-1");

@@ -143,14 +143,21 @@ pub enum OutcomeFilter {
 }
 
 impl OutcomeFilter {
-    pub const NAMES: [&'static str; 5] =
-        ["open", "finished", "rolled_back", "cancelled", "rejected"];
+    pub const NAMES: [&'static str; 6] = [
+        "open",
+        "finished",
+        "rolled_back",
+        "abandoned",
+        "cancelled",
+        "rejected",
+    ];
 
     pub fn parse(text: &str) -> Result<OutcomeFilter, String> {
         Ok(match text.trim().to_ascii_lowercase().as_str() {
             "open" => OutcomeFilter::Open,
             "finished" => OutcomeFilter::Ended(DeploymentOutcome::Finished),
             "rolled_back" | "rolledback" => OutcomeFilter::Ended(DeploymentOutcome::RolledBack),
+            "abandoned" => OutcomeFilter::Ended(DeploymentOutcome::Abandoned),
             "cancelled" => OutcomeFilter::Ended(DeploymentOutcome::Cancelled),
             "rejected" => OutcomeFilter::Ended(DeploymentOutcome::Rejected),
             _ => {
@@ -168,6 +175,7 @@ impl OutcomeFilter {
             OutcomeFilter::Open => "open",
             OutcomeFilter::Ended(DeploymentOutcome::Finished) => "finished",
             OutcomeFilter::Ended(DeploymentOutcome::RolledBack) => "rolled_back",
+            OutcomeFilter::Ended(DeploymentOutcome::Abandoned) => "abandoned",
             OutcomeFilter::Ended(DeploymentOutcome::Cancelled) => "cancelled",
             OutcomeFilter::Ended(DeploymentOutcome::Rejected) => "rejected",
         }

@@ -171,7 +171,9 @@ impl Row for QueueItem {
                 Waiting::Admin => "admin".to_string(),
                 Waiting::Freeze => "freeze".to_string(),
                 Waiting::Lock { lock, ticket } => format!("lock {} ({ticket})", lock_name(lock)),
-                Waiting::Turn { ahead } => format!("turn (after {ahead})"),
+                Waiting::Turn { ahead, over } => {
+                    format!("turn (after {ahead}, {})", lock_name(over))
+                }
             })
             .collect();
         vec![
@@ -225,6 +227,7 @@ impl Row for Deployment {
                 None => "open",
                 Some(DeploymentOutcome::Finished) => "finished",
                 Some(DeploymentOutcome::RolledBack) => "rolled_back",
+                Some(DeploymentOutcome::Abandoned) => "abandoned",
                 Some(DeploymentOutcome::Cancelled) => "cancelled",
                 Some(DeploymentOutcome::Rejected) => "rejected",
             }

@@ -92,6 +92,11 @@ pub fn plain(policy: &Policy) -> String {
             let _ = writeln!(out, "Tracker checks: {}", rules.join("; "));
         }
     }
+    let _ = writeln!(
+        out,
+        "Takeover: an admin alone after {}; before that an admin and an approver (--force)",
+        super::words::span(i64::try_from(policy.takeover_after_secs).unwrap_or(i64::MAX))
+    );
     let r = &policy.reminders;
     let _ = writeln!(
         out,

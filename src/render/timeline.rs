@@ -74,6 +74,7 @@ pub fn page(setup: &Setup) -> String {
          <svg id=\"lanes\" xmlns=\"http://www.w3.org/2000/svg\"></svg>\
          <p class=\"legend\"><i class=\"k-waiting\"></i>waiting <i class=\"k-running\"></i>running \
          <i class=\"k-finished\"></i>finished <i class=\"k-rolled_back\"></i>rolled back \
+         <i class=\"k-abandoned\"></i>taken over \
          <i class=\"k-freeze\"></i>freeze <b class=\"k-refused\">×</b> refused \
          <b class=\"k-reminder\">•</b> reminder <b class=\"k-rules\">┆</b> rules changed</p></section>\
          <aside>{what_if}<section id=\"incident\" hidden><h2>Suspects</h2>\

@@ -257,6 +257,8 @@ impl Renderer {
             Event::AdminJoined { ticket, admin } => {
                 let next = match state.release(ticket).map(|r| &r.stage) {
                     Some(Stage::Requested) => "Still waiting for approval.".to_string(),
+                    // Joined by starting it: the start says the rest.
+                    Some(Stage::Deploying { .. }) => "The admin starts it.".to_string(),
                     _ => format!("Next: {}.", self.code(format!("dep start {ticket}"))),
                 };
                 format!(
@@ -301,6 +303,39 @@ impl Renderer {
                 "Deployment of {} rolled back by {}: {}",
                 self.ticket(ticket),
                 self.person(by),
+                self.text(reason)
+            ),
+            Event::DeploymentAbandoned {
+                ticket,
+                by,
+                reason,
+                proposed_by,
+            } => {
+                let who = match proposed_by {
+                    Some(first) => {
+                        format!("{} and {} (forced)", self.person(first), self.person(by))
+                    }
+                    None => self.person(by),
+                };
+                format!(
+                    "Deployment of {} taken over by {who}; its locks are free and the release \
+                     is closed. Reason: {}",
+                    self.ticket(ticket),
+                    self.text(reason)
+                )
+            }
+            Event::TakeoverProposed {
+                ticket,
+                by,
+                reason,
+                second,
+            } => format!(
+                "{} proposes to take over the deployment of {}; {} has to confirm with {}. \
+                 Reason: {}",
+                self.person(by),
+                self.ticket(ticket),
+                self.second(*second, &policy.admins, &policy.approvers),
+                self.code(format!("dep takeover {ticket} --force")),
                 self.text(reason)
             ),
             Event::FreezeStarted {
@@ -482,6 +517,7 @@ impl Renderer {
                 Role::RequesterOrApprover => {
                     "Only the requester or an approver can do that.".to_string()
                 }
+                Role::AdminOrApprover => "Only an admin or an approver can do that.".to_string(),
             },
             Refusal::OwnRelease { ticket } => format!(
                 "You requested {}, so another approver has to accept it (four eyes).",
@@ -542,16 +578,49 @@ impl Renderer {
             Refusal::NotYourTurn {
                 ticket,
                 ahead,
-                service,
+                over,
             } => format!(
                 "{} waits its turn: {} was requested earlier for {} and is ready to start.",
                 t(ticket),
                 t(ahead),
-                self.text(service)
+                self.turn_over(over)
             ),
             Refusal::AlreadyDeploying { ticket } => {
                 format!("{} is already deploying.", t(ticket))
             }
+            Refusal::TakeoverTooSoon {
+                ticket,
+                since,
+                after_secs,
+            } => format!(
+                "The deployment of {} started at {}: an admin alone may take it over once it has \
+                 run {}. Before that it takes an admin and an approver: {}.",
+                t(ticket),
+                time(*since),
+                span(i64::try_from(*after_secs).unwrap_or(i64::MAX)),
+                self.code(format!("dep takeover {ticket} --force <reason>"))
+            ),
+            Refusal::NoTakeoverProposed { ticket } => format!(
+                "Nobody has proposed to take over {}: give a reason to propose it, {}.",
+                t(ticket),
+                self.code(format!("dep takeover {ticket} --force <reason>"))
+            ),
+            Refusal::TakeoverAlreadyProposed { ticket, by } => format!(
+                "{} proposed to take over {}: a second person has to confirm it (four eyes).",
+                self.person(by),
+                t(ticket)
+            ),
+            Refusal::TakeoverNeedsSecond {
+                ticket,
+                proposed_by,
+                role,
+            } => format!(
+                "The takeover of {} proposed by {} needs {} to confirm it (an approver and an \
+                 admin together).",
+                t(ticket),
+                self.person(proposed_by),
+                role_text(*role)
+            ),
             Refusal::NotDeploying { ticket } => {
                 format!("{} has not started deploying.", t(ticket))
             }
@@ -594,8 +663,8 @@ impl Renderer {
     /// One open request of the queue: the ticket, its services, who asked, and where it
     /// stands.
     pub fn queue_item(&self, item: &QueueItem) -> String {
-        // The position is per service, so two releases of different services can both be
-        // first in line: a numbered list would read as a mistake.
+        // The position is per service and conflict group, so two releases of unrelated services
+        // can both be first in line: a numbered list would read as a mistake.
         let state = match (item.status, item.waiting_for.is_empty()) {
             (ReleaseStatus::Deploying, _) => "deploying now".to_string(),
             (status, true) => format!(
@@ -669,7 +738,11 @@ impl Renderer {
             let outcome = match (d.outcome, d.finished_at) {
                 (None, _) => "still deploying".to_string(),
                 (
-                    Some(ended @ (DeploymentOutcome::Finished | DeploymentOutcome::RolledBack)),
+                    Some(
+                        ended @ (DeploymentOutcome::Finished
+                        | DeploymentOutcome::RolledBack
+                        | DeploymentOutcome::Abandoned),
+                    ),
                     Some(t),
                 ) => {
                     format!("{} at {}", outcome_word(Some(ended)), time(t))
@@ -795,9 +868,10 @@ impl Renderer {
                 format!(
                     "Stale lock: the deployment of {t} has held {} since {} ({waited}). \
                      Others cannot deploy until it finishes ({finish}) or rolls back \
-                     ({rollback}).",
+                     ({rollback}), or an admin takes it over ({}).",
                     and_list(&locks),
-                    time(due.since)
+                    time(due.since),
+                    self.code(format!("dep takeover {ticket} <reason>"))
                 )
             }
         }
@@ -876,6 +950,35 @@ impl Renderer {
                 self.person(by),
                 self.text(reason)
             ),
+            Event::DeploymentAbandoned {
+                by,
+                reason,
+                proposed_by,
+                ..
+            } => {
+                let who = match proposed_by {
+                    Some(first) => format!("{} and {}", self.person(first), self.person(by)),
+                    None => self.person(by),
+                };
+                format!(
+                    "Deployment of your release {link} was taken over by {who}; its locks are \
+                     free, check what it left half-done. Reason: {}",
+                    self.text(reason)
+                )
+            }
+            Event::TakeoverProposed {
+                ticket, by, reason, ..
+            } if to_role => format!(
+                "{} proposes to take over the deployment of {link}; confirm with {}. Reason: {}",
+                self.person(by),
+                self.code(format!("dep takeover {ticket} --force")),
+                self.text(reason)
+            ),
+            Event::TakeoverProposed { by, reason, .. } => format!(
+                "{} proposes to take over the deployment of your release {link}: {}",
+                self.person(by),
+                self.text(reason)
+            ),
             // `notices` makes none for other events.
             _ => String::new(),
         }
@@ -903,7 +1006,36 @@ impl Renderer {
                     self.ticket(ticket)
                 ),
             },
-            Waiting::Turn { ahead } => format!("its turn (after {})", self.ticket(ahead)),
+            Waiting::Turn { ahead, over } => format!(
+                "its turn (after {}, for {})",
+                self.ticket(ahead),
+                self.turn_over(over)
+            ),
+        }
+    }
+
+    /// Who may second a forced takeover: the people of the role.
+    fn second(
+        &self,
+        role: Role,
+        admins: &BTreeSet<UserId>,
+        approvers: &BTreeSet<UserId>,
+    ) -> String {
+        match role {
+            Role::Admin => format!("an admin ({})", self.people(admins, "none configured")),
+            Role::Approver => format!(
+                "an approver ({})",
+                self.people(approvers, "none configured")
+            ),
+            _ => "an admin or an approver".to_string(),
+        }
+    }
+
+    /// What a turn is over: `billing`, or `the backend-core group`.
+    fn turn_over(&self, over: &LockKey) -> String {
+        match over {
+            LockKey::Service(s) => self.text(s),
+            LockKey::Group(g) => format!("the {} group", self.text(g)),
         }
     }
 
@@ -949,6 +1081,16 @@ fn tracker_check_text(check: TrackerCheck) -> &'static str {
     }
 }
 
+fn role_text(role: Role) -> &'static str {
+    match role {
+        Role::Approver => "an approver",
+        Role::Admin => "an admin",
+        Role::RequesterOrAdmin => "the requester or an admin",
+        Role::RequesterOrApprover => "the requester or an approver",
+        Role::AdminOrApprover => "an admin or an approver",
+    }
+}
+
 fn status_text(status: ReleaseStatus) -> &'static str {
     match status {
         ReleaseStatus::Requested => "requested",
@@ -985,6 +1127,7 @@ fn outcome_word(outcome: Option<DeploymentOutcome>) -> &'static str {
         None => "deploying",
         Some(DeploymentOutcome::Finished) => "finished",
         Some(DeploymentOutcome::RolledBack) => "rolled back",
+        Some(DeploymentOutcome::Abandoned) => "taken over",
         Some(DeploymentOutcome::Cancelled) => "cancelled",
         Some(DeploymentOutcome::Rejected) => "rejected",
     }

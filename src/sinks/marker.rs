@@ -20,6 +20,8 @@ pub enum Outcome {
     Started,
     Finished,
     RolledBack,
+    /// Ended by a takeover (`DeploymentAbandoned`).
+    Abandoned,
 }
 
 impl Outcome {
@@ -29,6 +31,7 @@ impl Outcome {
             Outcome::Started => "started",
             Outcome::Finished => "finished",
             Outcome::RolledBack => "rolled_back",
+            Outcome::Abandoned => "abandoned",
         }
     }
 
@@ -38,6 +41,7 @@ impl Outcome {
             Event::DeploymentStarted { .. } => Some(Outcome::Started),
             Event::DeploymentFinished { .. } => Some(Outcome::Finished),
             Event::DeploymentRolledBack { .. } => Some(Outcome::RolledBack),
+            Event::DeploymentAbandoned { .. } => Some(Outcome::Abandoned),
             _ => None,
         }
     }
@@ -61,7 +65,7 @@ pub struct Marker {
     pub ticket: TicketKey,
     pub by: UserId,
     pub services: Vec<ServiceName>,
-    /// A rollback's reason.
+    /// A rollback's or a takeover's reason.
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
     /// For a finish or rollback, its deployment's start (when the ledger has it).
@@ -83,7 +87,8 @@ impl Marker {
         let ticket = recorded.event.ticket()?.clone();
         let (start, services, reason) = match &recorded.event {
             Event::DeploymentStarted { services, .. } => (None, services.clone(), None),
-            Event::DeploymentRolledBack { reason, .. } => {
+            Event::DeploymentRolledBack { reason, .. }
+            | Event::DeploymentAbandoned { reason, .. } => {
                 let (start, services) = start.unzip();
                 (
                     start,
@@ -130,6 +135,7 @@ impl Marker {
             Outcome::Started => "deployment started",
             Outcome::Finished => "deployment finished",
             Outcome::RolledBack => "deployment rolled back",
+            Outcome::Abandoned => "deployment taken over",
         };
         let mut line = format!("{what}: {verb} by {}", self.by);
         if let Some(reason) = &self.reason {

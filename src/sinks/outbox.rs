@@ -271,7 +271,10 @@ impl Outbox {
             for raw in page.into_iter().take_while(|e| e.revision <= target) {
                 if !matches!(
                     raw.event_type.as_str(),
-                    "DeploymentStarted" | "DeploymentFinished" | "DeploymentRolledBack"
+                    "DeploymentStarted"
+                        | "DeploymentFinished"
+                        | "DeploymentRolledBack"
+                        | "DeploymentAbandoned"
                 ) {
                     continue;
                 }

@@ -5,12 +5,12 @@
 //!
 //! A button's value is the command text it stands for, so pressing it is the same command as
 //! typing it, decided by the ledger with the same checks; showing a button decides nothing.
-//! Reject and Rollback carry their command without the reason: pressing them asks for it in a
-//! modal (`views::reason_modal`).
+//! Reject and Rollback (and a stale lock reminder's Take over) carry their command without the
+//! reason: pressing them asks for it in a modal (`views::reason_modal`).
 
 use slack_morphism::prelude::*;
 
-use crate::domain::{TicketKey, UserId};
+use crate::domain::{ReminderKind, TicketKey, UserId};
 use crate::projections::release::{Admin, Status};
 use crate::render::Renderer;
 
@@ -68,6 +68,32 @@ pub fn release_message(
         .with_blocks(blocks)
 }
 
+/// A reminder in a release's thread: its text, and for a stale lock a Take over button, which
+/// asks the reason in a modal (`views::reason_modal`) and runs `dep takeover TICKET <reason>`.
+/// Anyone sees the button; the ledger lets only an admin (and only an old enough deployment)
+/// through, and the reminder mentions the admins.
+pub fn reminder(text: &str, ticket: &TicketKey, kind: ReminderKind) -> SlackMessageContent {
+    let content = SlackMessageContent::new().with_text(text.to_string());
+    if kind != ReminderKind::StaleLock {
+        return content;
+    }
+    let takeover = SlackActionBlockElement::Button(
+        SlackBlockButtonElement::new(pt!("Take over"))
+            .with_action_id(SlackActionId("takeover".into()))
+            .with_value(format!("dep takeover {ticket}"))
+            .with_style(SlackBlockButtonStyle::Danger),
+    );
+    content.with_blocks(vec![
+        SlackSectionBlock::new()
+            .with_block_id(SlackBlockId("reminder".into()))
+            .with_text(md!(text.to_string()))
+            .into(),
+        SlackActionsBlock::new(vec![takeover])
+            .with_block_id(SlackBlockId("takeover".into()))
+            .into(),
+    ])
+}
+
 fn status_line(r: &Renderer, status: &Status) -> String {
     let person = |user: &UserId| r.person(user);
     let admin = |admin: &Admin, ready: &str| match admin {
@@ -100,6 +126,23 @@ fn status_line(r: &Renderer, status: &Status) -> String {
         Status::RolledBack { by, reason } => {
             format!(":rewind: Rolled back by {}: {}", person(by), r.text(reason))
         }
+        Status::Abandoned {
+            by,
+            reason,
+            proposed_by,
+        } => match proposed_by {
+            Some(first) => format!(
+                ":octagonal_sign: Taken over by {} and {} (forced): {}",
+                person(first),
+                person(by),
+                r.text(reason)
+            ),
+            None => format!(
+                ":octagonal_sign: Taken over by {}: {}",
+                person(by),
+                r.text(reason)
+            ),
+        },
         Status::Rejected { by, reason } => {
             format!(":no_entry: Rejected by {}: {}", person(by), r.text(reason))
         }
@@ -153,6 +196,7 @@ fn buttons(ticket: &TicketKey, status: &Status) -> Vec<SlackActionBlockElement> 
         ],
         Status::Finished { .. }
         | Status::RolledBack { .. }
+        | Status::Abandoned { .. }
         | Status::Rejected { .. }
         | Status::Cancelled { .. } => Vec::new(),
     }

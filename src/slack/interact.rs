@@ -74,7 +74,8 @@ pub fn interaction(
     }
 }
 
-/// Buttons: each runs its command, but Reject and Rollback, which ask for the reason first.
+/// Buttons: each runs its command, but Reject, Rollback and Take over, which ask for the reason
+/// first.
 fn block_actions(event: &SlackInteractionBlockActionsEvent) -> Vec<Work> {
     let mut work = Vec::new();
     let message = match &event.container {

@@ -366,7 +366,8 @@ impl Presenter {
     async fn tell_waitlist(&self, event: &Event, state: &State, policy: &Policy) {
         let freed = match event {
             Event::DeploymentFinished { ticket, .. }
-            | Event::DeploymentRolledBack { ticket, .. } => ticket,
+            | Event::DeploymentRolledBack { ticket, .. }
+            | Event::DeploymentAbandoned { ticket, .. } => ticket,
             _ => return,
         };
         let waiting = self.followed.read(|m| m.waitlist.waiting_on(freed));

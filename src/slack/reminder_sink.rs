@@ -1,11 +1,10 @@
 //! Reminders in Slack: each one a reply in the thread of its release's message; a release
 //! without a message (requested before Slack was set up, say) gets it in the release channel.
-
-use async_trait::async_trait;
-use slack_morphism::prelude::SlackMessageContent;
+//! A stale lock's reminder carries a Take over button (`blocks::reminder`).
 
 use crate::domain::Due;
 use crate::reminders::{ReminderSink, SinkError};
+use async_trait::async_trait;
 
 use super::api::SlackApi;
 use super::error::SlackError;
@@ -20,7 +19,7 @@ pub struct ThreadReplies {
 #[async_trait]
 impl ReminderSink for ThreadReplies {
     async fn remind(&self, due: &Due, text: &str) -> Result<(), SinkError> {
-        let content = SlackMessageContent::new().with_text(text.to_string());
+        let content = super::blocks::reminder(text, &due.ticket, due.kind);
         let posted = self.messages.find(&due.ticket).await?;
         let (channel, thread) = match (&posted, &self.release_channel) {
             (Some(posted), _) => (&posted.channel, Some(posted.ts.as_str())),

@@ -4,8 +4,8 @@
 //!
 //! As on the release message (`blocks`), a button's value is the command text it stands for:
 //! pressing it is typing it, decided by the ledger. Reject and Rollback carry the command
-//! without its reason; pressing them opens the reason modal (`reason_modal`), whose submission
-//! is the command with the reason typed.
+//! without its reason, as does a stale lock reminder's Take over; pressing them opens the reason
+//! modal (`reason_modal`), whose submission is the command with the reason typed.
 
 use std::collections::HashMap;
 
@@ -41,6 +41,7 @@ impl ReasonFor {
         match (action_id, words.as_slice()) {
             ("reject", ["reject", ticket, ..]) => Some(format!("reject {ticket}")),
             ("rollback", ["dep", "rollback", ticket, ..]) => Some(format!("dep rollback {ticket}")),
+            ("takeover", ["dep", "takeover", ticket, ..]) => Some(format!("dep takeover {ticket}")),
             _ => None,
         }
     }
@@ -256,10 +257,12 @@ pub fn request_modal(services: &[String]) -> SlackView {
     }))
 }
 
-/// The modal asking why, for Reject and Rollback.
+/// The modal asking why, for Reject, Rollback and Take over.
 pub fn reason_modal(reason_for: &ReasonFor) -> SlackView {
     let (title, label) = if reason_for.command.starts_with("reject") {
         ("Reject", "Why is it rejected?")
+    } else if reason_for.command.starts_with("dep takeover") {
+        ("Take over", "Why is it taken over?")
     } else {
         ("Roll back", "Why is it rolled back?")
     };
@@ -338,6 +341,10 @@ mod tests {
         assert_eq!(
             ReasonFor::command_of("rollback", "dep rollback PAY-1 rolled back with the button"),
             Some("dep rollback PAY-1".into())
+        );
+        assert_eq!(
+            ReasonFor::command_of("takeover", "dep takeover PAY-1"),
+            Some("dep takeover PAY-1".into())
         );
         assert_eq!(ReasonFor::command_of("accept", "accept PAY-1"), None);
     }

@@ -166,7 +166,7 @@
           case "lock":
             return `waiting for the ${w.lock.name} ${w.lock.kind} lock (held by ${w.ticket})`;
           case "turn":
-            return `after ${w.ahead}`;
+            return `after ${w.ahead} (${w.over.name} ${w.over.kind})`;
           default:
             return w.kind;
         }
