@@ -109,6 +109,39 @@ async fn the_pages_show_the_ledger_in_a_browser() {
         .collect();
     assert!(!locks_then.is_empty(), "API-7 held its locks then");
 
+    // The rules recorded in the range (when the app started), drawn as lines across the lanes.
+    let rule_changes: Vec<Value> = api
+        .items(&format!(
+            "/api/v1/history?since={since}&until={until}&type=PolicyChanged"
+        ))
+        .await
+        .iter()
+        .map(|e| e["recorded_at"].clone())
+        .collect();
+    assert_eq!(rule_changes.len(), 1, "the policy recorded at the start");
+    // What-if under rules where carol approves instead of alice: what the CLI reports, the page
+    // must mark and list.
+    let proposed = CLI_CONFIG.replace(r#"approvers = ["alice"]"#, r#"approvers = ["carol"]"#);
+    assert_ne!(proposed, CLI_CONFIG);
+    let proposed_file = api.app.dir.path().join("proposed.toml");
+    std::fs::write(&proposed_file, &proposed).unwrap();
+    let what_if = api.cli(&[
+        "what-if",
+        "--policy",
+        proposed_file.to_str().unwrap(),
+        "--since",
+        since,
+        "--until",
+        until,
+    ]);
+    let what_if_kinds: Vec<Value> = what_if["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].clone())
+        .collect();
+    assert!(!what_if_kinds.is_empty(), "{what_if}");
+
     let config = api.app.dir.path().join("cli.toml");
     std::fs::write(&config, CLI_CONFIG).unwrap();
     let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -118,6 +151,8 @@ async fn the_pages_show_the_ledger_in_a_browser() {
         "range": [since, until],
         "deployments": deployments.iter().map(bar_facts).collect::<Vec<_>>(),
         "refused": refused.len(),
+        "rule_changes": rule_changes,
+        "what_if": {"policy": proposed, "since": since, "until": until, "kinds": what_if_kinds},
         "story": {
             "ticket": "API-7",
             "revisions": story,

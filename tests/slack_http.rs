@@ -466,6 +466,72 @@ async fn roles_come_from_user_groups_and_four_eyes_holds_for_their_members() {
     app.wait_update(&ts, "Accepted by <@U0ALICE>").await;
 }
 
+/// A change of a user group's members is a change of the rules: recorded by the directory's
+/// refresh, and deciding from then on.
+#[tokio::test]
+async fn a_user_group_losing_a_member_is_recorded_and_decides_from_then_on() {
+    let app = TestApp::spawn_with(
+        |slack| slack.set_group("S0APPROVERS", &["U0ALICE", "U0CAROL"]),
+        |_| {},
+    )
+    .await;
+    let policies = || async {
+        let raw = app
+            .app
+            .store
+            .read(
+                &app.app.stream,
+                dobrobot::store::Direction::Forwards,
+                dobrobot::store::ReadFrom::Start,
+                1000,
+            )
+            .await
+            .unwrap();
+        raw.iter()
+            .map(|e| dobrobot::envelope::decode(e).unwrap())
+            .filter_map(|r| match r.event {
+                dobrobot::domain::Event::PolicyChanged { changes, cause, .. } => {
+                    Some((cause, changes, r.metadata.actor.source))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let recorded = policies().await;
+    let (cause, changes, source) = recorded.last().expect("the members were recorded");
+    assert_eq!(*cause, dobrobot::domain::PolicyCause::Directory);
+    assert_eq!(*source, Source::System);
+    assert!(
+        changes.contains(&"members of user group S0APPROVERS: added U0ALICE, U0CAROL".to_string()),
+        "{changes:?}"
+    );
+
+    // carol leaves the group, oleg (an admin) joins; the next refresh records it.
+    app.slack.set_group("S0APPROVERS", &["U0ALICE", "U0OLEG"]);
+    app.app.slack.as_ref().unwrap().refresh_roles().await;
+    let after = policies().await;
+    assert_eq!(after.len(), recorded.len() + 1, "{after:?}");
+    let (cause, changes, _) = after.last().unwrap();
+    assert_eq!(*cause, dobrobot::domain::PolicyCause::Directory);
+    assert_eq!(
+        changes,
+        &[
+            "approvers: added U0OLEG; removed U0CAROL",
+            "members of user group S0APPROVERS: added U0OLEG; removed U0CAROL",
+        ]
+    );
+    // Nothing changed since: a refresh records nothing.
+    app.app.slack.as_ref().unwrap().refresh_roles().await;
+    assert_eq!(policies().await.len(), after.len());
+
+    let ts = request_release(&app).await;
+    app.press("U0CAROL", &ts, "accept", "accept PAY-1").await;
+    let refusal = app.wait_ephemeral("U0CAROL", "").await;
+    assert_eq!(refusal, "Only an approver can do that.");
+    app.press("U0OLEG", &ts, "accept", "accept PAY-1").await;
+    app.wait_update(&ts, "Accepted by <@U0OLEG>").await;
+}
+
 #[tokio::test]
 async fn a_rate_limited_post_is_retried_after_retry_after() {
     let app = TestApp::spawn().await;

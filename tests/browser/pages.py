@@ -110,6 +110,10 @@ def the_known_history(page):
           f"{len(deploy_bars)} deployment bars, not {expected_deploy}")
     refused = page.evaluate("() => document.querySelectorAll('#lanes .mark.refused').length")
     check(refused == plan["refused"], f"{refused} refusal marks, not {plan['refused']}")
+    lines = page.evaluate("() => [...document.querySelectorAll('#lanes .rule-change')].map(l => +l.getAttribute('x1'))")
+    check(len(lines) == len(plan["rule_changes"]), f"{len(lines)} rule changes drawn, not {len(plan['rule_changes'])}")
+    for line, at in zip(sorted(lines), sorted(plan["rule_changes"])):
+        check(abs(line - x(at)) < 0.5, f"the rule change of {at} at x {line}, not {x(at)}")
 
 
 def a_ticket_story(page):
@@ -172,6 +176,22 @@ def the_report(page):
     page.screenshot(path=f"{plan['screenshots']}/report.png", full_page=True)
 
 
+def what_if_marks(page):
+    """The /what-if form posted with other rules: each difference the CLI reports is listed in
+    order and marked on the lanes."""
+    w = plan["what_if"]
+    page.goto(f"{base}/what-if")
+    page.fill("textarea[name=policy]", w["policy"])
+    page.fill("input[name=since]", w["since"])
+    page.fill("input[name=until]", w["until"])
+    page.click("#what-if-form button")
+    drawn(page)
+    listed = page.evaluate("() => [...document.querySelectorAll('#what-if-list li')].map(li => li.dataset.kind)")
+    check(listed == w["kinds"], f"what-if lists {listed}, not {w['kinds']}")
+    marked = page.evaluate("() => [...new Set([...document.querySelectorAll('#lanes .mark.what-if')].map(m => m.dataset.kind))]")
+    check(sorted(marked) == sorted(set(w["kinds"])), f"what-if marks {marked}, not {w['kinds']}")
+
+
 def a_command_appears_live(page):
     page.goto(f"{base}/")
     drawn(page)
@@ -204,7 +224,7 @@ with sync_playwright() as playwright:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("response", lambda r: errors.append(f"{r.status} for {r.url}") if r.status >= 400 else None)
     for step in (the_known_history, a_ticket_story, every_bar_by_keyboard, an_incident_permalink,
-                 the_report, a_command_appears_live):
+                 the_report, what_if_marks, a_command_appears_live):
         try:
             step(page)
         except Exception as error:  # noqa: BLE001 - a step that cannot go on is a failure
