@@ -124,7 +124,23 @@ impl App {
             ..settings.ledger.clone()
         };
         let ledger = Ledger::open(store.clone(), stream.clone(), policy, options).await?;
-        adopt_config(&ledger, &config, PolicyCause::Start).await?;
+        // `serve` records its rules when they differ from the recorded ones; a one-off process
+        // (`chat`, `deploy`) records them only into a ledger that has none, and otherwise
+        // decides by the recorded ones: a `chat` run with another config (or none) must not
+        // change the rules every replica decides by.
+        match &ledger.snapshot().state.policy {
+            Some(recorded) if !settings.fronts => {
+                if **recorded != configured_policy(&ledger, &config)? {
+                    warn!(
+                        "this config's rules differ from the ones recorded in the ledger, which apply; \
+                         serve records a config when it starts or on SIGHUP (dobrobot policy show)"
+                    );
+                }
+            }
+            _ => {
+                adopt_config(&ledger, &config, PolicyCause::Start).await?;
+            }
+        }
         if settings.fronts {
             // Before the follower starts, so that its summary always comes after this line.
             let snapshot = ledger.snapshot();
@@ -426,20 +442,25 @@ pub async fn adopt_config(
     config: &Config,
     cause: PolicyCause,
 ) -> Result<Vec<String>, AppError> {
-    let recorded = ledger.snapshot().state.policy.clone();
-    let groups = recorded
-        .as_ref()
-        .map(|p| p.user_groups.clone())
-        .unwrap_or_default();
-    let policy = config.policy()?.with_members(&groups);
     let proposal = PolicyProposal {
-        policy,
+        policy: configured_policy(ledger, config)?,
         cause,
         config_hash: config.file.as_ref().map(|f| f.sha256.clone()),
         host: host_name(),
         process: std::process::id(),
     };
     adopted(ledger.adopt(proposal).await?)
+}
+
+/// The rules `config` describes, with the members the ledger last recorded for the user groups
+/// it names.
+fn configured_policy(ledger: &Ledger, config: &Config) -> Result<Policy, AppError> {
+    let recorded = ledger.snapshot().state.policy.clone();
+    let groups = recorded
+        .as_ref()
+        .map(|p| p.user_groups.clone())
+        .unwrap_or_default();
+    Ok(config.policy()?.with_members(&groups))
 }
 
 /// Records `policy` (the Slack directory's view of the user groups, say) if it differs.

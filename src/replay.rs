@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
-use crate::domain::replay::{Difference, Mismatch, Step, StepKind};
+use crate::domain::replay::{Checker, Difference, Mismatch, Step, StepKind};
 use crate::domain::{Command, Event, Input, Policy, State, parse};
 use crate::envelope::{self, DecodeError, Source};
 use crate::projections::{AsOf, ProjectionError};
@@ -31,8 +31,20 @@ pub async fn steps(
     from: u64,
     until: Option<DateTime<Utc>>,
 ) -> Result<Vec<Step>, ReplayError> {
-    let mut steps: Vec<Step> = Vec::new();
-    let mut last: Option<(uuid::Uuid, DateTime<Utc>)> = None;
+    let mut steps = Vec::new();
+    each_step(store, stream, from, until, |step| steps.push(step)).await?;
+    Ok(steps)
+}
+
+/// Hands each step to `f` as the ledger is read, a page at a time.
+async fn each_step(
+    store: &Arc<dyn EventStore>,
+    stream: &str,
+    from: u64,
+    until: Option<DateTime<Utc>>,
+    mut f: impl FnMut(Step),
+) -> Result<(), ReplayError> {
+    let mut current: Option<(Step, (uuid::Uuid, DateTime<Utc>))> = None;
     let mut pages = store.read_pages(stream, from);
     'read: while let Some(page) = pages.try_next().await? {
         for stored in &page {
@@ -42,21 +54,28 @@ pub async fn steps(
                 break 'read;
             }
             let key = (meta.correlation_id, meta.recorded_at);
-            match steps.last_mut() {
-                Some(step) if last == Some(key) && !matches!(step.kind, StepKind::Policy) => {
+            match &mut current {
+                Some((step, last)) if *last == key && !matches!(step.kind, StepKind::Policy) => {
                     step.recorded.push(recorded.event);
                 }
-                _ => steps.push(Step {
-                    revision: recorded.revision,
-                    at: meta.recorded_at,
-                    kind: kind(&recorded),
-                    recorded: vec![recorded.event],
-                }),
+                _ => {
+                    let next = Step {
+                        revision: recorded.revision,
+                        at: meta.recorded_at,
+                        kind: kind(&recorded),
+                        recorded: vec![recorded.event],
+                    };
+                    if let Some((done, _)) = current.replace((next, key)) {
+                        f(done);
+                    }
+                }
             }
-            last = Some(key);
         }
     }
-    Ok(steps)
+    if let Some((done, _)) = current {
+        f(done);
+    }
+    Ok(())
 }
 
 /// The command an event's metadata tells: the text as typed, parsed again; a reminder from its
@@ -88,8 +107,9 @@ pub async fn check(
     store: &Arc<dyn EventStore>,
     stream: &str,
 ) -> Result<(usize, Vec<Mismatch>), ReplayError> {
-    let steps = steps(store, stream, 0, None).await?;
-    Ok(crate::domain::replay::check(State::default(), &steps))
+    let mut checker = Checker::new(State::default());
+    each_step(store, stream, 0, None, |step| checker.step(&step)).await?;
+    Ok((checker.decided, checker.mismatches))
 }
 
 /// What the commands recorded from `since` to `until` would have led to under `policy`.

@@ -62,7 +62,7 @@ async fn the_pages_show_the_ledger_in_a_browser() {
     // tracker said of its ticket.
     let jira = FakeJira::start(Flavour::Cloud).await;
     for ticket in [
-        "PAY-1", "PAY-2", "PAY-3", "PAY-4", "API-7", "API-8", "API-9",
+        "PAY-1", "PAY-2", "PAY-3", "PAY-4", "API-7", "API-8", "API-9", "PAY-77",
     ] {
         let summary = format!("{ticket}: rate-limit the endpoint");
         jira.script(ticket, [Reply::Found(IssueSpec::ready(&summary))]);
@@ -73,6 +73,7 @@ async fn the_pages_show_the_ledger_in_a_browser() {
         api_token: Some(Secret(API_TOKEN.into())),
         ..TrackerConfig::default()
     };
+    let jira_url = jira.url();
     let api: Api = fixed_ledger_with(move |config| config.tracker = Some(tracker)).await;
     let (since, until) = ("2026-03-02T08:30:00Z", "2026-03-02T12:30:00Z");
     let deployments = api
@@ -142,8 +143,9 @@ async fn the_pages_show_the_ledger_in_a_browser() {
         .collect();
     assert!(!what_if_kinds.is_empty(), "{what_if}");
 
+    // The CLI's `chat` decides by the recorded rules, which check the tracker: it asks Jira too.
     let config = api.app.dir.path().join("cli.toml");
-    std::fs::write(&config, CLI_CONFIG).unwrap();
+    std::fs::write(&config, format!("{CLI_CONFIG}[tracker]\nkind = \"jira\"\n")).unwrap();
     let screenshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     let plan = json!({
         "base": api.app.base,
@@ -169,6 +171,9 @@ async fn the_pages_show_the_ledger_in_a_browser() {
             "env": {
                 "PATH": std::env::var("PATH").unwrap_or_default(),
                 "DOBROBOT_MODELS": api.app.dir.path().join("cli-models.db"),
+                "DOBROBOT_TRACKER_BASE_URL": jira_url,
+                "JIRA_EMAIL": EMAIL,
+                "JIRA_API_TOKEN": API_TOKEN,
             },
             "ticket": "PAY-77",
         },

@@ -180,6 +180,21 @@ async fn a_config_edited_between_two_serves_is_recorded_with_its_diff_and_decide
         stderr(&none)
     );
 
+    // A one-off process with another config (here none: nobody in any role) decides by the
+    // recorded rules, says so, and records none of its own.
+    let store = format!("sqlite://{}", site.path().join("ledger.db").display());
+    let other = support::site::bare(site.path())
+        .args(["--store", &store, "chat", "--as", "carol", "queue"])
+        .output()
+        .unwrap();
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert!(
+        stderr(&other).contains("differ from the ones recorded in the ledger"),
+        "{}",
+        stderr(&other)
+    );
+    assert_eq!(policy_changes(&site).len(), 2);
+
     let verify = site.cmd(&["verify"]).output().unwrap();
     assert!(verify.status.success(), "{}", stdout(&verify));
 }

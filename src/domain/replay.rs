@@ -67,17 +67,46 @@ pub struct Mismatch {
 /// by are not in the ledger), and so is every step after a mismatch (the state follows the
 /// ledger, not the replay). Also the count of commands decided again.
 pub fn check(start: State, steps: &[Step]) -> (usize, Vec<Mismatch>) {
-    let mut state = start;
-    let mut mismatches = Vec::new();
-    let mut decided = 0;
+    let mut checker = Checker::new(start);
     for step in steps {
+        checker.step(step);
+    }
+    (checker.decided, checker.mismatches)
+}
+
+/// [`check`] a step at a time, so a long ledger is checked as it is read.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    state: State,
+    /// Commands decided again so far.
+    pub decided: usize,
+    pub mismatches: Vec<Mismatch>,
+}
+
+impl Checker {
+    pub fn new(start: State) -> Self {
+        Checker {
+            state: start,
+            decided: 0,
+            mismatches: Vec::new(),
+        }
+    }
+
+    pub fn step(&mut self, step: &Step) {
         if let (StepKind::Command { actor, command }, Some(policy)) =
-            (&step.kind, state.policy.clone())
+            (&step.kind, self.state.policy.clone())
         {
-            decided += 1;
-            let replayed = decide_again(&state, actor, command, &policy, step.at, &step.recorded);
+            self.decided += 1;
+            let replayed = decide_again(
+                &self.state,
+                actor,
+                command,
+                &policy,
+                step.at,
+                &step.recorded,
+            );
             if replayed != step.recorded {
-                mismatches.push(Mismatch {
+                self.mismatches.push(Mismatch {
                     revision: step.revision,
                     recorded: step.recorded.clone(),
                     replayed,
@@ -85,10 +114,9 @@ pub fn check(start: State, steps: &[Step]) -> (usize, Vec<Mismatch>) {
             }
         }
         for event in &step.recorded {
-            state.evolve(event, step.at);
+            self.state.evolve(event, step.at);
         }
     }
-    (decided, mismatches)
 }
 
 /// The events `command` records when decided against `state` by `policy`, with the tracker's
