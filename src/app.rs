@@ -185,7 +185,7 @@ impl App {
             // One TLS provider for every client (Slack's Web API, Socket Mode's websocket).
             install_crypto_provider();
             let api = SlackApi::new(&slack.api_url, token)?;
-            let directory = Arc::new(Directory::new(api.clone(), self.config.roles.clone()));
+            let directory = Arc::new(Directory::new(api.clone()));
             let messages = Arc::new(
                 ReleaseMessages::open(self.store.clone(), &self.config.environment).await?,
             );

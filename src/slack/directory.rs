@@ -1,7 +1,8 @@
 //! Who people are in Slack: display names (`users.info`, cached) for the actor's name, and the
-//! members of the user groups that config names as approvers or admins
-//! (`usergroups.users.list`, cached and refreshed), expanded into the policy the ledger decides
-//! by. The ledger only ever sees user ids; a group is a Slack notion and is resolved here.
+//! members of the user groups the recorded policy names as approvers or admins
+//! (`usergroups.users.list`, cached and refreshed). The front records their members in the
+//! ledger's policy when they change (`PolicyChanged`, cause `directory`), and the rules decide by
+//! the people recorded there; a group is a Slack notion and is resolved here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -9,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use crate::config::Roles;
 use crate::domain::{RoleEntry, UserGroupId, UserId};
 
 use super::api::SlackApi;
@@ -19,24 +19,17 @@ const NAME_TTL: Duration = Duration::from_secs(60 * 60);
 
 pub struct Directory {
     api: SlackApi,
-    roles: Roles,
     names: Mutex<HashMap<String, (String, Instant)>>,
     groups: Mutex<HashMap<UserGroupId, Vec<UserId>>>,
 }
 
 impl Directory {
-    pub fn new(api: SlackApi, roles: Roles) -> Self {
+    pub fn new(api: SlackApi) -> Self {
         Directory {
             api,
-            roles,
             names: Mutex::new(HashMap::new()),
             groups: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// The configured role entries (user ids and user groups).
-    pub fn roles(&self) -> &Roles {
-        &self.roles
     }
 
     /// The name to record for `user`: Slack's display name, or the id when Slack cannot say.

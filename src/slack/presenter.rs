@@ -323,7 +323,9 @@ impl Presenter {
     }
 
     async fn notify(&self, posted: &Posted, notice: &Notice) -> Result<(), SlackError> {
-        let roles = self.directory.roles();
+        // The roles as the ledger records them now (a reload or a group's change included).
+        let policy = self.ledger.policy();
+        let roles = &policy.roles;
         let entries: Vec<RoleEntry> = match &notice.to {
             Audience::Approvers => roles.approvers.clone(),
             Audience::Admins => roles.admins.clone(),
