@@ -8,11 +8,10 @@ use proptest::prelude::*;
 
 mod support;
 
-use dobrobot::domain::reminders::system_actor;
 use dobrobot::domain::replay::{Difference, Step, StepKind, check, what_if};
 use dobrobot::domain::{
-    Command, ConflictGroup, Event, GroupName, Input, LockKey, Policy, PolicyCause, PolicyProposal,
-    Refusal, ReminderKind, Role, State, UserId, decide, parse, refused,
+    Command, ConflictGroup, Event, GroupName, Input, LockKey, Policy, Refusal, Role, State, decide,
+    parse, refused,
 };
 use support::fixtures::{s, t, u};
 
@@ -44,39 +43,14 @@ fn new_rules() -> Policy {
     policy
 }
 
-fn system_command(text: &str, policy: &Policy) -> Option<(UserId, Command)> {
-    if text == "policy" {
-        let proposal = PolicyProposal {
-            policy: policy.clone(),
-            cause: PolicyCause::Start,
-            config_hash: None,
-            host: "bot-1".to_string(),
-            process: 1,
-        };
-        return Some((system_actor(), Command::AdoptPolicy(Box::new(proposal))));
-    }
-    let [verb, kind, ticket] = text.split(' ').collect::<Vec<_>>()[..] else {
-        return None;
-    };
-    let kind = ReminderKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
-    (verb == "remind").then(|| {
-        (
-            system_actor(),
-            Command::Remind {
-                ticket: t(ticket),
-                kind,
-            },
-        )
-    })
-}
-
 /// A ledger as the writer records it, in memory: each command decided by the policy recorded
 /// before it, a minute apart; `policy` as the script's system line records it.
 fn record(script: &[(&str, String)], policy: &Policy) -> Vec<Step> {
     let mut state = State::default();
     let mut steps = Vec::new();
     for (n, (who, text)) in script.iter().enumerate() {
-        let (actor, command) = match (system_command(text, policy), parse(text)) {
+        let (actor, command) = match (support::fixtures::system_command(text, policy), parse(text))
+        {
             (Some(system), _) => system,
             (None, Ok(Input::Command(command))) => (u(who), command),
             (None, _) => continue,

@@ -19,9 +19,9 @@ mod support;
 use dobrobot::domain::reminders::{QuietHours, system_actor};
 use dobrobot::domain::tracker::{NotCheckedCause, TicketInTracker, TrackerCheck};
 use dobrobot::domain::{
-    CheckFailure, Command, Event, GroupName, Input, LockKey, Policy, PolicyCause, PolicyProposal,
-    Reason, Refusal, ReleaseStatus, ReminderKind, ReminderSettings, Role, RoleEntry, ServiceName,
-    State, TicketKey, UserGroupId, UserId, WikiLink, decide, parse, refused,
+    CheckFailure, Command, Event, GroupName, Input, LockKey, Policy, PolicyCause, Reason, Refusal,
+    ReleaseStatus, ReminderKind, ReminderSettings, Role, RoleEntry, ServiceName, State, TicketKey,
+    UserGroupId, UserId, WikiLink, decide, parse, refused,
 };
 use dobrobot::envelope::{self, Actor, Context, GENESIS_HASH, Source};
 use dobrobot::schemas::{self, METADATA, validate_event, validate_metadata};
@@ -740,24 +740,6 @@ fn policy() -> Policy {
     policy
 }
 
-/// The system's reminder written as `remind <kind> <ticket>` in a script (no chat text parses
-/// to a reminder).
-fn system_reminder(text: &str) -> Option<(UserId, Command)> {
-    let [verb, kind, ticket] = text.split(' ').collect::<Vec<_>>()[..] else {
-        return None;
-    };
-    let kind = ReminderKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
-    (verb == "remind").then(|| {
-        (
-            system_actor(),
-            Command::Remind {
-                ticket: t(ticket),
-                kind,
-            },
-        )
-    })
-}
-
 /// Runs chat commands (and system reminders) through `decide`, records what comes out as the
 /// ledger would, and returns every event.
 fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
@@ -765,19 +747,9 @@ fn run(commands: &[(&str, impl AsRef<str>)]) -> Vec<Event> {
     let mut state = State::default();
     let mut emitted = Vec::new();
     for (actor, text) in commands {
-        let (actor, command) = match (system_reminder(text.as_ref()), parse(text.as_ref())) {
-            // The policy a process records when it starts.
-            _ if text.as_ref() == "policy" => (
-                system_actor(),
-                Command::AdoptPolicy(Box::new(PolicyProposal {
-                    policy: policy.clone(),
-                    cause: PolicyCause::Start,
-                    config_hash: Some("0f".repeat(32)),
-                    host: "bot-1".to_string(),
-                    process: 42,
-                })),
-            ),
-            (Some(reminder), _) => reminder,
+        let system = support::fixtures::system_command(text.as_ref(), &policy);
+        let (actor, command) = match (system, parse(text.as_ref())) {
+            (Some(system), _) => system,
             (None, Ok(Input::Command(command))) => (u(actor), command),
             (None, _) => continue,
         };

@@ -251,7 +251,7 @@ async fn start(
                     return Ok(());
                 }
                 // Another release got there between the queue's answer and ours.
-                Err(Some(refusal)) if waits(refusal) => say(&reply.text),
+                Err(Some(refusal)) if refusal.waiting_cures() => say(&reply.text),
                 Err(_) => {
                     say(&reply.text);
                     return Err(EXIT_REFUSED);
@@ -299,18 +299,6 @@ fn started(reply: &CommandReply) -> Result<(), Option<&Refusal>> {
         Outcome::AlreadyRecorded if reply.status == Some(ReleaseStatus::Deploying) => Ok(()),
         _ => Err(reply.refusal.as_ref()),
     }
-}
-
-/// The refusals of `dep start` that waiting can cure (`start_blockers`'s).
-fn waits(refusal: &Refusal) -> bool {
-    matches!(
-        refusal,
-        Refusal::NotAccepted { .. }
-            | Refusal::AdminRequired { .. }
-            | Refusal::Frozen { .. }
-            | Refusal::LockHeld { .. }
-            | Refusal::NotYourTurn { .. }
-    )
 }
 
 fn waiting_line(renderer: &Renderer, item: &QueueItem) -> String {

@@ -423,7 +423,8 @@ fn list<'a>(items: Option<impl Iterator<Item = &'a str>>) -> String {
     }
 }
 
-fn describe_checks(checks: &[TicketCheck]) -> String {
+/// The ticket checks in words (`ticket matches ^[A-Z]+-[0-9]+$, a wiki link`).
+pub fn describe_checks(checks: &[TicketCheck]) -> String {
     let words: Vec<String> = checks
         .iter()
         .map(|c| match c {
@@ -440,7 +441,8 @@ fn describe_checks(checks: &[TicketCheck]) -> String {
     }
 }
 
-fn describe_tracker(rules: Option<&TrackerRules>) -> String {
+/// What the tracker must say of a ticket, in words; `none` without a tracker.
+pub fn describe_tracker(rules: Option<&TrackerRules>) -> String {
     let Some(r) = rules else {
         return "none".to_string();
     };

@@ -196,6 +196,21 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// Whether a `dep start` refused for this may start later by itself, as things change
+    /// (`start_blockers`'s reasons): approval, an admin, a freeze, a lock, its turn.
+    pub fn waiting_cures(&self) -> bool {
+        matches!(
+            self,
+            Refusal::NotAccepted { .. }
+                | Refusal::AdminRequired { .. }
+                | Refusal::Frozen { .. }
+                | Refusal::LockHeld { .. }
+                | Refusal::NotYourTurn { .. }
+        )
+    }
+}
+
 /// `over` of a `NotYourTurn`, as recorded now (a lock key) or before turns spanned conflict
 /// groups (a service name, under `service`).
 fn turn_over<'de, D: Deserializer<'de>>(deserializer: D) -> Result<LockKey, D::Error> {

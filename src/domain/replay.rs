@@ -428,7 +428,7 @@ impl Sim<'_> {
                     self.moved_start(ticket, due.at, at, None);
                     return;
                 }
-                if waiting_cures(&refusal) {
+                if refusal.waiting_cures() {
                     if let Refusal::LockHeld {
                         lock: LockKey::Group(group),
                         ticket: other,
@@ -613,16 +613,4 @@ fn refusal_of(events: &[Event]) -> Option<Refusal> {
         [Event::CommandRefused { refusal, .. }] => Some(refusal.clone()),
         _ => None,
     }
-}
-
-/// Whether a start refused for this would start later by itself, as things change.
-fn waiting_cures(refusal: &Refusal) -> bool {
-    matches!(
-        refusal,
-        Refusal::NotAccepted { .. }
-            | Refusal::AdminRequired { .. }
-            | Refusal::Frozen { .. }
-            | Refusal::LockHeld { .. }
-            | Refusal::NotYourTurn { .. }
-    )
 }

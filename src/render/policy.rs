@@ -3,8 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::domain::Policy;
-use crate::domain::checks::TicketCheck;
-use crate::domain::tracker::OnUnavailable;
+use crate::domain::policy::{describe_checks, describe_tracker};
 
 /// The policy, a rule a line.
 pub fn plain(policy: &Policy) -> String {
@@ -52,46 +51,12 @@ pub fn plain(policy: &Policy) -> String {
             join(group.services.iter().map(|s| s.to_string()))
         );
     }
-    let checks = policy.checks.iter().map(|c| match c {
-        TicketCheck::TicketPattern { pattern } => format!("ticket matches {}", pattern.as_str()),
-        TicketCheck::WikiLinkRequired => "a wiki link is given".to_string(),
-    });
-    let _ = writeln!(out, "Ticket checks: {}", join(checks));
-    match &policy.tracker {
-        None => {
-            let _ = writeln!(out, "Tracker checks: none");
-        }
-        Some(t) => {
-            let mut rules = Vec::new();
-            if !t.statuses.is_empty() {
-                rules.push(format!("status one of {}", t.statuses.join(", ")));
-            }
-            if !t.status_categories.is_empty() {
-                rules.push(format!(
-                    "status category one of {}",
-                    t.status_categories.join(", ")
-                ));
-            }
-            if t.require_fix_version {
-                rules.push("a fix version".to_string());
-            }
-            if t.require_assignee {
-                rules.push("an assignee".to_string());
-            }
-            if !t.issue_types.is_empty() {
-                rules.push(format!("type one of {}", t.issue_types.join(", ")));
-            }
-            if !t.labels.is_empty() {
-                rules.push(format!("a label of {}", t.labels.join(", ")));
-            }
-            let unavailable = match t.on_unavailable {
-                OnUnavailable::Refuse => "refuse",
-                OnUnavailable::Allow => "allow",
-            };
-            rules.push(format!("when the tracker cannot be asked: {unavailable}"));
-            let _ = writeln!(out, "Tracker checks: {}", rules.join("; "));
-        }
-    }
+    let _ = writeln!(out, "Ticket checks: {}", describe_checks(&policy.checks));
+    let _ = writeln!(
+        out,
+        "Tracker checks: {}",
+        describe_tracker(policy.tracker.as_ref())
+    );
     let _ = writeln!(
         out,
         "Takeover: an admin alone after {}; before that an admin and an approver (--force)",

@@ -220,3 +220,36 @@ pub fn chat() -> impl Strategy<Value = (&'static str, String)> {
         );
     (prop::sample::select(ACTORS), text)
 }
+
+/// A system command written in a test script: `policy` (the policy a process records when it
+/// starts, as `policy` gives it) or `remind <kind> <ticket>` (no chat text parses to either).
+pub fn system_command(
+    text: &str,
+    policy: &dobrobot::domain::Policy,
+) -> Option<(UserId, dobrobot::domain::Command)> {
+    use dobrobot::domain::reminders::system_actor;
+    use dobrobot::domain::{Command, PolicyCause, PolicyProposal};
+    if text == "policy" {
+        let proposal = PolicyProposal {
+            policy: policy.clone(),
+            cause: PolicyCause::Start,
+            config_hash: Some("0f".repeat(32)),
+            host: "bot-1".to_string(),
+            process: 42,
+        };
+        return Some((system_actor(), Command::AdoptPolicy(Box::new(proposal))));
+    }
+    let [verb, kind, ticket] = text.split(' ').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let kind = ReminderKind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+    (verb == "remind").then(|| {
+        (
+            system_actor(),
+            Command::Remind {
+                ticket: t(ticket),
+                kind,
+            },
+        )
+    })
+}
